@@ -1,0 +1,251 @@
+//! The SQLite side: opening `warren.sqlite`, checking it, and the queries the core runs.
+//!
+//! Nothing above this module writes SQL.
+
+mod row;
+pub mod schema;
+pub(crate) mod writer;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use r2d2::{Pool, PooledConnection};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::error::{Result, VfsError};
+use crate::node::{Node, NodeId};
+pub(crate) use row::{InvalidRow, RawNode};
+use row::NODE_COLUMNS;
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// How a catalog connection is opened and configured.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectOptions {
+    /// How long a statement waits for another process's lock.
+    pub busy_timeout: Duration,
+}
+
+impl ConnectOptions {
+    fn flags() -> OpenFlags {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+    }
+
+    fn configure(&self, conn: &Connection) -> rusqlite::Result<()> {
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.set_prepared_statement_cache_capacity(32);
+        Ok(())
+    }
+}
+
+/// An open, checked catalog: a pool of connections and the queries over them.
+pub(crate) struct Catalog {
+    path: PathBuf,
+    base_dir: PathBuf,
+    pool: Pool<SqliteConnectionManager>,
+    options: ConnectOptions,
+}
+
+impl Catalog {
+    /// Opens and checks the catalog at `path`, with a pool of `pool_size` connections.
+    ///
+    /// Reads nothing but the schema and the root row, whatever the catalog's size.
+    pub fn open(path: &Path, pool_size: u32, options: ConnectOptions) -> Result<Self> {
+        preflight(path)?;
+        let path = std::fs::canonicalize(path)
+            .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), source })?;
+        let base_dir = path.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("/"));
+
+        let first = connect(&path, &options)?;
+        schema::check(&first, &path)?;
+        enable_wal(&first, &path)?;
+        drop(first);
+
+        let init_options = options.clone();
+        let manager = SqliteConnectionManager::file(&path)
+            .with_flags(ConnectOptions::flags())
+            .with_init(move |conn| init_options.configure(conn));
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(options.busy_timeout + Duration::from_secs(1))
+            .build(manager)?;
+        Ok(Self { path, base_dir, pool, options })
+    }
+
+    /// The catalog file (canonical path).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory relative aliases are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        &self.base_dir
+    }
+
+    /// A new connection outside the pool, configured like the pooled ones.
+    pub fn connect(&self) -> Result<Connection> {
+        connect(&self.path, &self.options)
+    }
+
+    fn conn(&self) -> Result<PooledConnection<SqliteConnectionManager>> {
+        Ok(self.pool.get()?)
+    }
+
+    fn sql(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> VfsError + '_ {
+        move |source| sql_error(&self.path, context, source)
+    }
+
+    /// The row with id `id`, if any.
+    pub fn node(&self, id: NodeId) -> Result<Option<Result<Node, InvalidRow>>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1"))
+            .map_err(self.sql("reading a node"))?;
+        stmt.query_row([id.sql()], row::parse)
+            .optional()
+            .map_err(self.sql("reading a node"))
+    }
+
+    /// The children of `parent` named `name`, lowest id first (at most two, to detect duplicates).
+    pub fn children_named(&self, parent: NodeId, name: &str) -> Result<Vec<Result<Node, InvalidRow>>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(&format!(
+                "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name = ?2 ORDER BY id LIMIT 2"
+            ))
+            .map_err(self.sql("looking up a name"))?;
+        stmt.query_map(params![parent.sql(), name], row::parse)
+            .and_then(|rows| rows.collect())
+            .map_err(self.sql("looking up a name"))
+    }
+
+    /// Up to `limit` children of `parent` in (name, id) order, after the name `after`.
+    pub fn children_after(
+        &self,
+        parent: NodeId,
+        after: Option<&rusqlite::types::Value>,
+        limit: usize,
+    ) -> Result<Vec<RawNode>> {
+        let conn = self.conn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let context = "listing a directory";
+        match after {
+            None => {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 ORDER BY name, id LIMIT ?2"
+                    ))
+                    .map_err(self.sql(context))?;
+                stmt.query_map(params![parent.sql(), limit], row::read)
+                    .and_then(|rows| rows.collect())
+                    .map_err(self.sql(context))
+            }
+            Some(after) => {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name > ?2 \
+                         ORDER BY name, id LIMIT ?3"
+                    ))
+                    .map_err(self.sql(context))?;
+                stmt.query_map(params![parent.sql(), after, limit], row::read)
+                    .and_then(|rows| rows.collect())
+                    .map_err(self.sql(context))
+            }
+        }
+    }
+
+    /// The highest node id: a cheap upper bound on the number of nodes.
+    pub fn max_id(&self) -> Result<u64> {
+        let conn = self.conn()?;
+        let max: Option<i64> = conn
+            .query_row("SELECT max(id) FROM nodes", [], |row| row.get(0))
+            .map_err(self.sql("counting nodes"))?;
+        Ok(max.and_then(|m| u64::try_from(m).ok()).unwrap_or(0))
+    }
+}
+
+/// Opens one configured connection to an existing catalog.
+pub(crate) fn connect(path: &Path, options: &ConnectOptions) -> Result<Connection> {
+    let conn = Connection::open_with_flags(path, ConnectOptions::flags())
+        .map_err(|source| sql_error(path, "opening the catalog", source))?;
+    options
+        .configure(&conn)
+        .map_err(|source| sql_error(path, "configuring the connection", source))?;
+    Ok(conn)
+}
+
+/// Switches the catalog to WAL so readers never wait for a writer.
+///
+/// A catalog we may not write to stays in its journal mode; it can still be read.
+fn enable_wal(conn: &Connection, path: &Path) -> Result<()> {
+    match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {
+        Ok(_) => Ok(()),
+        Err(err) if err.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
+            tracing::debug!(catalog = %path.display(), "catalog is read-only; journal mode left as it is");
+            Ok(())
+        }
+        Err(source) => Err(sql_error(path, "enabling WAL", source)),
+    }
+}
+
+/// Checks the file itself before SQLite sees it, for errors that say what is wrong.
+fn preflight(path: &Path) -> Result<()> {
+    let not_a_catalog = |reason: &str| VfsError::NotACatalog {
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(VfsError::CatalogMissing(path.to_owned()));
+        }
+        Err(source) => return Err(VfsError::CatalogUnreadable { path: path.to_owned(), source }),
+    };
+    if meta.is_dir() {
+        return Err(not_a_catalog("it is a directory"));
+    }
+    if !meta.is_file() {
+        return Err(not_a_catalog("it is not a regular file"));
+    }
+    if meta.len() == 0 {
+        return Err(not_a_catalog("the file is empty (0 bytes)"));
+    }
+    let mut header = [0u8; 16];
+    let read = std::fs::File::open(path)
+        .and_then(|mut file| file.read(&mut header))
+        .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), source })?;
+    if read < header.len() || &header != SQLITE_MAGIC {
+        return Err(not_a_catalog("it does not start with the SQLite header"));
+    }
+    if meta.len() < 512 {
+        return Err(not_a_catalog(&format!("the file is truncated ({} bytes)", meta.len())));
+    }
+    Ok(())
+}
+
+/// Maps a SQLite error to the error that says what it means for the catalog at `path`.
+pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Error) -> VfsError {
+    let path = path.to_owned();
+    match source.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            VfsError::CatalogBusy { path }
+        }
+        Some(ErrorCode::NotADatabase) => VfsError::NotACatalog {
+            path,
+            reason: "SQLite does not recognise it as a database".to_owned(),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => VfsError::NotACatalog {
+            path,
+            reason: format!("it is damaged or truncated ({source})"),
+        },
+        Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => VfsError::CatalogUnreadable {
+            path,
+            source: std::io::Error::other(source),
+        },
+        _ => VfsError::Sqlite { context, source },
+    }
+}

@@ -1,0 +1,139 @@
+//! Turning a `nodes` row into a [`Node`], or into the reason it is invalid.
+
+use rusqlite::Row;
+use rusqlite::types::{Value, ValueRef};
+
+use crate::alias::AliasList;
+use crate::node::{Content, Node, NodeId, validate_name};
+
+/// The column list every node query selects, in the order [`parse`] reads.
+pub(crate) const NODE_COLUMNS: &str = "id, parent_id, name, kind, size, mtime_ns, aliases_json";
+
+/// A row that breaks the schema's rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InvalidRow {
+    /// The row's id, or 0 when the id itself is unusable.
+    pub id: i64,
+    /// What is wrong, naming the column.
+    pub reason: String,
+}
+
+/// A row read from `nodes`: its raw name (for ordering) and the parsed node.
+pub(crate) struct RawNode {
+    /// The `name` value as stored, used to resume an ordered listing after it.
+    pub position: Value,
+    /// The node, or why the row cannot be one.
+    pub node: Result<Node, InvalidRow>,
+}
+
+/// Reads the [`NODE_COLUMNS`] of `row`.
+pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<RawNode> {
+    let position: Value = row.get(2)?;
+    Ok(RawNode {
+        position,
+        node: parse(row)?,
+    })
+}
+
+/// Parses the [`NODE_COLUMNS`] of `row` into a node, checking every rule of schema v1.
+pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>> {
+    let raw_id = row.get_ref(0)?;
+    let id = match raw_id {
+        ValueRef::Integer(id) => id,
+        other => {
+            return Ok(Err(InvalidRow {
+                id: 0,
+                reason: format!("id is {}, not an integer", describe(other)),
+            }));
+        }
+    };
+    let invalid = |reason: String| Ok(Err(InvalidRow { id, reason }));
+    let Some(node_id) = NodeId::from_sql(id) else {
+        return invalid(format!("id {id} is not a positive integer"));
+    };
+
+    let parent = match row.get_ref(1)? {
+        ValueRef::Null if node_id == NodeId::ROOT => None,
+        ValueRef::Null => return invalid("parent_id is NULL but only the root (id 1) has no parent".into()),
+        ValueRef::Integer(p) => match NodeId::from_sql(p) {
+            Some(p) => Some(p),
+            None => return invalid(format!("parent_id {p} is not a positive integer")),
+        },
+        other => return invalid(format!("parent_id is {}, not an integer", describe(other))),
+    };
+
+    let name = match row.get_ref(2)? {
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(name) => name,
+            Err(_) => return invalid("name is not valid UTF-8".into()),
+        },
+        other => return invalid(format!("name is {}, not text", describe(other))),
+    };
+    if parent.is_some() {
+        if let Err(err) = validate_name(name) {
+            return invalid(format!("name {name:?} is not allowed: {err}"));
+        }
+    }
+
+    let kind = match row.get_ref(3)? {
+        ValueRef::Text(b"dir") => KindColumn::Dir,
+        ValueRef::Text(b"file") => KindColumn::File,
+        ValueRef::Text(other) => {
+            return invalid(format!(
+                "kind {:?} is neither 'dir' nor 'file'",
+                String::from_utf8_lossy(other)
+            ));
+        }
+        other => return invalid(format!("kind is {}, not text", describe(other))),
+    };
+
+    let recorded_size = match row.get_ref(4)? {
+        ValueRef::Null => 0,
+        ValueRef::Integer(size) => match u64::try_from(size) {
+            Ok(size) => size,
+            Err(_) => return invalid(format!("size {size} is negative")),
+        },
+        other => return invalid(format!("size is {}, not an integer", describe(other))),
+    };
+
+    let mtime_ns = match row.get_ref(5)? {
+        ValueRef::Null => 0,
+        ValueRef::Integer(mtime) => mtime,
+        other => return invalid(format!("mtime_ns is {}, not an integer", describe(other))),
+    };
+
+    let content = match kind {
+        KindColumn::Dir => Content::Dir,
+        KindColumn::File => Content::File(match row.get_ref(6)? {
+            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+                Ok(json) => AliasList::parse(json),
+                Err(_) => AliasList::Unparsable("aliases_json is not valid UTF-8".into()),
+            },
+            other => AliasList::Unparsable(format!("aliases_json is {}, not text", describe(other))),
+        }),
+    };
+
+    Ok(Ok(Node {
+        id: node_id,
+        parent,
+        name: name.into(),
+        recorded_size,
+        mtime_ns,
+        content,
+    }))
+}
+
+enum KindColumn {
+    Dir,
+    File,
+}
+
+fn describe(value: ValueRef<'_>) -> String {
+    match value {
+        ValueRef::Null => "NULL".to_owned(),
+        ValueRef::Integer(i) => format!("the integer {i}"),
+        ValueRef::Real(r) => format!("the real {r}"),
+        ValueRef::Text(t) => format!("the text {:?}", String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => format!("a {}-byte blob", b.len()),
+    }
+}

@@ -1,0 +1,44 @@
+//! How a [`Vfs`](crate::Vfs) is opened: the catalog and the tuning knobs.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options for [`Vfs::open`](crate::Vfs::open). Start from [`VfsConfig::new`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct VfsConfig {
+    /// The catalog file, `warren.sqlite`.
+    pub catalog: PathBuf,
+    /// Connections in the SQLite pool (default 4).
+    pub pool_size: u32,
+    /// How long a catalog query waits for another process's lock (default 5 s).
+    pub busy_timeout: Duration,
+    /// Nodes kept in memory (default 100,000).
+    pub node_cache: NonZeroUsize,
+    /// Name lookups kept in memory, misses included (default 100,000).
+    pub lookup_cache: NonZeroUsize,
+    /// Resolved alias files kept open for reuse (default 256).
+    pub open_file_cache: NonZeroUsize,
+    /// How long a file's size and mtime, read from its alias, are trusted (default 1 s).
+    pub attr_ttl: Duration,
+    /// How often, at most, the catalog is asked whether another process changed it
+    /// (default 1 ms; zero asks on every call).
+    pub change_check_interval: Duration,
+}
+
+impl VfsConfig {
+    /// The defaults for the catalog at `catalog`.
+    pub fn new(catalog: impl Into<PathBuf>) -> Self {
+        Self {
+            catalog: catalog.into(),
+            pool_size: 4,
+            busy_timeout: Duration::from_secs(5),
+            node_cache: NonZeroUsize::new(100_000).expect("non-zero"),
+            lookup_cache: NonZeroUsize::new(100_000).expect("non-zero"),
+            open_file_cache: NonZeroUsize::new(256).expect("non-zero"),
+            attr_ttl: Duration::from_secs(1),
+            change_check_interval: Duration::from_millis(1),
+        }
+    }
+}

@@ -1,0 +1,232 @@
+//! Opening files through their aliases, and the zero-copy read path.
+//!
+//! A resolved alias stays open in the resolution cache, so that open/close
+//! storms reuse its descriptor. Before reuse, the alias path is stat'ed: if the
+//! file vanished or another file took its place, the node is resolved again.
+
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::alias::{self, Backing, FileStat, SkippedAlias};
+use crate::cache::{CachedResolution, Resolved};
+use crate::error::{Result, VfsError};
+use crate::handles::{FileHandle, OpenFile, ReadSink};
+use crate::node::{Content, Node, NodeId};
+use crate::vfs::Vfs;
+
+/// Which alias serves a file, and why each one before it was passed over.
+#[derive(Debug)]
+pub struct Resolution {
+    /// The node that was resolved.
+    pub node: Arc<Node>,
+    /// The alias file that serves it, or every alias's reason for failing.
+    pub outcome: std::result::Result<Arc<Backing>, Vec<SkippedAlias>>,
+}
+
+impl Vfs {
+    /// Opens file `ino` for reading and returns a handle that owns its alias file.
+    pub fn open_file(&self, ino: NodeId) -> Result<FileHandle> {
+        let node = self.node(ino)?;
+        let backing = self.backing_for_open(&node)?;
+        Ok(self.handles.insert(OpenFile {
+            node: node.id,
+            backing,
+        }))
+    }
+
+    /// Reads up to `len` bytes at `offset` of an open file into `sink`, straight from the
+    /// alias file. Returns the bytes read: fewer than `len` only at end of file.
+    ///
+    /// No lock is held while the sink does I/O, and nothing is allocated.
+    pub fn read<S: ReadSink + ?Sized>(
+        &self,
+        handle: FileHandle,
+        offset: u64,
+        len: usize,
+        sink: &mut S,
+    ) -> Result<usize> {
+        let open = self.handles.get(handle).ok_or(VfsError::BadHandle(handle.raw()))?;
+        let mut done = 0;
+        while done < len {
+            let at = offset + done as u64;
+            match sink.read_from(&open.backing.file, at, len - done) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(read_error(&open, at, err)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Reads into `buf` at `offset` of an open file; returns the bytes read
+    /// (fewer than `buf.len()` only at end of file).
+    pub fn read_at(&self, handle: FileHandle, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let open = self.handles.get(handle).ok_or(VfsError::BadHandle(handle.raw()))?;
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            match open.backing.file.read_at(&mut buf[done..], at) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(read_error(&open, at, err)),
+            }
+        }
+        Ok(done)
+    }
+
+    /// Closes a handle. The alias file stays cached for the next open.
+    pub fn release(&self, handle: FileHandle) -> Result<()> {
+        self.handles
+            .remove(handle)
+            .map(drop)
+            .ok_or(VfsError::BadHandle(handle.raw()))
+    }
+
+    /// How many file handles are open.
+    pub fn open_handles(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Resolves file `ino` afresh, bypassing the caches, for diagnosis
+    /// (`markbase resolve`): which alias serves it and why every other was passed over.
+    pub fn resolve(&self, ino: NodeId) -> Result<Resolution> {
+        let node = self.node(ino)?;
+        let Content::File(aliases) = &node.content else {
+            return Err(VfsError::IsADirectory(self.describe(&node)));
+        };
+        let outcome = alias::resolve(aliases, self.catalog.base_dir()).map(Arc::new);
+        Ok(Resolution { node, outcome })
+    }
+
+    /// The alias file for an open: the cached one if it is still the file at its path,
+    /// otherwise a fresh resolution.
+    fn backing_for_open(&self, node: &Node) -> Result<Arc<Backing>> {
+        let Content::File(_) = &node.content else {
+            return Err(VfsError::IsADirectory(self.describe(node)));
+        };
+        if let Some(cached) = self.caches.resolution(node.id) {
+            if let Resolved::Served { backing, .. } = cached.resolved {
+                if let Some(stat) = still_there(&backing) {
+                    self.cache_served(node.id, Arc::clone(&backing), stat);
+                    return Ok(backing);
+                }
+            }
+        }
+        match self.resolve_into_cache(node) {
+            Resolved::Served { backing, .. } => Ok(backing),
+            Resolved::Unreadable(skipped) => Err(self.unreadable(node, &skipped)),
+        }
+    }
+
+    /// The current size and mtime of a file node's alias, trusted for `attr_ttl`;
+    /// `None` when no alias can be read.
+    pub(crate) fn current_stat(&self, node: &Node) -> Option<FileStat> {
+        let cached = self.caches.resolution(node.id);
+        if let Some(cached) = &cached {
+            if cached.checked.elapsed() < self.config.attr_ttl {
+                return match &cached.resolved {
+                    Resolved::Served { stat, .. } => Some(*stat),
+                    Resolved::Unreadable(_) => None,
+                };
+            }
+        }
+        if let Some(CachedResolution {
+            resolved: Resolved::Served { backing, .. },
+            ..
+        }) = cached
+        {
+            if let Some(stat) = still_there(&backing) {
+                self.cache_served(node.id, backing, stat);
+                return Some(stat);
+            }
+        }
+        match self.resolve_into_cache(node) {
+            Resolved::Served { stat, .. } => Some(stat),
+            Resolved::Unreadable(_) => None,
+        }
+    }
+
+    fn cache_served(&self, id: NodeId, backing: Arc<Backing>, stat: FileStat) {
+        let generation = self.caches.generation();
+        let resolved = Resolved::Served { backing, stat };
+        self.caches.insert_resolution(
+            generation,
+            id,
+            CachedResolution {
+                resolved,
+                checked: Instant::now(),
+            },
+        );
+    }
+
+    /// Resolves `node`'s aliases (no lock held while opening files) and caches the result.
+    /// A directory resolves to nothing: it has no alias to read.
+    fn resolve_into_cache(&self, node: &Node) -> Resolved {
+        let generation = self.caches.generation();
+        let Content::File(aliases) = &node.content else {
+            return Resolved::Unreadable(Arc::from([]));
+        };
+        let resolved = match alias::resolve(aliases, self.catalog.base_dir()) {
+            Ok(backing) => {
+                for skipped in &backing.skipped {
+                    self.warn_once(format!(
+                        "node {} ({}): skipping {skipped}",
+                        node.id, node.name
+                    ));
+                }
+                let stat = backing.stat;
+                Resolved::Served {
+                    backing: Arc::new(backing),
+                    stat,
+                }
+            }
+            Err(skipped) => Resolved::Unreadable(skipped.into()),
+        };
+        self.caches.insert_resolution(
+            generation,
+            node.id,
+            CachedResolution {
+                resolved: resolved.clone(),
+                checked: Instant::now(),
+            },
+        );
+        resolved
+    }
+
+    fn unreadable(&self, node: &Node, skipped: &[SkippedAlias]) -> VfsError {
+        let err = VfsError::NoUsableAlias {
+            id: node.id,
+            path: self.describe(node),
+            skipped: skipped.to_vec(),
+        };
+        tracing::warn!("{err}");
+        err
+    }
+
+    /// The node's path for messages, or `#id` when it has none.
+    fn describe(&self, node: &Node) -> String {
+        self.path_of(node.id)
+            .unwrap_or_else(|_| format!("#{}", node.id))
+    }
+}
+
+/// The alias file's current stat if its path still leads to the same file.
+fn still_there(backing: &Backing) -> Option<FileStat> {
+    alias::stat_path(&backing.path)
+        .ok()
+        .filter(|now| now.same_file(&backing.stat))
+}
+
+fn read_error(open: &OpenFile, offset: u64, err: std::io::Error) -> VfsError {
+    VfsError::io(
+        format!(
+            "reading node {} from {} at offset {offset}",
+            open.node,
+            open.backing.path.display()
+        ),
+        err,
+    )
+}

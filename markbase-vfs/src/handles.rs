@@ -1,0 +1,94 @@
+//! Open file handles and the sink interface of the zero-copy read path.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::RwLock;
+
+use crate::alias::Backing;
+use crate::node::NodeId;
+
+/// An open file, as returned by [`Vfs::open_file`](crate::Vfs::open_file).
+///
+/// The raw value is what a FUSE adapter hands to the kernel as `fh`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileHandle(u64);
+
+impl FileHandle {
+    /// The handle as a plain number.
+    pub fn raw(self) -> u64 {
+        self.0
+    }
+
+    /// A handle from a number previously given out by [`FileHandle::raw`].
+    pub fn from_raw(raw: u64) -> Self {
+        Self(raw)
+    }
+}
+
+/// Where [`Vfs::read`](crate::Vfs::read) puts bytes: the adapter's own buffer.
+///
+/// The core hands over the open alias file and an offset; the sink reads
+/// straight from the file into its buffer (a FUSE reply, an HTTP body), so
+/// that no byte is copied through an intermediate buffer.
+pub trait ReadSink {
+    /// Reads at most `len` bytes of `file` at `offset` into the sink and returns how
+    /// many it read; 0 means end of file.
+    fn read_from(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize>;
+}
+
+/// A byte slice is a sink: bytes land at its start, one `pread` per call.
+impl ReadSink for [u8] {
+    fn read_from(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        let len = len.min(self.len());
+        file.read_at(&mut self[..len], offset)
+    }
+}
+
+/// What an open handle holds: the node and the alias file serving it.
+#[derive(Debug)]
+pub(crate) struct OpenFile {
+    pub node: NodeId,
+    pub backing: Arc<Backing>,
+}
+
+/// The table of open handles.
+pub(crate) struct HandleTable {
+    next: AtomicU64,
+    open: RwLock<HashMap<u64, Arc<OpenFile>>>,
+}
+
+impl HandleTable {
+    pub fn new() -> Self {
+        Self {
+            next: AtomicU64::new(1),
+            open: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Registers an open file and returns its handle.
+    pub fn insert(&self, file: OpenFile) -> FileHandle {
+        let raw = self.next.fetch_add(1, Ordering::Relaxed);
+        self.open.write().insert(raw, Arc::new(file));
+        FileHandle(raw)
+    }
+
+    /// The open file behind `handle`; the lock is released before the caller does I/O.
+    pub fn get(&self, handle: FileHandle) -> Option<Arc<OpenFile>> {
+        self.open.read().get(&handle.0).cloned()
+    }
+
+    /// Forgets `handle`; `None` if it was not open.
+    pub fn remove(&self, handle: FileHandle) -> Option<Arc<OpenFile>> {
+        self.open.write().remove(&handle.0)
+    }
+
+    /// How many handles are open.
+    pub fn len(&self) -> usize {
+        self.open.read().len()
+    }
+}

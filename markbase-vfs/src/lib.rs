@@ -1,0 +1,79 @@
+//! A protocol-neutral filesystem over a MarkBase media-library catalog.
+//!
+//! MarkBase keeps a library as a catalog, `warren.sqlite`: a tree of nodes whose
+//! bytes live in ordinary files elsewhere on disk, the node's *aliases*. [`Vfs`]
+//! turns that catalog into the calls a filesystem needs (lookup, getattr,
+//! readdir, open/read/release, statfs) with inode numbers equal to node ids,
+//! so that a FUSE or WebDAV adapter only translates its protocol.
+//!
+//! - **Catalog**: an r2d2 pool of SQLite connections (WAL, busy timeout); the
+//!   schema is checked on open and a wrong one is refused with a message that
+//!   names what is wrong. Opening reads only the schema and the root row.
+//! - **Aliases**: the first alias that opens as a regular file serves the file;
+//!   every other is kept with its reason ([`Vfs::resolve`]).
+//! - **Reads**: an open handle owns the alias [`File`](std::fs::File);
+//!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer.
+//! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
+//!   and drop every cache, so a removed node is never served.
+//! - **Errors**: one [`VfsError`] with [`VfsError::errno`].
+//!
+//! # Example
+//!
+//! ```
+//! use markbase_vfs::{import, ImportOptions, NodeId, Vfs, VfsConfig};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let media = dir.path().join("media");
+//! # std::fs::create_dir_all(media.join("Day 1"))?;
+//! # std::fs::write(media.join("Day 1/clip.mov"), b"frames")?;
+//! # let catalog = dir.path().join("warren.sqlite");
+//! // Build a catalog from a folder, then read it back through the filesystem view.
+//! import(&media, &catalog, &ImportOptions::default())?;
+//! let vfs = Vfs::open(VfsConfig::new(&catalog))?;
+//!
+//! let mut names = Vec::new();
+//! vfs.readdir(NodeId::ROOT, 0, |entry| {
+//!     names.push(entry.name.to_string());
+//!     true
+//! })?;
+//! assert_eq!(names, ["Day 1"]);
+//!
+//! let clip = vfs.lookup_path("/Day 1/clip.mov")?;
+//! let handle = vfs.open_file(clip.ino)?;
+//! let mut buf = vec![0; clip.size as usize];
+//! let n = vfs.read_at(handle, 0, &mut buf)?;
+//! vfs.release(handle)?;
+//! assert_eq!(&buf[..n], b"frames");
+//! # Ok(())
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+mod alias;
+mod cache;
+mod catalog;
+mod config;
+mod error;
+mod files;
+mod handles;
+mod import;
+mod node;
+mod readdir;
+mod vfs;
+mod watch;
+
+pub use alias::{AliasEntry, AliasList, Backing, FileStat, InvalidAlias, SkipReason, SkippedAlias};
+pub use catalog::schema::{SCHEMA_SQL, SCHEMA_VERSION};
+pub use config::VfsConfig;
+pub use error::{Result, VfsError};
+pub use files::Resolution;
+pub use handles::{FileHandle, ReadSink};
+pub use import::{ImportOptions, ImportSkip, ImportStats, import};
+pub use node::{
+    Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, system_time_from_ns,
+    validate_name,
+};
+pub use readdir::DirEntry;
+pub use vfs::{StatFs, Vfs};

@@ -1,0 +1,214 @@
+//! Nodes of the catalog: ids (inode numbers), names, kinds and attributes.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::alias::AliasList;
+
+/// The id of a catalog node, which is also its inode number. Always positive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(u64);
+
+impl NodeId {
+    /// The root directory: node 1.
+    pub const ROOT: NodeId = NodeId(1);
+
+    /// Wraps an inode number; `None` for 0, which names no node.
+    pub fn new(ino: u64) -> Option<Self> {
+        (ino != 0 && ino <= i64::MAX as u64).then_some(Self(ino))
+    }
+
+    /// The inode number.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The id as stored in SQLite; ids are checked to fit when made.
+    pub(crate) fn sql(self) -> i64 {
+        self.0 as i64
+    }
+
+    /// The node id of a row id, when it is a valid one.
+    pub(crate) fn from_sql(id: i64) -> Option<Self> {
+        u64::try_from(id).ok().and_then(Self::new)
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Whether a node is a directory or a regular file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// A directory.
+    Dir,
+    /// A regular file whose bytes live in an alias file.
+    File,
+}
+
+impl NodeKind {
+    /// The value of the `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dir => "dir",
+            Self::File => "file",
+        }
+    }
+}
+
+impl fmt::Display for NodeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The longest name a node may have, in bytes (`NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// Why a string cannot be a node name (one path component).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// The empty string.
+    #[error("the name is empty")]
+    Empty,
+    /// `.` or `..`.
+    #[error("'.' and '..' are not names")]
+    Dots,
+    /// Contains `/`.
+    #[error("the name contains '/'")]
+    Slash,
+    /// Contains a NUL byte.
+    #[error("the name contains a NUL byte")]
+    Nul,
+    /// Longer than [`NAME_MAX`] bytes.
+    #[error("the name is {0} bytes long; at most 255 are allowed")]
+    TooLong(usize),
+}
+
+impl NameError {
+    /// The errno for a request that used such a name.
+    pub fn errno(self) -> i32 {
+        match self {
+            Self::TooLong(_) => libc::ENAMETOOLONG,
+            _ => libc::EINVAL,
+        }
+    }
+}
+
+/// Checks that `name` is a valid single path component.
+pub fn validate_name(name: &str) -> Result<(), NameError> {
+    match name {
+        "" => Err(NameError::Empty),
+        "." | ".." => Err(NameError::Dots),
+        _ if name.len() > NAME_MAX => Err(NameError::TooLong(name.len())),
+        _ if name.contains('/') => Err(NameError::Slash),
+        _ if name.contains('\0') => Err(NameError::Nul),
+        _ => Ok(()),
+    }
+}
+
+/// What a node holds: children, or bytes reached through aliases.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// A directory; its aliases, if any, are ignored.
+    Dir,
+    /// A file and its aliases, most preferred first.
+    File(AliasList),
+}
+
+/// One valid row of the `nodes` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// The node's id (its inode number).
+    pub id: NodeId,
+    /// The parent directory; `None` only for the root.
+    pub parent: Option<NodeId>,
+    /// The node's name within its parent; empty for the root.
+    pub name: Box<str>,
+    /// The size recorded in the catalog; a file's resolved alias size wins.
+    pub recorded_size: u64,
+    /// The modification time recorded in the catalog, in ns since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Directory or file (with its aliases).
+    pub content: Content,
+}
+
+impl Node {
+    /// Directory or file.
+    pub fn kind(&self) -> NodeKind {
+        match self.content {
+            Content::Dir => NodeKind::Dir,
+            Content::File(_) => NodeKind::File,
+        }
+    }
+}
+
+/// The attributes of a node as a filesystem reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileAttr {
+    /// Inode number (the node id).
+    pub ino: NodeId,
+    /// Directory or file.
+    pub kind: NodeKind,
+    /// Size in bytes: for a file, the real size of the alias that serves it.
+    pub size: u64,
+    /// Modification time in ns since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Permission bits (`0o755` for directories, `0o644` for files).
+    pub perm: u16,
+    /// Link count: 1 (for directories, "unknown", as btrfs reports).
+    pub nlink: u32,
+}
+
+impl FileAttr {
+    /// The modification time as a [`SystemTime`].
+    pub fn mtime(&self) -> SystemTime {
+        system_time_from_ns(self.mtime_ns)
+    }
+}
+
+/// Converts ns since the Unix epoch (possibly negative) into a [`SystemTime`].
+pub fn system_time_from_ns(ns: i64) -> SystemTime {
+    let magnitude = Duration::from_nanos(ns.unsigned_abs());
+    if ns >= 0 {
+        UNIX_EPOCH + magnitude
+    } else {
+        UNIX_EPOCH - magnitude
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_schema_rules() {
+        assert_eq!(validate_name("clip.mov"), Ok(()));
+        assert_eq!(validate_name("café ☕"), Ok(()));
+        assert_eq!(validate_name(""), Err(NameError::Empty));
+        assert_eq!(validate_name("."), Err(NameError::Dots));
+        assert_eq!(validate_name(".."), Err(NameError::Dots));
+        assert_eq!(validate_name("..."), Ok(()));
+        assert_eq!(validate_name("a/b"), Err(NameError::Slash));
+        assert_eq!(validate_name("a\0b"), Err(NameError::Nul));
+        assert_eq!(validate_name(&"x".repeat(256)), Err(NameError::TooLong(256)));
+        assert_eq!(validate_name(&"x".repeat(255)), Ok(()));
+    }
+
+    #[test]
+    fn node_ids_are_positive_inode_numbers() {
+        assert_eq!(NodeId::new(0), None);
+        assert_eq!(NodeId::from_sql(-3), None);
+        assert_eq!(NodeId::from_sql(7).map(NodeId::get), Some(7));
+        assert_eq!(NodeId::new(u64::MAX), None);
+    }
+
+    #[test]
+    fn negative_mtimes_are_before_the_epoch() {
+        assert!(system_time_from_ns(-1_000) < UNIX_EPOCH);
+        assert_eq!(system_time_from_ns(0), UNIX_EPOCH);
+    }
+}

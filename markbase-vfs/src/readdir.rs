@@ -1,0 +1,150 @@
+//! Listing directories with offsets that survive changes between calls.
+//!
+//! Entries come in (name, id) order. The offset of an entry is its node id
+//! plus 2, so offsets 0, 1 and 2 are free for an adapter's `.` and `..` and all
+//! mean "from the start". To resume, the core needs the name of the entry the
+//! caller stopped at: it remembers that name for the last entry each call
+//! handed out, and otherwise reads it from the entry's row. Entries added or
+//! removed between calls therefore never make a surviving entry appear twice
+//! or go missing.
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use lru::LruCache;
+use parking_lot::Mutex;
+use rusqlite::types::Value;
+
+use crate::error::{Result, VfsError};
+use crate::node::{NodeId, NodeKind};
+use crate::vfs::Vfs;
+
+/// Rows fetched per catalog query while listing.
+const PAGE: usize = 512;
+
+/// Offsets below this are the start of the listing.
+const FIRST_ENTRY_OFFSET: u64 = 3;
+
+/// Resume positions remembered at once.
+const CURSORS: usize = 4096;
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The child's inode number.
+    pub ino: NodeId,
+    /// The child's name.
+    pub name: Arc<str>,
+    /// Directory or file.
+    pub kind: NodeKind,
+    /// Pass this to [`Vfs::readdir`] to continue after this entry.
+    pub offset: u64,
+}
+
+/// Names of the entries where listings stopped, keyed by (directory, offset).
+pub(crate) struct Cursors(Mutex<LruCache<(NodeId, u64), Arc<str>>>);
+
+impl Cursors {
+    pub fn new() -> Self {
+        Self(Mutex::new(LruCache::new(
+            NonZeroUsize::new(CURSORS).expect("non-zero"),
+        )))
+    }
+
+    fn remember(&self, dir: NodeId, offset: u64, name: Arc<str>) {
+        self.0.lock().put((dir, offset), name);
+    }
+
+    fn recall(&self, dir: NodeId, offset: u64) -> Option<Arc<str>> {
+        self.0.lock().get(&(dir, offset)).cloned()
+    }
+
+    pub fn clear(&self) {
+        self.0.lock().clear();
+    }
+}
+
+fn offset_of(id: NodeId) -> u64 {
+    id.get() + 2
+}
+
+impl Vfs {
+    /// Lists directory `dir` from `offset` (0 for the start), calling `add` for each
+    /// entry until it returns `false` (its buffer is full) or the listing ends.
+    ///
+    /// `.` and `..` are not listed; offsets 1 and 2 are never used for entries.
+    pub fn readdir(
+        &self,
+        dir: NodeId,
+        offset: u64,
+        mut add: impl FnMut(&DirEntry) -> bool,
+    ) -> Result<()> {
+        self.refresh();
+        let node = self.node_fresh(dir)?;
+        if node.kind() != NodeKind::Dir {
+            return Err(VfsError::NotADirectory(format!("node {dir}")));
+        }
+        let mut after = self.resume_position(dir, offset)?;
+        let mut last_taken: Option<(u64, Arc<str>)> = None;
+        loop {
+            let generation = self.caches.generation();
+            let rows = self.catalog.children_after(dir, after.as_ref(), PAGE)?;
+            let complete = rows.len() < PAGE;
+            for row in rows {
+                after = Some(row.position);
+                let child = match row.node {
+                    Ok(child) => child,
+                    Err(invalid) => {
+                        self.invalid(invalid);
+                        continue;
+                    }
+                };
+                let name: Arc<str> = Arc::from(&*child.name);
+                if last_taken.as_ref().is_some_and(|(_, last)| *last == name) {
+                    self.warn_once(format!(
+                        "directory {dir} has two children named {name:?}; listing node {} once",
+                        child.id
+                    ));
+                    continue;
+                }
+                let entry = DirEntry {
+                    ino: child.id,
+                    name: Arc::clone(&name),
+                    kind: child.kind(),
+                    offset: offset_of(child.id),
+                };
+                self.caches.insert_node(generation, Arc::new(child));
+                if !add(&entry) {
+                    return Ok(self.remember(dir, last_taken));
+                }
+                last_taken = Some((entry.offset, name));
+            }
+            if complete {
+                return Ok(self.remember(dir, last_taken));
+            }
+        }
+    }
+
+    fn remember(&self, dir: NodeId, last_taken: Option<(u64, Arc<str>)>) {
+        if let Some((offset, name)) = last_taken {
+            self.cursors.remember(dir, offset, name);
+        }
+    }
+
+    /// The name to list after, for a listing of `dir` resumed at `offset`.
+    fn resume_position(&self, dir: NodeId, offset: u64) -> Result<Option<Value>> {
+        if offset < FIRST_ENTRY_OFFSET {
+            return Ok(None);
+        }
+        if let Some(name) = self.cursors.recall(dir, offset) {
+            return Ok(Some(Value::Text(name.to_string())));
+        }
+        let stale = || VfsError::StaleOffset { dir, offset };
+        let id = NodeId::new(offset - 2).ok_or_else(stale)?;
+        match self.node_fresh(id) {
+            Ok(node) if node.parent == Some(dir) => Ok(Some(Value::Text(node.name.to_string()))),
+            Ok(_) | Err(VfsError::NotFound(_)) => Err(stale()),
+            Err(other) => Err(other),
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! [`Vfs`]: the filesystem over one catalog, and its metadata calls.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::cache::{CacheSizes, Caches};
+use crate::catalog::{Catalog, ConnectOptions, InvalidRow};
+use crate::config::VfsConfig;
+use crate::error::{Result, VfsError};
+use crate::handles::HandleTable;
+use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
+use crate::readdir::Cursors;
+use crate::watch::CatalogWatch;
+use crate::Node;
+
+/// The deepest a node may sit below the root; deeper parent chains are taken as cycles.
+const MAX_DEPTH: usize = 4096;
+
+/// Distinct warnings remembered so that each is logged once.
+const WARNED_CAPACITY: usize = 65_536;
+
+/// A filesystem view of one catalog: `Send + Sync`, shared behind an `Arc` by adapters.
+///
+/// Inode numbers are node ids; the root is [`NodeId::ROOT`]. Every call first
+/// notices commits made to the catalog by other processes, so caches never
+/// serve a node the catalog no longer has.
+pub struct Vfs {
+    pub(crate) catalog: Catalog,
+    watch: CatalogWatch,
+    pub(crate) caches: Caches,
+    pub(crate) handles: HandleTable,
+    pub(crate) cursors: Cursors,
+    pub(crate) config: VfsConfig,
+    warned: Mutex<HashSet<String>>,
+}
+
+/// Space and node counts, as `statfs` reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatFs {
+    /// Block size in bytes.
+    pub block_size: u64,
+    /// Blocks in the filesystem that holds the catalog.
+    pub blocks: u64,
+    /// Free blocks.
+    pub blocks_free: u64,
+    /// Free blocks available to unprivileged users.
+    pub blocks_available: u64,
+    /// Nodes in the catalog (an upper bound: the highest id).
+    pub files: u64,
+    /// Free inodes of the filesystem that holds the catalog.
+    pub files_free: u64,
+    /// Longest name, in bytes.
+    pub name_max: u64,
+}
+
+impl Vfs {
+    /// Opens the catalog named by `config`, checking its schema.
+    ///
+    /// Fails with an error naming the file and what is wrong with it: missing,
+    /// unreadable, not SQLite, damaged, locked, a newer schema version, a
+    /// missing table, column or root row. Reads no node but the root.
+    pub fn open(config: VfsConfig) -> Result<Self> {
+        let options = ConnectOptions {
+            busy_timeout: config.busy_timeout,
+        };
+        let catalog = Catalog::open(&config.catalog, config.pool_size, options)?;
+        let watch = CatalogWatch::new(catalog.connect()?, config.change_check_interval);
+        let caches = Caches::new(CacheSizes {
+            nodes: config.node_cache,
+            lookups: config.lookup_cache,
+            open_files: config.open_file_cache,
+        });
+        tracing::debug!(catalog = %catalog.path().display(), "catalog opened");
+        Ok(Self {
+            catalog,
+            watch,
+            caches,
+            handles: HandleTable::new(),
+            cursors: Cursors::new(),
+            config,
+            warned: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// The catalog file (canonical path).
+    pub fn catalog_path(&self) -> &Path {
+        self.catalog.path()
+    }
+
+    /// Drops the caches if another process committed to the catalog.
+    pub(crate) fn refresh(&self) {
+        if self.watch.changed() {
+            tracing::debug!("catalog changed underneath; caches dropped");
+            self.caches.invalidate();
+            self.cursors.clear();
+        }
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: NodeId) -> Result<Arc<Node>> {
+        self.refresh();
+        self.node_fresh(id)
+    }
+
+    /// [`Vfs::node`] without the change check, for calls that made it already.
+    pub(crate) fn node_fresh(&self, id: NodeId) -> Result<Arc<Node>> {
+        if let Some(node) = self.caches.node(id) {
+            return Ok(node);
+        }
+        let generation = self.caches.generation();
+        match self.catalog.node(id)? {
+            Some(Ok(node)) => {
+                let node = Arc::new(node);
+                self.caches.insert_node(generation, Arc::clone(&node));
+                Ok(node)
+            }
+            Some(Err(invalid)) => Err(self.invalid(invalid)),
+            None => Err(VfsError::NotFound(format!("node {id}"))),
+        }
+    }
+
+    /// Looks up `name` in the directory `parent`.
+    pub fn lookup(&self, parent: NodeId, name: &str) -> Result<FileAttr> {
+        self.refresh();
+        let node = self.child(parent, name)?;
+        Ok(self.attr_of(&node))
+    }
+
+    fn child(&self, parent: NodeId, name: &str) -> Result<Arc<Node>> {
+        validate_name(name).map_err(|reason| VfsError::InvalidName {
+            name: name.to_owned(),
+            reason,
+        })?;
+        let missing = || VfsError::NotFound(format!("{name:?} in directory {parent}"));
+        match self.caches.lookup(parent, name) {
+            Some(Some(id)) => {
+                if let Some(node) = self.caches.node(id) {
+                    return Ok(node);
+                }
+            }
+            Some(None) => return Err(missing()),
+            None => {}
+        }
+        let generation = self.caches.generation();
+        let dir = self.node_fresh(parent)?;
+        if dir.kind() != NodeKind::Dir {
+            return Err(VfsError::NotADirectory(format!("node {parent}")));
+        }
+        let mut rows = self.catalog.children_named(parent, name)?.into_iter();
+        let Some(first) = rows.next() else {
+            self.caches.insert_lookup(generation, parent, name, None);
+            return Err(missing());
+        };
+        if let Some(second) = rows.next() {
+            let ids = |row: &std::result::Result<Node, InvalidRow>| match row {
+                Ok(node) => node.id.sql(),
+                Err(invalid) => invalid.id,
+            };
+            self.warn_once(format!(
+                "directory {parent} has two children named {name:?} (nodes {} and {}); \
+                 serving the first",
+                ids(&first),
+                ids(&second)
+            ));
+        }
+        let node = Arc::new(first.map_err(|invalid| self.invalid(invalid))?);
+        self.caches.insert_node(generation, Arc::clone(&node));
+        self.caches.insert_lookup(generation, parent, name, Some(node.id));
+        Ok(node)
+    }
+
+    /// The attributes of node `ino`.
+    pub fn getattr(&self, ino: NodeId) -> Result<FileAttr> {
+        let node = self.node(ino)?;
+        Ok(self.attr_of(&node))
+    }
+
+    /// The attributes of `node`: a file's size and mtime come from its alias when one
+    /// resolves, and from the catalog when none does (opening it then fails, and says why).
+    pub(crate) fn attr_of(&self, node: &Node) -> FileAttr {
+        let (kind, size, mtime_ns, perm) = match &node.content {
+            Content::Dir => (NodeKind::Dir, node.recorded_size, node.mtime_ns, 0o755),
+            Content::File(_) => match self.current_stat(node) {
+                Some(stat) => (NodeKind::File, stat.size, stat.mtime_ns, 0o644),
+                None => (NodeKind::File, node.recorded_size, node.mtime_ns, 0o644),
+            },
+        };
+        FileAttr {
+            ino: node.id,
+            kind,
+            size,
+            mtime_ns,
+            perm,
+            nlink: 1,
+        }
+    }
+
+    /// Follows an absolute path (`/a/b/c`) from the root, for path-based adapters.
+    ///
+    /// Empty and `.` components are ignored; `..` is refused, so that a path can
+    /// never climb out of the catalog.
+    pub fn lookup_path(&self, path: &str) -> Result<FileAttr> {
+        self.refresh();
+        let mut node = self.node_fresh(NodeId::ROOT)?;
+        let mut walked = String::new();
+        for component in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            if node.kind() != NodeKind::Dir {
+                return Err(VfsError::NotADirectory(display_path(&walked)));
+            }
+            walked.push('/');
+            walked.push_str(component);
+            node = self.child(node.id, component).map_err(|err| match err {
+                VfsError::NotFound(_) => VfsError::NotFound(walked.clone()),
+                VfsError::InvalidName { reason, .. } => VfsError::InvalidName {
+                    name: path.to_owned(),
+                    reason,
+                },
+                other => other,
+            })?;
+        }
+        Ok(self.attr_of(&node))
+    }
+
+    /// The absolute path of node `ino`, walking its parents up to the root.
+    pub fn path_of(&self, ino: NodeId) -> Result<String> {
+        self.refresh();
+        let mut names = Vec::new();
+        let mut chain = vec![ino];
+        let mut node = self.node_fresh(ino)?;
+        while let Some(parent) = node.parent {
+            if chain.contains(&parent) || chain.len() > MAX_DEPTH {
+                chain.push(parent);
+                return Err(VfsError::ParentCycle { chain });
+            }
+            chain.push(parent);
+            names.push(Arc::clone(&node));
+            node = self.node_fresh(parent)?;
+        }
+        let mut path = String::new();
+        for node in names.iter().rev() {
+            path.push('/');
+            path.push_str(&node.name);
+        }
+        Ok(display_path(&path))
+    }
+
+    /// Space of the filesystem that holds the catalog, and the catalog's node count.
+    pub fn statfs(&self) -> Result<StatFs> {
+        let dir = self.catalog.base_dir();
+        let vfs = rustix::fs::statvfs(dir).map_err(|errno| {
+            VfsError::io(format!("statfs of {}", dir.display()), errno.into())
+        })?;
+        Ok(StatFs {
+            block_size: vfs.f_frsize,
+            blocks: vfs.f_blocks,
+            blocks_free: vfs.f_bfree,
+            blocks_available: vfs.f_bavail,
+            files: self.catalog.max_id()?,
+            files_free: vfs.f_ffree,
+            name_max: crate::node::NAME_MAX as u64,
+        })
+    }
+
+    /// Logs an invalid row (once) and turns it into the error that names it.
+    pub(crate) fn invalid(&self, invalid: InvalidRow) -> VfsError {
+        self.warn_once(format!(
+            "skipping catalog node {}: {}",
+            invalid.id, invalid.reason
+        ));
+        VfsError::InvalidNode {
+            id: invalid.id,
+            reason: invalid.reason,
+        }
+    }
+
+    /// Logs `message` as a warning unless it was logged before.
+    pub(crate) fn warn_once(&self, message: String) {
+        let mut warned = self.warned.lock();
+        if warned.len() < WARNED_CAPACITY && warned.insert(message.clone()) {
+            tracing::warn!("{message}");
+        }
+    }
+}
+
+fn display_path(path: &str) -> String {
+    if path.is_empty() { "/".to_owned() } else { path.to_owned() }
+}
