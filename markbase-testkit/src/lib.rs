@@ -1,1 +1,113 @@
-//! Test fixtures.
+//! Test fixtures shared by the workspace's tests and benchmarks: deterministic
+//! file contents, hand-written catalogs (including broken ones), and the rule
+//! for tests that need an outside tool.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+
+/// The byte at `offset` of a pattern file made with `seed`: cheap to compute, differs
+/// between seeds and offsets, so a misplaced or foreign byte is always noticed.
+pub fn pattern_byte(seed: u64, offset: u64) -> u8 {
+    let x = (offset ^ seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (x >> 56) as u8 ^ (offset as u8)
+}
+
+/// Writes a pattern file of `size` bytes made with `seed`.
+pub fn write_pattern_file(path: &Path, size: u64, seed: u64) -> io::Result<()> {
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut offset = 0;
+    while offset < size {
+        let n = chunk.len().min((size - offset) as usize);
+        for (i, byte) in chunk[..n].iter_mut().enumerate() {
+            *byte = pattern_byte(seed, offset + i as u64);
+        }
+        out.write_all(&chunk[..n])?;
+        offset += n as u64;
+    }
+    out.flush()
+}
+
+/// Whether the process runs as root (permission tests need another user then).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Finds `tool` on `PATH`. When it is absent the test cannot run: with
+/// `MARKBASE_REQUIRE_ALL=1` (CI) that is a failure naming the tool, otherwise
+/// the reason is printed and `None` tells the test to skip.
+pub fn require_tool(tool: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(tool))
+            .find(|candidate| candidate.is_file())
+    });
+    if found.is_none() {
+        if std::env::var("MARKBASE_REQUIRE_ALL").as_deref() == Ok("1") {
+            panic!("required tool `{tool}` is not installed (MARKBASE_REQUIRE_ALL=1); run scripts/test");
+        }
+        eprintln!("skipping: tool `{tool}` is not installed");
+    }
+    found
+}
+
+/// A catalog written row by row with plain SQL, so tests can build the broken
+/// catalogs that the core must refuse or skip.
+pub struct RawCatalog {
+    /// The catalog file.
+    pub path: PathBuf,
+    /// An open connection to it.
+    pub conn: Connection,
+}
+
+impl RawCatalog {
+    /// Creates `path` by running `schema_sql` (for example `markbase_vfs::SCHEMA_SQL`).
+    pub fn create(path: &Path, schema_sql: &str) -> rusqlite::Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch(schema_sql)?;
+        Ok(Self {
+            path: path.to_owned(),
+            conn,
+        })
+    }
+
+    /// Inserts a row with every column given.
+    pub fn insert(
+        &self,
+        id: i64,
+        parent: Option<i64>,
+        name: &str,
+        kind: &str,
+        size: i64,
+        aliases_json: &str,
+    ) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT INTO nodes (id, parent_id, name, kind, size, mtime_ns, aliases_json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)",
+            params![id, parent, name, kind, size, aliases_json],
+        )?;
+        Ok(())
+    }
+
+    /// Inserts a directory row.
+    pub fn dir(&self, id: i64, parent: i64, name: &str) -> rusqlite::Result<()> {
+        self.insert(id, Some(parent), name, "dir", 0, "[]")
+    }
+
+    /// Inserts a file row whose aliases are `aliases` (as a JSON array of strings).
+    pub fn file(&self, id: i64, parent: i64, name: &str, aliases: &[&str]) -> rusqlite::Result<()> {
+        let json = format!(
+            "[{}]",
+            aliases
+                .iter()
+                .map(|a| format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\"")))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        self.insert(id, Some(parent), name, "file", 0, &json)
+    }
+}
