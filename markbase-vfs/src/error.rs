@@ -1,4 +1,7 @@
 //! The one error type every adapter maps to an errno.
+//!
+//! Each message is complete on its own (it includes its cause), so a log line or
+//! a command's one-line error says everything.
 
 use std::io;
 use std::path::PathBuf;
@@ -20,12 +23,12 @@ pub enum VfsError {
     CatalogMissing(PathBuf),
 
     /// The catalog file exists but cannot be read.
-    #[error("catalog {} cannot be read: {source}", path.display())]
+    #[error("catalog {} cannot be read: {cause}", path.display())]
     CatalogUnreadable {
         /// The catalog file.
         path: PathBuf,
         /// What the operating system said.
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// The file is not a usable SQLite database (empty, foreign, truncated, damaged).
@@ -54,17 +57,17 @@ pub enum VfsError {
     },
 
     /// A SQLite call failed for another reason.
-    #[error("catalog query failed while {context}: {source}")]
+    #[error("catalog query failed while {context}: {cause}")]
     Sqlite {
         /// What the core was doing.
         context: &'static str,
         /// The SQLite error.
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
 
     /// No connection could be taken from the pool in time.
     #[error("no catalog connection available: {0}")]
-    Pool(#[from] r2d2::Error),
+    Pool(r2d2::Error),
 
     /// A name or path that does not exist.
     #[error("no such file or directory: {0}")]
@@ -128,12 +131,12 @@ pub enum VfsError {
     },
 
     /// An I/O error on an alias file or the store.
-    #[error("{context}: {source}")]
+    #[error("{context}: {cause}")]
     Io {
         /// What the core was doing, naming the path.
         context: String,
         /// The operating system error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -142,7 +145,7 @@ impl VfsError {
     pub fn errno(&self) -> i32 {
         match self {
             Self::CatalogMissing(_) | Self::NotFound(_) => libc::ENOENT,
-            Self::CatalogUnreadable { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            Self::CatalogUnreadable { cause, .. } => cause.raw_os_error().unwrap_or(libc::EIO),
             Self::CatalogBusy { .. } => libc::EBUSY,
             Self::NotADirectory(_) => libc::ENOTDIR,
             Self::IsADirectory(_) => libc::EISDIR,
@@ -150,7 +153,7 @@ impl VfsError {
             Self::BadHandle(_) => libc::EBADF,
             Self::StaleOffset { .. } => libc::EINVAL,
             Self::ParentCycle { .. } => libc::ELOOP,
-            Self::Io { source, .. } => source.raw_os_error().unwrap_or(libc::EIO),
+            Self::Io { cause, .. } => cause.raw_os_error().unwrap_or(libc::EIO),
             Self::NotACatalog { .. }
             | Self::Schema { .. }
             | Self::Sqlite { .. }
@@ -161,11 +164,17 @@ impl VfsError {
     }
 
     /// Wraps an I/O error with a description of what was being done.
-    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, cause: io::Error) -> Self {
         Self::Io {
             context: context.into(),
-            source,
+            cause,
         }
+    }
+}
+
+impl From<r2d2::Error> for VfsError {
+    fn from(err: r2d2::Error) -> Self {
+        Self::Pool(err)
     }
 }
 

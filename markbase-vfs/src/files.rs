@@ -172,10 +172,7 @@ impl Vfs {
         let resolved = match alias::resolve(aliases, self.catalog.base_dir()) {
             Ok(backing) => {
                 for skipped in &backing.skipped {
-                    self.warn_once(format!(
-                        "node {} ({}): skipping {skipped}",
-                        node.id, node.name
-                    ));
+                    tracing::info!(node = %node.id, name = %node.name, "skipping {skipped}");
                 }
                 let stat = backing.stat;
                 Resolved::Served {
@@ -197,13 +194,11 @@ impl Vfs {
     }
 
     fn unreadable(&self, node: &Node, skipped: &[SkippedAlias]) -> VfsError {
-        let err = VfsError::NoUsableAlias {
+        VfsError::NoUsableAlias {
             id: node.id,
             path: self.describe(node),
             skipped: skipped.to_vec(),
-        };
-        tracing::warn!("{err}");
-        err
+        }
     }
 
     /// The node's path for messages, or `#id` when it has none.

@@ -95,7 +95,7 @@ impl Vfs {
                 let child = match row.node {
                     Ok(child) => child,
                     Err(invalid) => {
-                        self.invalid(invalid);
+                        self.skip_invalid(&invalid);
                         continue;
                     }
                 };

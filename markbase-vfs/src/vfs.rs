@@ -264,16 +264,21 @@ impl Vfs {
         })
     }
 
-    /// Logs an invalid row (once) and turns it into the error that names it.
+    /// The error that names an invalid row. Errors are returned, not logged: the
+    /// caller reports them. Only what the core passes over is logged here.
     pub(crate) fn invalid(&self, invalid: InvalidRow) -> VfsError {
-        self.warn_once(format!(
-            "skipping catalog node {}: {}",
-            invalid.id, invalid.reason
-        ));
         VfsError::InvalidNode {
             id: invalid.id,
             reason: invalid.reason,
         }
+    }
+
+    /// Logs (once) that an invalid row is left out of a listing.
+    pub(crate) fn skip_invalid(&self, invalid: &InvalidRow) {
+        self.warn_once(format!(
+            "skipping catalog node {}: {}",
+            invalid.id, invalid.reason
+        ));
     }
 
     /// Logs `message` as a warning unless it was logged before.

@@ -56,7 +56,7 @@ impl Catalog {
     pub fn open(path: &Path, pool_size: u32, options: ConnectOptions) -> Result<Self> {
         preflight(path)?;
         let path = std::fs::canonicalize(path)
-            .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), source })?;
+            .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), cause: source })?;
         let base_dir = path.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("/"));
 
         let first = connect(&path, &options)?;
@@ -203,7 +203,7 @@ fn preflight(path: &Path) -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(VfsError::CatalogMissing(path.to_owned()));
         }
-        Err(source) => return Err(VfsError::CatalogUnreadable { path: path.to_owned(), source }),
+        Err(source) => return Err(VfsError::CatalogUnreadable { path: path.to_owned(), cause: source }),
     };
     if meta.is_dir() {
         return Err(not_a_catalog("it is a directory"));
@@ -217,7 +217,7 @@ fn preflight(path: &Path) -> Result<()> {
     let mut header = [0u8; 16];
     let read = std::fs::File::open(path)
         .and_then(|mut file| file.read(&mut header))
-        .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), source })?;
+        .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), cause: source })?;
     if read < header.len() || &header != SQLITE_MAGIC {
         return Err(not_a_catalog("it does not start with the SQLite header"));
     }
@@ -244,8 +244,11 @@ pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Er
         },
         Some(ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => VfsError::CatalogUnreadable {
             path,
-            source: std::io::Error::other(source),
+            cause: std::io::Error::other(source),
         },
-        _ => VfsError::Sqlite { context, source },
+        _ => VfsError::Sqlite {
+            context,
+            cause: source,
+        },
     }
 }

@@ -30,7 +30,7 @@ impl CatalogWriter {
     pub fn open_or_create(path: &Path, options: &ConnectOptions) -> Result<Self> {
         let exists = path.try_exists().map_err(|source| VfsError::CatalogUnreadable {
             path: path.to_owned(),
-            source,
+            cause: source,
         })?;
         let conn = if exists {
             preflight(path)?;
