@@ -1,1 +1,53 @@
-fn main() {}
+//! `markbase`: the command-line front of MarkBase VFS.
+
+mod browse;
+mod cli;
+mod demo;
+mod import;
+mod logging;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use markbase_vfs::{Vfs, VfsConfig, VfsError};
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    restore_sigpipe();
+    let cli = Cli::parse();
+    logging::init(cli.verbose);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("markbase: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let open = || match Vfs::open(VfsConfig::new(&cli.catalog)) {
+        Err(err @ VfsError::CatalogMissing(_)) => Err(anyhow::anyhow!(
+            "{err} (pass --catalog PATH or set MARKBASE_CATALOG; `markbase import DIR` makes one)"
+        )),
+        other => Ok(other?),
+    };
+    match cli.command {
+        Command::Import(args) => import::run(&args, &cli.catalog),
+        Command::Ls(args) => browse::ls(&open()?, &args),
+        Command::Stat(args) => browse::stat(&open()?, &args.path),
+        Command::Cat(args) => browse::cat(&open()?, &args.paths),
+        Command::Resolve(args) => browse::resolve(&open()?, &args.path),
+        Command::Demo(args) => demo::run(&args),
+    }
+}
+
+/// Dies quietly of SIGPIPE when stdout is closed early (`markbase cat x | head`),
+/// as other command-line tools do.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -1,0 +1,160 @@
+//! Reading the catalog from a terminal: `ls`, `stat`, `cat`, `resolve`, and the tree view.
+
+use std::io::{self, Write};
+
+use anyhow::{Context, Result};
+use indicatif::HumanBytes;
+use markbase_vfs::{DirEntry, FileAttr, NodeId, NodeKind, Vfs, system_time_from_ns};
+
+/// Buffer size for `cat`.
+const CAT_BUFFER: usize = 1 << 20;
+
+/// `markbase ls PATH [-l]`.
+pub fn ls(vfs: &Vfs, args: &crate::cli::LsArgs) -> Result<()> {
+    let attr = vfs.lookup_path(&args.path)?;
+    let mut out = io::stdout().lock();
+    if attr.kind == NodeKind::File {
+        let name = args.path.trim_end_matches('/');
+        return write_entry(&mut out, name, attr, args.long);
+    }
+    for entry in list(vfs, attr.ino)? {
+        let attr = vfs.getattr(entry.ino)?;
+        write_entry(&mut out, &entry.name, attr, args.long)?;
+    }
+    Ok(out.flush()?)
+}
+
+fn write_entry(out: &mut impl Write, name: &str, attr: FileAttr, long: bool) -> Result<()> {
+    let suffix = if attr.kind == NodeKind::Dir { "/" } else { "" };
+    if long {
+        let kind = if attr.kind == NodeKind::Dir { 'd' } else { '-' };
+        writeln!(
+            out,
+            "{kind} {:>9} {:>12} {}  {name}{suffix}",
+            attr.ino,
+            attr.size,
+            format_time(attr.mtime_ns)
+        )?;
+    } else {
+        writeln!(out, "{name}{suffix}")?;
+    }
+    Ok(())
+}
+
+/// Every entry of directory `dir`, in listing order.
+pub fn list(vfs: &Vfs, dir: NodeId) -> Result<Vec<DirEntry>> {
+    let mut entries = Vec::new();
+    vfs.readdir(dir, 0, |entry| {
+        entries.push(entry.clone());
+        true
+    })?;
+    Ok(entries)
+}
+
+/// `markbase stat PATH`.
+pub fn stat(vfs: &Vfs, path: &str) -> Result<()> {
+    let attr = vfs.lookup_path(path)?;
+    let node = vfs.node(attr.ino)?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "  path: {}", vfs.path_of(attr.ino)?)?;
+    writeln!(out, "  node: {} ({})", attr.ino, attr.kind)?;
+    if let Some(parent) = node.parent {
+        writeln!(out, "parent: {parent}")?;
+    }
+    writeln!(out, "  size: {} ({})", attr.size, HumanBytes(attr.size))?;
+    if attr.kind == NodeKind::File && attr.size != node.recorded_size {
+        writeln!(out, "        the catalog records {}", node.recorded_size)?;
+    }
+    writeln!(out, " mtime: {}", format_time(attr.mtime_ns))?;
+    writeln!(out, "  mode: {:o}", attr.perm)?;
+    Ok(out.flush()?)
+}
+
+/// `markbase cat PATH...`.
+pub fn cat(vfs: &Vfs, paths: &[String]) -> Result<()> {
+    let mut out = io::stdout().lock();
+    let mut buf = vec![0u8; CAT_BUFFER];
+    for path in paths {
+        let attr = vfs.lookup_path(path)?;
+        let handle = vfs.open_file(attr.ino)?;
+        let copied = copy_out(vfs, handle, &mut buf, &mut out);
+        vfs.release(handle)?;
+        copied.with_context(|| format!("copying {path}"))?;
+    }
+    Ok(out.flush()?)
+}
+
+fn copy_out(vfs: &Vfs, handle: markbase_vfs::FileHandle, buf: &mut [u8], out: &mut impl Write) -> Result<()> {
+    let mut offset = 0u64;
+    loop {
+        let n = vfs.read_at(handle, offset, buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        out.write_all(&buf[..n])?;
+        offset += n as u64;
+    }
+}
+
+/// `markbase resolve PATH`.
+pub fn resolve(vfs: &Vfs, path: &str) -> Result<()> {
+    let attr = vfs.lookup_path(path)?;
+    let mut out = io::stdout().lock();
+    write_resolution(vfs, attr.ino, &mut out)?;
+    Ok(out.flush()?)
+}
+
+/// Writes which alias serves file `ino` and why each other was skipped.
+/// Fails, after writing the report, when no alias can be read.
+pub fn write_resolution(vfs: &Vfs, ino: NodeId, out: &mut impl Write) -> Result<()> {
+    let resolution = vfs.resolve(ino)?;
+    let path = vfs.path_of(ino)?;
+    writeln!(out, "{path} (node {ino})")?;
+    let (skipped, served) = match &resolution.outcome {
+        Ok(backing) => (&backing.skipped, Some(backing)),
+        Err(skipped) => (skipped, None),
+    };
+    for skip in skipped {
+        writeln!(out, "  skipped {skip}")?;
+    }
+    match served {
+        Some(backing) => {
+            writeln!(
+                out,
+                "  served by alias #{}: {} ({})",
+                backing.index + 1,
+                backing.path.display(),
+                HumanBytes(backing.stat.size)
+            )?;
+            Ok(())
+        }
+        None => {
+            out.flush()?;
+            anyhow::bail!("{path}: no alias can be read")
+        }
+    }
+}
+
+/// Writes the tree below `dir` with sizes, like `tree`.
+pub fn write_tree(vfs: &Vfs, dir: NodeId, prefix: &str, out: &mut impl Write) -> Result<()> {
+    let entries = list(vfs, dir)?;
+    for (i, entry) in entries.iter().enumerate() {
+        let last = i + 1 == entries.len();
+        let (branch, indent) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+        match entry.kind {
+            NodeKind::Dir => {
+                writeln!(out, "{prefix}{branch}{}/", entry.name)?;
+                write_tree(vfs, entry.ino, &format!("{prefix}{indent}"), out)?;
+            }
+            NodeKind::File => {
+                let attr = vfs.getattr(entry.ino)?;
+                writeln!(out, "{prefix}{branch}{}  ({})", entry.name, HumanBytes(attr.size))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn format_time(ns: i64) -> String {
+    humantime::format_rfc3339_seconds(system_time_from_ns(ns)).to_string()
+}

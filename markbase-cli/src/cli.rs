@@ -1,0 +1,94 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// MarkBase VFS: a media-library catalog (warren.sqlite) as a real filesystem.
+#[derive(Debug, Parser)]
+#[command(name = "markbase", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The catalog file.
+    #[arg(
+        long,
+        global = true,
+        env = "MARKBASE_CATALOG",
+        default_value = "warren.sqlite",
+        value_name = "PATH"
+    )]
+    pub catalog: PathBuf,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build or update the catalog from a folder tree (files become nodes whose alias is
+    /// their absolute path).
+    Import(ImportArgs),
+    /// List a directory of the catalog.
+    Ls(LsArgs),
+    /// Show a node's attributes.
+    Stat(PathArg),
+    /// Write files' bytes to stdout.
+    Cat(CatArgs),
+    /// Say which alias serves a file, and why every other alias was skipped.
+    Resolve(PathArg),
+    /// Make a demo library with its catalog, then show its tree and a resolution.
+    Demo(DemoArgs),
+}
+
+/// `markbase import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The folder whose contents are imported.
+    pub dir: PathBuf,
+    /// The catalog directory that receives them (created when missing).
+    #[arg(long, default_value = "/", value_name = "PATH")]
+    pub into: String,
+}
+
+/// `markbase ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// A path in the catalog.
+    #[arg(default_value = "/")]
+    pub path: String,
+    /// Long format: kind, node id, size and modification time.
+    #[arg(short, long)]
+    pub long: bool,
+}
+
+/// A single catalog path.
+#[derive(Debug, Args)]
+pub struct PathArg {
+    /// A path in the catalog, such as `/Projects/clip.mov`.
+    pub path: String,
+}
+
+/// `markbase cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// Paths in the catalog.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+}
+
+/// `markbase demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where the demo library and its catalog go
+    /// (default: $XDG_DATA_HOME/markbase/demo, or ~/.local/share/markbase/demo).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Keep every generated file under 4 MiB (a quick demo, for tests).
+    #[arg(long)]
+    pub quick: bool,
+}
