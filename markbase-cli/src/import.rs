@@ -25,7 +25,7 @@ pub fn import_with_progress(dir: &Path, catalog: &Path, into: &str) -> Result<Im
     );
     bar.enable_steady_tick(Duration::from_millis(120));
     let progress = |stats: &ImportStats| {
-        if stats.entries() % 256 == 0 {
+        if stats.entries().is_multiple_of(256) {
             bar.set_message(format!("{} entries, {}", stats.entries(), HumanBytes(stats.bytes)));
         }
     };

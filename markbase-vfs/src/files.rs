@@ -107,13 +107,14 @@ impl Vfs {
         let Content::File(_) = &node.content else {
             return Err(VfsError::IsADirectory(self.describe(node)));
         };
-        if let Some(cached) = self.caches.resolution(node.id) {
-            if let Resolved::Served { backing, .. } = cached.resolved {
-                if let Some(stat) = still_there(&backing) {
-                    self.cache_served(node.id, Arc::clone(&backing), stat);
-                    return Ok(backing);
-                }
-            }
+        if let Some(CachedResolution {
+            resolved: Resolved::Served { backing, .. },
+            ..
+        }) = self.caches.resolution(node.id)
+            && let Some(stat) = still_there(&backing)
+        {
+            self.cache_served(node.id, Arc::clone(&backing), stat);
+            return Ok(backing);
         }
         match self.resolve_into_cache(node) {
             Resolved::Served { backing, .. } => Ok(backing),
@@ -125,23 +126,22 @@ impl Vfs {
     /// `None` when no alias can be read.
     pub(crate) fn current_stat(&self, node: &Node) -> Option<FileStat> {
         let cached = self.caches.resolution(node.id);
-        if let Some(cached) = &cached {
-            if cached.checked.elapsed() < self.config.attr_ttl {
-                return match &cached.resolved {
-                    Resolved::Served { stat, .. } => Some(*stat),
-                    Resolved::Unreadable(_) => None,
-                };
-            }
+        if let Some(cached) = &cached
+            && cached.checked.elapsed() < self.config.attr_ttl
+        {
+            return match &cached.resolved {
+                Resolved::Served { stat, .. } => Some(*stat),
+                Resolved::Unreadable(_) => None,
+            };
         }
         if let Some(CachedResolution {
             resolved: Resolved::Served { backing, .. },
             ..
         }) = cached
+            && let Some(stat) = still_there(&backing)
         {
-            if let Some(stat) = still_there(&backing) {
-                self.cache_served(node.id, backing, stat);
-                return Some(stat);
-            }
+            self.cache_served(node.id, backing, stat);
+            return Some(stat);
         }
         match self.resolve_into_cache(node) {
             Resolved::Served { stat, .. } => Some(stat),

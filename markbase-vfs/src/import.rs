@@ -112,7 +112,7 @@ pub fn import(source: &Path, catalog: &Path, options: &ImportOptions<'_>) -> Res
             }
             run.skip(entry.into_path(), reason);
         }
-        if run.stats.entries() % BATCH == 0 {
+        if run.stats.entries().is_multiple_of(BATCH) {
             run.writer.commit()?;
             run.writer.begin()?;
         }

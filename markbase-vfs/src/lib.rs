@@ -77,3 +77,9 @@ pub use node::{
 };
 pub use readdir::DirEntry;
 pub use vfs::{StatFs, Vfs};
+
+/// Adapters share one `Vfs` across request threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Vfs>();
+};

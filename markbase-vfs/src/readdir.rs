@@ -115,12 +115,14 @@ impl Vfs {
                 };
                 self.caches.insert_node(generation, Arc::new(child));
                 if !add(&entry) {
-                    return Ok(self.remember(dir, last_taken));
+                    self.remember(dir, last_taken);
+                    return Ok(());
                 }
                 last_taken = Some((entry.offset, name));
             }
             if complete {
-                return Ok(self.remember(dir, last_taken));
+                self.remember(dir, last_taken);
+                return Ok(());
             }
         }
     }

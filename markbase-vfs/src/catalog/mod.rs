@@ -71,6 +71,8 @@ impl Catalog {
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
+            // A SQLite connection does not go stale; checking it would cost a statement per query.
+            .test_on_check_out(false)
             .connection_timeout(options.busy_timeout + Duration::from_secs(1))
             .build(manager)?;
         Ok(Self { path, base_dir, pool, options })

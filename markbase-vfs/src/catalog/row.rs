@@ -69,10 +69,10 @@ pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>>
         },
         other => return invalid(format!("name is {}, not text", describe(other))),
     };
-    if parent.is_some() {
-        if let Err(err) = validate_name(name) {
-            return invalid(format!("name {name:?} is not allowed: {err}"));
-        }
+    if parent.is_some()
+        && let Err(err) = validate_name(name)
+    {
+        return invalid(format!("name {name:?} is not allowed: {err}"));
     }
 
     let kind = match row.get_ref(3)? {
