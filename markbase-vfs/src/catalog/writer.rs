@@ -36,6 +36,16 @@ impl CatalogWriter {
             preflight(path)?;
             connect(path, options)?
         } else {
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if !dir.is_dir() {
+                return Err(VfsError::io(
+                    format!("creating catalog {}", path.display()),
+                    std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("directory {} does not exist", dir.display()),
+                    ),
+                ));
+            }
             let conn = Connection::open(path)
                 .map_err(|source| sql_error(path, "creating the catalog", source))?;
             conn.busy_timeout(options.busy_timeout)
