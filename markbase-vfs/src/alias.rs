@@ -292,7 +292,9 @@ mod tests {
 
     #[test]
     fn parse_keeps_every_problem() {
-        assert!(matches!(AliasList::parse("{"), AliasList::Unparsable(m) if m.contains("not valid JSON")));
+        assert!(
+            matches!(AliasList::parse("{"), AliasList::Unparsable(m) if m.contains("not valid JSON"))
+        );
         assert!(
             matches!(AliasList::parse("{\"a\":1}"), AliasList::Unparsable(m) if m.contains("an object"))
         );
@@ -318,11 +320,13 @@ mod tests {
         let json = AliasList::to_json(&["/x/\"q\".mov", "rel/ü"]);
         assert_eq!(
             AliasList::parse(&json),
-            AliasList::Entries(vec![
-                AliasEntry::Path("/x/\"q\".mov".into()),
-                AliasEntry::Path("rel/ü".into())
-            ]
-            .into())
+            AliasList::Entries(
+                vec![
+                    AliasEntry::Path("/x/\"q\".mov".into()),
+                    AliasEntry::Path("rel/ü".into())
+                ]
+                .into()
+            )
         );
     }
 
@@ -332,8 +336,12 @@ mod tests {
         std::fs::create_dir(dir.path().join("adir")).unwrap();
         std::fs::write(dir.path().join("real"), b"bytes").unwrap();
         let fifo = dir.path().join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR)
-            .unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+        )
+        .unwrap();
         let aliases = AliasList::parse(&AliasList::to_json(&["missing", "adir", "fifo", "real"]));
         let backing = resolve(&aliases, dir.path()).unwrap();
         assert_eq!(backing.index, 3);

@@ -21,7 +21,10 @@ use crate::node::{Node, NodeId};
 #[derive(Clone, Debug)]
 pub(crate) enum Resolved {
     /// The alias file that serves the node, and its latest stat.
-    Served { backing: Arc<Backing>, stat: FileStat },
+    Served {
+        backing: Arc<Backing>,
+        stat: FileStat,
+    },
     /// No alias could be opened; every reason.
     Unreadable(Arc<[SkippedAlias]>),
 }
@@ -113,7 +116,13 @@ impl Caches {
     }
 
     /// Caches a lookup of `name` in `parent` read under `generation`.
-    pub fn insert_lookup(&self, generation: u64, parent: NodeId, name: &str, child: Option<NodeId>) {
+    pub fn insert_lookup(
+        &self,
+        generation: u64,
+        parent: NodeId,
+        name: &str,
+        child: Option<NodeId>,
+    ) {
         let key = self.lookup_key(parent, name);
         let entry = ChildEntry {
             parent,

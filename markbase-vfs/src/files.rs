@@ -36,7 +36,13 @@ impl Vfs {
     }
 
     /// Reads up to `len` bytes at `offset` of an open file into `sink`, straight from the
-    /// alias file. Returns the bytes read: fewer than `len` only at end of file.
+    /// alias file. Returns the bytes read: fewer than `len` at end of file, or when the
+    /// sink takes fewer.
+    ///
+    /// The sink is called once (again only when interrupted before reading anything):
+    /// a sink such as a slice puts the bytes of every call at its start, so a second
+    /// call after a short read (end of file, a file still growing, a slice smaller than
+    /// `len`) would overwrite the bytes of the first with those of a later offset.
     ///
     /// No lock is held while the sink does I/O, and nothing is allocated.
     pub fn read<S: ReadSink + ?Sized>(
@@ -46,24 +52,26 @@ impl Vfs {
         len: usize,
         sink: &mut S,
     ) -> Result<usize> {
-        let open = self.handles.get(handle).ok_or(VfsError::BadHandle(handle.raw()))?;
-        let mut done = 0;
-        while done < len {
-            let at = offset + done as u64;
-            match sink.read_from(&open.backing.file, at, len - done) {
-                Ok(0) => break,
-                Ok(n) => done += n,
+        let open = self
+            .handles
+            .get(handle)
+            .ok_or(VfsError::BadHandle(handle.raw()))?;
+        loop {
+            match sink.read_from(&open.backing.file, offset, len) {
+                Ok(n) => return Ok(n),
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(read_error(&open, at, err)),
+                Err(err) => return Err(read_error(&open, offset, err)),
             }
         }
-        Ok(done)
     }
 
     /// Reads into `buf` at `offset` of an open file; returns the bytes read
     /// (fewer than `buf.len()` only at end of file).
     pub fn read_at(&self, handle: FileHandle, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let open = self.handles.get(handle).ok_or(VfsError::BadHandle(handle.raw()))?;
+        let open = self
+            .handles
+            .get(handle)
+            .ok_or(VfsError::BadHandle(handle.raw()))?;
         let mut done = 0;
         while done < buf.len() {
             let at = offset + done as u64;

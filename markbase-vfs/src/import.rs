@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::alias::{AliasList, FileStat};
-use crate::catalog::writer::{CatalogWriter, ExistingChild};
 use crate::catalog::ConnectOptions;
+use crate::catalog::writer::{CatalogWriter, ExistingChild};
 use crate::error::{Result, VfsError};
 use crate::node::{NodeId, NodeKind, validate_name};
 
@@ -150,11 +150,12 @@ impl Run<'_> {
                 reason,
             })?;
             dir = match self.writer.child(dir, name)? {
-                Some(child) if child.kind == "dir" => NodeId::from_sql(child.id)
-                    .ok_or_else(|| VfsError::InvalidNode {
+                Some(child) if child.kind == "dir" => {
+                    NodeId::from_sql(child.id).ok_or_else(|| VfsError::InvalidNode {
                         id: child.id,
                         reason: "id is not positive".to_owned(),
-                    })?,
+                    })?
+                }
                 Some(_) => return Err(VfsError::NotADirectory(into.to_owned())),
                 None => {
                     self.stats.dirs_added += 1;
@@ -214,19 +215,36 @@ impl Run<'_> {
             Some(existing) => Ok(Err(occupied(name, &existing))),
             None => {
                 self.stats.dirs_added += 1;
-                Ok(Ok(self
-                    .writer
-                    .insert(parent, name, NodeKind::Dir, 0, mtime_ns, "[]")?))
+                Ok(Ok(self.writer.insert(
+                    parent,
+                    name,
+                    NodeKind::Dir,
+                    0,
+                    mtime_ns,
+                    "[]",
+                )?))
             }
         }
     }
 
-    fn file(&mut self, parent: NodeId, name: &str, alias: &str, stat: FileStat) -> Result<Skippable> {
+    fn file(
+        &mut self,
+        parent: NodeId,
+        name: &str,
+        alias: &str,
+        stat: FileStat,
+    ) -> Result<Skippable> {
         self.stats.bytes += stat.size;
         let Some(existing) = self.writer.child(parent, name)? else {
             let json = AliasList::to_json(&[alias]);
-            self.writer
-                .insert(parent, name, NodeKind::File, stat.size, stat.mtime_ns, &json)?;
+            self.writer.insert(
+                parent,
+                name,
+                NodeKind::File,
+                stat.size,
+                stat.mtime_ns,
+                &json,
+            )?;
             self.stats.files_added += 1;
             return Ok(Ok(()));
         };
@@ -243,7 +261,9 @@ impl Run<'_> {
             )));
         };
         let listed = aliases.iter().any(|a| a.as_str() == Some(alias));
-        let preferred = aliases.first().is_none_or(|first| first.as_str() == Some(alias));
+        let preferred = aliases
+            .first()
+            .is_none_or(|first| first.as_str() == Some(alias));
         let fresh = existing.size == stat.size && existing.mtime_ns == stat.mtime_ns;
         if listed && (!preferred || fresh) {
             self.stats.unchanged += 1;
@@ -259,7 +279,8 @@ impl Run<'_> {
         } else {
             (existing.size, existing.mtime_ns)
         };
-        self.writer.update_file(existing.id, size, mtime_ns, &json)?;
+        self.writer
+            .update_file(existing.id, size, mtime_ns, &json)?;
         self.stats.files_updated += 1;
         Ok(Ok(()))
     }

@@ -194,7 +194,10 @@ mod tests {
         assert_eq!(validate_name("..."), Ok(()));
         assert_eq!(validate_name("a/b"), Err(NameError::Slash));
         assert_eq!(validate_name("a\0b"), Err(NameError::Nul));
-        assert_eq!(validate_name(&"x".repeat(256)), Err(NameError::TooLong(256)));
+        assert_eq!(
+            validate_name(&"x".repeat(256)),
+            Err(NameError::TooLong(256))
+        );
         assert_eq!(validate_name(&"x".repeat(255)), Ok(()));
     }
 

@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use lru::LruCache;
 use parking_lot::Mutex;
-use rusqlite::types::Value;
 
+use crate::catalog::Position;
 use crate::error::{Result, VfsError};
 use crate::node::{NodeId, NodeKind};
 use crate::vfs::Vfs;
@@ -57,10 +57,6 @@ impl Cursors {
 
     fn recall(&self, dir: NodeId, offset: u64) -> Option<Arc<str>> {
         self.0.lock().get(&(dir, offset)).cloned()
-    }
-
-    pub fn clear(&self) {
-        self.0.lock().clear();
     }
 }
 
@@ -134,17 +130,17 @@ impl Vfs {
     }
 
     /// The name to list after, for a listing of `dir` resumed at `offset`.
-    fn resume_position(&self, dir: NodeId, offset: u64) -> Result<Option<Value>> {
+    fn resume_position(&self, dir: NodeId, offset: u64) -> Result<Option<Position>> {
         if offset < FIRST_ENTRY_OFFSET {
             return Ok(None);
         }
         if let Some(name) = self.cursors.recall(dir, offset) {
-            return Ok(Some(Value::Text(name.to_string())));
+            return Ok(Some(Position::from(name.to_string())));
         }
         let stale = || VfsError::StaleOffset { dir, offset };
         let id = NodeId::new(offset - 2).ok_or_else(stale)?;
         match self.node_fresh(id) {
-            Ok(node) if node.parent == Some(dir) => Ok(Some(Value::Text(node.name.to_string()))),
+            Ok(node) if node.parent == Some(dir) => Ok(Some(Position::from(node.name.to_string()))),
             Ok(_) | Err(VfsError::NotFound(_)) => Err(stale()),
             Err(other) => Err(other),
         }

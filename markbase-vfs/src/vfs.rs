@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::Node;
 use crate::cache::{CacheSizes, Caches};
 use crate::catalog::{Catalog, ConnectOptions, InvalidRow};
 use crate::config::VfsConfig;
@@ -14,7 +15,6 @@ use crate::handles::HandleTable;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
 use crate::readdir::Cursors;
 use crate::watch::CatalogWatch;
-use crate::Node;
 
 /// The deepest a node may sit below the root; deeper parent chains are taken as cycles.
 const MAX_DEPTH: usize = 4096;
@@ -95,7 +95,9 @@ impl Vfs {
         if self.watch.changed() {
             tracing::debug!("catalog changed underneath; caches dropped");
             self.caches.invalidate();
-            self.cursors.clear();
+            // readdir cursors stay: each is the name a listing stopped at, a position
+            // in name order that stays right whatever changed, even when that entry is
+            // gone (its row could then no longer say where the listing was).
         }
     }
 
@@ -168,7 +170,8 @@ impl Vfs {
         }
         let node = Arc::new(first.map_err(|invalid| self.invalid(invalid))?);
         self.caches.insert_node(generation, Arc::clone(&node));
-        self.caches.insert_lookup(generation, parent, name, Some(node.id));
+        self.caches
+            .insert_lookup(generation, parent, name, Some(node.id));
         Ok(node)
     }
 
@@ -250,9 +253,8 @@ impl Vfs {
     /// Space of the filesystem that holds the catalog, and the catalog's node count.
     pub fn statfs(&self) -> Result<StatFs> {
         let dir = self.catalog.base_dir();
-        let vfs = rustix::fs::statvfs(dir).map_err(|errno| {
-            VfsError::io(format!("statfs of {}", dir.display()), errno.into())
-        })?;
+        let vfs = rustix::fs::statvfs(dir)
+            .map_err(|errno| VfsError::io(format!("statfs of {}", dir.display()), errno.into()))?;
         Ok(StatFs {
             block_size: vfs.f_frsize,
             blocks: vfs.f_blocks,
@@ -291,5 +293,9 @@ impl Vfs {
 }
 
 fn display_path(path: &str) -> String {
-    if path.is_empty() { "/".to_owned() } else { path.to_owned() }
+    if path.is_empty() {
+        "/".to_owned()
+    } else {
+        path.to_owned()
+    }
 }

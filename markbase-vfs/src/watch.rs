@@ -63,7 +63,10 @@ impl WatchState {
             .conn
             .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0));
         match version {
-            Ok(version) => self.version.replace(version).is_some_and(|old| old != version),
+            Ok(version) => self
+                .version
+                .replace(version)
+                .is_some_and(|old| old != version),
             Err(err) => {
                 tracing::warn!(error = %err, "cannot read the catalog's data_version; dropping caches");
                 self.version = None;

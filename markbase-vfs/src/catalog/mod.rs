@@ -16,8 +16,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Result, VfsError};
 use crate::node::{Node, NodeId};
-pub(crate) use row::{InvalidRow, RawNode};
 use row::NODE_COLUMNS;
+pub(crate) use row::{InvalidRow, Position, RawNode};
 
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -31,7 +31,9 @@ pub(crate) struct ConnectOptions {
 
 impl ConnectOptions {
     fn flags() -> OpenFlags {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI
     }
 
     fn configure(&self, conn: &Connection) -> rusqlite::Result<()> {
@@ -55,9 +57,14 @@ impl Catalog {
     /// Reads nothing but the schema and the root row, whatever the catalog's size.
     pub fn open(path: &Path, pool_size: u32, options: ConnectOptions) -> Result<Self> {
         preflight(path)?;
-        let path = std::fs::canonicalize(path)
-            .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), cause: source })?;
-        let base_dir = path.parent().map(Path::to_owned).unwrap_or_else(|| PathBuf::from("/"));
+        let path = std::fs::canonicalize(path).map_err(|source| VfsError::CatalogUnreadable {
+            path: path.to_owned(),
+            cause: source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("/"));
 
         let first = connect(&path, &options)?;
         schema::check(&first, &path)?;
@@ -75,7 +82,12 @@ impl Catalog {
             .test_on_check_out(false)
             .connection_timeout(options.busy_timeout + Duration::from_secs(1))
             .build(manager)?;
-        Ok(Self { path, base_dir, pool, options })
+        Ok(Self {
+            path,
+            base_dir,
+            pool,
+            options,
+        })
     }
 
     /// The catalog file (canonical path).
@@ -113,7 +125,11 @@ impl Catalog {
     }
 
     /// The children of `parent` named `name`, lowest id first (at most two, to detect duplicates).
-    pub fn children_named(&self, parent: NodeId, name: &str) -> Result<Vec<Result<Node, InvalidRow>>> {
+    pub fn children_named(
+        &self,
+        parent: NodeId,
+        name: &str,
+    ) -> Result<Vec<Result<Node, InvalidRow>>> {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&format!(
@@ -129,7 +145,7 @@ impl Catalog {
     pub fn children_after(
         &self,
         parent: NodeId,
-        after: Option<&rusqlite::types::Value>,
+        after: Option<&Position>,
         limit: usize,
     ) -> Result<Vec<RawNode>> {
         let conn = self.conn()?;
@@ -184,7 +200,9 @@ pub(crate) fn connect(path: &Path, options: &ConnectOptions) -> Result<Connectio
 ///
 /// A catalog we may not write to stays in its journal mode; it can still be read.
 fn enable_wal(conn: &Connection, path: &Path) -> Result<()> {
-    match conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0)) {
+    match conn.query_row("PRAGMA journal_mode = WAL", [], |row| {
+        row.get::<_, String>(0)
+    }) {
         Ok(_) => Ok(()),
         Err(err) if err.sqlite_error_code() == Some(ErrorCode::ReadOnly) => {
             tracing::debug!(catalog = %path.display(), "catalog is read-only; journal mode left as it is");
@@ -205,7 +223,12 @@ fn preflight(path: &Path) -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(VfsError::CatalogMissing(path.to_owned()));
         }
-        Err(source) => return Err(VfsError::CatalogUnreadable { path: path.to_owned(), cause: source }),
+        Err(source) => {
+            return Err(VfsError::CatalogUnreadable {
+                path: path.to_owned(),
+                cause: source,
+            });
+        }
     };
     if meta.is_dir() {
         return Err(not_a_catalog("it is a directory"));
@@ -219,12 +242,18 @@ fn preflight(path: &Path) -> Result<()> {
     let mut header = [0u8; 16];
     let read = std::fs::File::open(path)
         .and_then(|mut file| file.read(&mut header))
-        .map_err(|source| VfsError::CatalogUnreadable { path: path.to_owned(), cause: source })?;
+        .map_err(|source| VfsError::CatalogUnreadable {
+            path: path.to_owned(),
+            cause: source,
+        })?;
     if read < header.len() || &header != SQLITE_MAGIC {
         return Err(not_a_catalog("it does not start with the SQLite header"));
     }
     if meta.len() < 512 {
-        return Err(not_a_catalog(&format!("the file is truncated ({} bytes)", meta.len())));
+        return Err(not_a_catalog(&format!(
+            "the file is truncated ({} bytes)",
+            meta.len()
+        )));
     }
     Ok(())
 }
@@ -233,9 +262,7 @@ fn preflight(path: &Path) -> Result<()> {
 pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Error) -> VfsError {
     let path = path.to_owned();
     match source.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            VfsError::CatalogBusy { path }
-        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => VfsError::CatalogBusy { path },
         Some(ErrorCode::NotADatabase) => VfsError::NotACatalog {
             path,
             reason: "SQLite does not recognise it as a database".to_owned(),

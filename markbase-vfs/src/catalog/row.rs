@@ -1,7 +1,7 @@
 //! Turning a `nodes` row into a [`Node`], or into the reason it is invalid.
 
 use rusqlite::Row;
-use rusqlite::types::{Value, ValueRef};
+use rusqlite::types::{ToSql, ToSqlOutput, Value, ValueRef};
 
 use crate::alias::AliasList;
 use crate::node::{Content, Node, NodeId, validate_name};
@@ -21,14 +21,48 @@ pub(crate) struct InvalidRow {
 /// A row read from `nodes`: its raw name (for ordering) and the parsed node.
 pub(crate) struct RawNode {
     /// The `name` value as stored, used to resume an ordered listing after it.
-    pub position: Value,
+    pub position: Position,
     /// The node, or why the row cannot be one.
     pub node: Result<Node, InvalidRow>,
 }
 
+/// A `name` value exactly as stored, bound back into a query to resume a listing
+/// after it. Text is kept as bytes: a row whose name is not valid UTF-8 is skipped,
+/// but the listing must still move past it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Position {
+    /// A text value (its bytes, valid UTF-8 or not).
+    Text(Vec<u8>),
+    /// Any other value (a blob, a number, NULL).
+    Other(Value),
+}
+
+impl From<String> for Position {
+    fn from(name: String) -> Self {
+        Self::Text(name.into_bytes())
+    }
+}
+
+impl ToSql for Position {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Self::Text(bytes) => ValueRef::Text(bytes),
+            Self::Other(value) => value.into(),
+        }))
+    }
+}
+
 /// Reads the [`NODE_COLUMNS`] of `row`.
 pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<RawNode> {
-    let position: Value = row.get(2)?;
+    // Not `row.get::<Value>`: that fails on text that is not UTF-8, and one such
+    // row would make the whole directory unlistable.
+    let position = match row.get_ref(2)? {
+        ValueRef::Text(bytes) => Position::Text(bytes.to_vec()),
+        ValueRef::Blob(bytes) => Position::Other(Value::Blob(bytes.to_vec())),
+        ValueRef::Integer(i) => Position::Other(Value::Integer(i)),
+        ValueRef::Real(r) => Position::Other(Value::Real(r)),
+        ValueRef::Null => Position::Other(Value::Null),
+    };
     Ok(RawNode {
         position,
         node: parse(row)?,
@@ -54,7 +88,9 @@ pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>>
 
     let parent = match row.get_ref(1)? {
         ValueRef::Null if node_id == NodeId::ROOT => None,
-        ValueRef::Null => return invalid("parent_id is NULL but only the root (id 1) has no parent".into()),
+        ValueRef::Null => {
+            return invalid("parent_id is NULL but only the root (id 1) has no parent".into());
+        }
         ValueRef::Integer(p) => match NodeId::from_sql(p) {
             Some(p) => Some(p),
             None => return invalid(format!("parent_id {p} is not a positive integer")),
@@ -109,7 +145,9 @@ pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>>
                 Ok(json) => AliasList::parse(json),
                 Err(_) => AliasList::Unparsable("aliases_json is not valid UTF-8".into()),
             },
-            other => AliasList::Unparsable(format!("aliases_json is {}, not text", describe(other))),
+            other => {
+                AliasList::Unparsable(format!("aliases_json is {}, not text", describe(other)))
+            }
         }),
     };
 

@@ -28,15 +28,20 @@ impl CatalogWriter {
     /// Opens the catalog at `path` for writing, creating a schema-v1 catalog when the
     /// file does not exist.
     pub fn open_or_create(path: &Path, options: &ConnectOptions) -> Result<Self> {
-        let exists = path.try_exists().map_err(|source| VfsError::CatalogUnreadable {
-            path: path.to_owned(),
-            cause: source,
-        })?;
+        let exists = path
+            .try_exists()
+            .map_err(|source| VfsError::CatalogUnreadable {
+                path: path.to_owned(),
+                cause: source,
+            })?;
         let conn = if exists {
             preflight(path)?;
             connect(path, options)?
         } else {
-            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let dir = path
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
             if !dir.is_dir() {
                 return Err(VfsError::io(
                     format!("creating catalog {}", path.display()),
@@ -53,9 +58,11 @@ impl CatalogWriter {
             conn
         };
         if !exists
-            && schema::is_empty(&conn).map_err(|source| sql_error(path, "reading the schema", source))?
+            && schema::is_empty(&conn)
+                .map_err(|source| sql_error(path, "reading the schema", source))?
         {
-            schema::create(&conn).map_err(|source| sql_error(path, "creating the schema", source))?;
+            schema::create(&conn)
+                .map_err(|source| sql_error(path, "creating the schema", source))?;
         }
         schema::check(&conn, path)?;
         enable_wal(&conn, path)?;
@@ -95,7 +102,7 @@ impl CatalogWriter {
         stmt.query_row(params![parent.sql(), name], |row| {
             Ok(ExistingChild {
                 id: row.get(0)?,
-                kind: row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                kind: utf8_text(row, 1)?,
                 size: row
                     .get::<_, Option<i64>>(2)
                     .ok()
@@ -103,7 +110,7 @@ impl CatalogWriter {
                     .and_then(|size| u64::try_from(size).ok())
                     .unwrap_or(0),
                 mtime_ns: row.get::<_, Option<i64>>(3).ok().flatten().unwrap_or(0),
-                aliases_json: row.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                aliases_json: utf8_text(row, 4)?,
             })
         })
         .optional()
@@ -147,7 +154,9 @@ impl CatalogWriter {
     pub fn update_file(&self, id: i64, size: u64, mtime_ns: i64, aliases_json: &str) -> Result<()> {
         let mut stmt = self
             .conn
-            .prepare_cached("UPDATE nodes SET size = ?2, mtime_ns = ?3, aliases_json = ?4 WHERE id = ?1")
+            .prepare_cached(
+                "UPDATE nodes SET size = ?2, mtime_ns = ?3, aliases_json = ?4 WHERE id = ?1",
+            )
             .map_err(self.sql("updating a node"))?;
         stmt.execute(params![
             id,
@@ -158,4 +167,15 @@ impl CatalogWriter {
         .map_err(self.sql("updating a node"))?;
         Ok(())
     }
+}
+
+/// A text column as a string; empty when it is NULL or not valid UTF-8, so that the
+/// import skips that one row (naming its id) instead of failing as a whole.
+fn utf8_text(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<String> {
+    Ok(match row.get_ref(index)? {
+        rusqlite::types::ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .unwrap_or_default(),
+        _ => String::new(),
+    })
 }
