@@ -84,7 +84,12 @@ pub fn cat(vfs: &Vfs, paths: &[String]) -> Result<()> {
     Ok(out.flush()?)
 }
 
-fn copy_out(vfs: &Vfs, handle: markbase_vfs::FileHandle, buf: &mut [u8], out: &mut impl Write) -> Result<()> {
+fn copy_out(
+    vfs: &Vfs,
+    handle: markbase_vfs::FileHandle,
+    buf: &mut [u8],
+    out: &mut impl Write,
+) -> Result<()> {
     let mut offset = 0u64;
     loop {
         let n = vfs.read_at(handle, offset, buf)?;
@@ -140,7 +145,11 @@ pub fn write_tree(vfs: &Vfs, dir: NodeId, prefix: &str, out: &mut impl Write) ->
     let entries = list(vfs, dir)?;
     for (i, entry) in entries.iter().enumerate() {
         let last = i + 1 == entries.len();
-        let (branch, indent) = if last { ("└── ", "    ") } else { ("├── ", "│   ") };
+        let (branch, indent) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
         match entry.kind {
             NodeKind::Dir => {
                 writeln!(out, "{prefix}{branch}{}/", entry.name)?;
@@ -148,7 +157,12 @@ pub fn write_tree(vfs: &Vfs, dir: NodeId, prefix: &str, out: &mut impl Write) ->
             }
             NodeKind::File => {
                 let attr = vfs.getattr(entry.ino)?;
-                writeln!(out, "{prefix}{branch}{}  ({})", entry.name, HumanBytes(attr.size))?;
+                writeln!(
+                    out,
+                    "{prefix}{branch}{}  ({})",
+                    entry.name,
+                    HumanBytes(attr.size)
+                )?;
             }
         }
     }

@@ -40,19 +40,43 @@ enum Media {
 
 /// The demo library: path below the media folder, size, and content.
 const LIBRARY: &[(&str, u64, Media)] = &[
-    ("README.txt", 0, Media::Text("MarkBase demo library: generated media, served from a catalog.\n")),
-    ("Projects/Überblick 2026/A001_C002_0412XY.mov", 320 * MIB, Media::QuickTime),
+    (
+        "README.txt",
+        0,
+        Media::Text("MarkBase demo library: generated media, served from a catalog.\n"),
+    ),
+    (
+        "Projects/Überblick 2026/A001_C002_0412XY.mov",
+        320 * MIB,
+        Media::QuickTime,
+    ),
     (MOVED_CLIP, 48 * MIB, Media::QuickTime),
-    ("Projects/Überblick 2026/Proxies/A001_C002_0412XY_proxy.mp4", 12 * MIB, Media::Mp4),
-    ("Projects/日本語のプロジェクト/インタビュー.wav", 24 * MIB, Media::Wav),
-    ("Projects/日本語のプロジェクト/写真 ☀️.jpg", 340 << 10, Media::Jpeg),
+    (
+        "Projects/Überblick 2026/Proxies/A001_C002_0412XY_proxy.mp4",
+        12 * MIB,
+        Media::Mp4,
+    ),
+    (
+        "Projects/日本語のプロジェクト/インタビュー.wav",
+        24 * MIB,
+        Media::Wav,
+    ),
+    (
+        "Projects/日本語のプロジェクト/写真 ☀️.jpg",
+        340 << 10,
+        Media::Jpeg,
+    ),
     ("Stills/café ☕.jpg", 220 << 10, Media::Jpeg),
     ("Stills/Sequence/frame_000001.dpx", 3 * MIB, Media::Dpx),
     ("Stills/Sequence/frame_000002.dpx", 3 * MIB, Media::Dpx),
     ("Stills/Sequence/frame_000003.dpx", 3 * MIB, Media::Dpx),
     ("Stills/Sequence/frame_000004.dpx", 3 * MIB, Media::Dpx),
     ("Audio/Ambience — rain.wav", 6 * MIB, Media::Wav),
-    ("Notes/shot list.csv", 0, Media::Text("scene,take,clip\n1,2,A001_C002\n1,3,A001_C003\n")),
+    (
+        "Notes/shot list.csv",
+        0,
+        Media::Text("scene,take,clip\n1,2,A001_C002\n1,3,A001_C003\n"),
+    ),
     ("Notes/empty.txt", 0, Media::Text("")),
 ];
 
@@ -81,7 +105,12 @@ pub fn run(args: &crate::cli::DemoArgs) -> Result<()> {
     let mut out = io::stdout().lock();
     writeln!(out, "Demo library in {}", dir.display())?;
     writeln!(out, "  catalog: {}", catalog.display())?;
-    writeln!(out, "  media:   {} (and one clip in {})", media.display(), backup.display())?;
+    writeln!(
+        out,
+        "  media:   {} (and one clip in {})",
+        media.display(),
+        backup.display()
+    )?;
     writeln!(out)?;
     writeln!(out, "/")?;
     browse::write_tree(&vfs, NodeId::ROOT, "", &mut out)?;
@@ -102,7 +131,8 @@ fn default_dir() -> Result<PathBuf> {
     let data = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
         Some(data) => PathBuf::from(data),
         None => {
-            let home = std::env::var_os("HOME").context("neither XDG_DATA_HOME nor HOME is set; pass --dir")?;
+            let home = std::env::var_os("HOME")
+                .context("neither XDG_DATA_HOME nor HOME is set; pass --dir")?;
             PathBuf::from(home).join(".local/share")
         }
     };
@@ -154,8 +184,10 @@ fn generate(media: &Path, backup: &Path, quick: bool) -> Result<()> {
     plan.retain(|(path, size, ..)| fs::metadata(path).map(|m| m.len() != *size).unwrap_or(true));
     let total: u64 = plan.iter().map(|(_, size, ..)| size).sum();
     let bar = ProgressBar::new(total).with_style(
-        ProgressStyle::with_template("generating media {bar:30} {bytes}/{total_bytes} {bytes_per_sec}")
-            .expect("the template is valid"),
+        ProgressStyle::with_template(
+            "generating media {bar:30} {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("the template is valid"),
     );
     for (path, size, content, seed) in &plan {
         if let Some(parent) = path.parent() {
@@ -168,7 +200,13 @@ fn generate(media: &Path, backup: &Path, quick: bool) -> Result<()> {
     Ok(())
 }
 
-fn write_media(path: &Path, size: u64, content: Media, seed: u64, bar: &ProgressBar) -> io::Result<()> {
+fn write_media(
+    path: &Path,
+    size: u64,
+    content: Media,
+    seed: u64,
+    bar: &ProgressBar,
+) -> io::Result<()> {
     let mut out = BufWriter::with_capacity(MIB as usize, File::create(path)?);
     let (header, trailer): (Vec<u8>, &[u8]) = match content {
         Media::Text(text) => {
@@ -179,7 +217,12 @@ fn write_media(path: &Path, size: u64, content: Media, seed: u64, bar: &Progress
         Media::QuickTime => (mp4_header(b"qt  ", size), b""),
         Media::Mp4 => (mp4_header(b"isom", size), b""),
         Media::Wav => (wav_header(size), b""),
-        Media::Jpeg => (vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0], &[0xFF, 0xD9]),
+        Media::Jpeg => (
+            vec![
+                0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
+            ],
+            &[0xFF, 0xD9],
+        ),
         Media::Dpx => (b"SDPX\0\0\x20\0V2.0\0".to_vec(), b""),
     };
     let body = size.saturating_sub((header.len() + trailer.len()) as u64);

@@ -26,7 +26,11 @@ pub fn import_with_progress(dir: &Path, catalog: &Path, into: &str) -> Result<Im
     bar.enable_steady_tick(Duration::from_millis(120));
     let progress = |stats: &ImportStats| {
         if stats.entries().is_multiple_of(256) {
-            bar.set_message(format!("{} entries, {}", stats.entries(), HumanBytes(stats.bytes)));
+            bar.set_message(format!(
+                "{} entries, {}",
+                stats.entries(),
+                HumanBytes(stats.bytes)
+            ));
         }
     };
     let mut options = ImportOptions::default();
@@ -53,6 +57,9 @@ fn report(stats: &ImportStats, catalog: &Path) {
         println!("  skipped {}: {}", skip.path.display(), skip.reason);
     }
     if stats.skipped.len() > SKIPS_SHOWN {
-        println!("  ... and {} more skipped", stats.skipped.len() - SKIPS_SHOWN);
+        println!(
+            "  ... and {} more skipped",
+            stats.skipped.len() - SKIPS_SHOWN
+        );
     }
 }

@@ -28,9 +28,16 @@ fn stdout(output: &Output) -> String {
 fn assert_fails_with(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line expected, got: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line expected, got: {stderr}"
+    );
     assert!(stderr.starts_with("markbase: error: "), "{stderr}");
-    assert!(stderr.contains(needle), "{stderr:?} does not mention {needle:?}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} does not mention {needle:?}"
+    );
 }
 
 /// A library of a few files, imported into `dir/warren.sqlite`.
@@ -46,7 +53,11 @@ fn imported_library(dir: &Path) -> PathBuf {
         .arg(&media)
         .arg("--catalog")
         .arg(&catalog));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout(&out).contains("2 dirs and 3 files added"),
         "{}",
@@ -63,14 +74,26 @@ fn import_then_browse_and_read_every_byte() {
     let ls = run(markbase().args(["ls", "/"]).arg("--catalog").arg(&catalog));
     assert_eq!(stdout(&ls), "Day 1/\nnotes.txt\n");
 
-    let long = run(markbase().arg("--catalog").arg(&catalog).args(["ls", "-l", "/Day 1"]));
+    let long = run(markbase()
+        .arg("--catalog")
+        .arg(&catalog)
+        .args(["ls", "-l", "/Day 1"]));
     let text = stdout(&long);
     assert!(text.contains(&(3u64 << 20).to_string()), "{text}");
-    assert!(text.lines().any(|l| l.starts_with('d') && l.ends_with("Ton/")), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with('d') && l.ends_with("Ton/")),
+        "{text}"
+    );
 
-    let cat = run(markbase().args(["cat", "/Day 1/clip.mov", "--catalog"]).arg(&catalog));
+    let cat = run(markbase()
+        .args(["cat", "/Day 1/clip.mov", "--catalog"])
+        .arg(&catalog));
     assert!(cat.status.success());
-    assert_eq!(cat.stdout, fs::read(dir.path().join("media/Day 1/clip.mov")).unwrap());
+    assert_eq!(
+        cat.stdout,
+        fs::read(dir.path().join("media/Day 1/clip.mov")).unwrap()
+    );
 
     let stat = run(markbase()
         .args(["stat", "/Day 1/Ton/täglich ☀.wav"])
@@ -79,7 +102,10 @@ fn import_then_browse_and_read_every_byte() {
     assert!(text.contains("size: 1000"), "{text}");
     assert!(text.contains("(file)"), "{text}");
 
-    let resolve = run(markbase().args(["resolve", "/notes.txt"]).arg("--catalog").arg(&catalog));
+    let resolve = run(markbase()
+        .args(["resolve", "/notes.txt"])
+        .arg("--catalog")
+        .arg(&catalog));
     let text = stdout(&resolve);
     assert!(text.contains("served by alias #1"), "{text}");
     assert!(text.contains(&dir.path().join("media/notes.txt").display().to_string()));
@@ -92,11 +118,22 @@ fn resolve_names_every_skipped_alias() {
     let backup = dir.path().join("backup");
     fs::create_dir_all(&backup).unwrap();
     fs::copy(dir.path().join("media/notes.txt"), backup.join("notes.txt")).unwrap();
-    let again = run(markbase().arg("import").arg(&backup).arg("--catalog").arg(&catalog));
-    assert!(stdout(&again).contains("1 files updated"), "{}", stdout(&again));
+    let again = run(markbase()
+        .arg("import")
+        .arg(&backup)
+        .arg("--catalog")
+        .arg(&catalog));
+    assert!(
+        stdout(&again).contains("1 files updated"),
+        "{}",
+        stdout(&again)
+    );
     fs::remove_file(dir.path().join("media/notes.txt")).unwrap();
 
-    let resolve = run(markbase().args(["resolve", "/notes.txt"]).arg("--catalog").arg(&catalog));
+    let resolve = run(markbase()
+        .args(["resolve", "/notes.txt"])
+        .arg("--catalog")
+        .arg(&catalog));
     assert!(resolve.status.success());
     let text = stdout(&resolve);
     assert!(text.contains("skipped alias #1"), "{text}");
@@ -104,10 +141,16 @@ fn resolve_names_every_skipped_alias() {
     assert!(text.contains("served by alias #2"), "{text}");
 
     fs::remove_file(backup.join("notes.txt")).unwrap();
-    let broken = run(markbase().args(["resolve", "/notes.txt"]).arg("--catalog").arg(&catalog));
+    let broken = run(markbase()
+        .args(["resolve", "/notes.txt"])
+        .arg("--catalog")
+        .arg(&catalog));
     assert_eq!(broken.status.code(), Some(1));
     assert!(stdout(&broken).contains("alias #2"), "{}", stdout(&broken));
-    let cat = run(markbase().args(["cat", "/notes.txt"]).arg("--catalog").arg(&catalog));
+    let cat = run(markbase()
+        .args(["cat", "/notes.txt"])
+        .arg("--catalog")
+        .arg(&catalog));
     assert_fails_with(&cat, "no alias of node");
 }
 
@@ -116,7 +159,9 @@ fn errors_are_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let catalog = imported_library(dir.path());
 
-    let missing = run(markbase().args(["ls", "/"]).current_dir(dir.path().join("media")));
+    let missing = run(markbase()
+        .args(["ls", "/"])
+        .current_dir(dir.path().join("media")));
     assert_fails_with(&missing, "catalog warren.sqlite does not exist");
 
     let junk = dir.path().join("junk.sqlite");
@@ -127,11 +172,23 @@ fn errors_are_one_clear_line() {
     );
 
     let in_catalog = |args: &[&str]| run(markbase().args(args).arg("--catalog").arg(&catalog));
-    assert_fails_with(&in_catalog(&["ls", "/Day 1/nope"]), "no such file or directory: /Day 1/nope");
+    assert_fails_with(
+        &in_catalog(&["ls", "/Day 1/nope"]),
+        "no such file or directory: /Day 1/nope",
+    );
     assert_fails_with(&in_catalog(&["cat", "/Day 1"]), "is a directory");
-    assert_fails_with(&in_catalog(&["stat", "/notes.txt/x"]), "not a directory: /notes.txt");
-    assert_fails_with(&in_catalog(&["ls", "/Day 1/../.."]), "'.' and '..' are not names");
-    assert_fails_with(&in_catalog(&["import", "/definitely/not/here"]), "/definitely/not/here");
+    assert_fails_with(
+        &in_catalog(&["stat", "/notes.txt/x"]),
+        "not a directory: /notes.txt",
+    );
+    assert_fails_with(
+        &in_catalog(&["ls", "/Day 1/../.."]),
+        "'.' and '..' are not names",
+    );
+    assert_fails_with(
+        &in_catalog(&["import", "/definitely/not/here"]),
+        "/definitely/not/here",
+    );
 
     let usage = run(markbase().args(["frobnicate"]));
     assert_eq!(usage.status.code(), Some(2));
@@ -148,7 +205,12 @@ fn unreadable_catalog_is_named() {
     fs::set_permissions(&catalog, fs::Permissions::from_mode(0o000)).unwrap();
     let mut cmd = if is_root() {
         let mut cmd = Command::new(setpriv);
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_markbase")]);
+        cmd.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_markbase"),
+        ]);
         cmd
     } else {
         markbase()
@@ -165,7 +227,11 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
     for _ in 0..2 {
         let out = run(markbase().args(["demo", "--quick", "--dir"]).arg(&demo));
         let text = stdout(&out);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(text.contains("Überblick 2026/"), "{text}");
         assert!(text.contains("インタビュー.wav"), "{text}");
         assert!(text.contains("skipped alias #1"), "{text}");
@@ -175,7 +241,11 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
     // The catalog it made is a real one: every listed file reads completely.
     let catalog = demo.join("warren.sqlite");
     let cat = run(markbase()
-        .args(["cat", "/Projects/Überblick 2026/A001_C003_0412XY.mov", "--catalog"])
+        .args([
+            "cat",
+            "/Projects/Überblick 2026/A001_C003_0412XY.mov",
+            "--catalog",
+        ])
         .arg(&catalog));
     assert!(cat.status.success());
     assert_eq!(cat.stdout.len(), 4 << 20);
@@ -186,5 +256,8 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
     fs::write(foreign.join("precious.txt"), "keep me").unwrap();
     let refused = run(markbase().args(["demo", "--quick", "--dir"]).arg(&foreign));
     assert_fails_with(&refused, "was not made by `markbase demo`");
-    assert_eq!(fs::read_to_string(foreign.join("precious.txt")).unwrap(), "keep me");
+    assert_eq!(
+        fs::read_to_string(foreign.join("precious.txt")).unwrap(),
+        "keep me"
+    );
 }

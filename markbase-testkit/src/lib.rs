@@ -48,7 +48,9 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
     });
     if found.is_none() {
         if std::env::var("MARKBASE_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!("required tool `{tool}` is not installed (MARKBASE_REQUIRE_ALL=1); run scripts/test");
+            panic!(
+                "required tool `{tool}` is not installed (MARKBASE_REQUIRE_ALL=1); run scripts/test"
+            );
         }
         eprintln!("skipping: tool `{tool}` is not installed");
     }
