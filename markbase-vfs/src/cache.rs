@@ -29,10 +29,13 @@ pub(crate) enum Resolved {
     Unreadable(Arc<[SkippedAlias]>),
 }
 
-/// A resolution and when it was last checked against the filesystem.
+/// A resolution, when it was made, and when it was last checked against the filesystem.
 #[derive(Clone, Debug)]
 pub(crate) struct CachedResolution {
     pub resolved: Resolved,
+    /// When the aliases were last tried in order.
+    pub resolved_at: Instant,
+    /// When the serving file's stat was last read.
     pub checked: Instant,
 }
 

@@ -115,13 +115,9 @@ impl Vfs {
         let Content::File(_) = &node.content else {
             return Err(VfsError::IsADirectory(self.describe(node)));
         };
-        if let Some(CachedResolution {
-            resolved: Resolved::Served { backing, .. },
-            ..
-        }) = self.caches.resolution(node.id)
-            && let Some(stat) = still_there(&backing)
+        if let Some(cached) = self.caches.resolution(node.id)
+            && let Some((backing, _)) = self.reusable(node.id, cached)
         {
-            self.cache_served(node.id, Arc::clone(&backing), stat);
             return Ok(backing);
         }
         match self.resolve_into_cache(node) {
@@ -142,13 +138,9 @@ impl Vfs {
                 Resolved::Unreadable(_) => None,
             };
         }
-        if let Some(CachedResolution {
-            resolved: Resolved::Served { backing, .. },
-            ..
-        }) = cached
-            && let Some(stat) = still_there(&backing)
+        if let Some(cached) = cached
+            && let Some((_, stat)) = self.reusable(node.id, cached)
         {
-            self.cache_served(node.id, backing, stat);
             return Some(stat);
         }
         match self.resolve_into_cache(node) {
@@ -157,17 +149,29 @@ impl Vfs {
         }
     }
 
-    fn cache_served(&self, id: NodeId, backing: Arc<Backing>, stat: FileStat) {
+    /// The cached serving file and its fresh stat, if it may still serve: its path still
+    /// leads to it, and it is the first alias or the earlier ones were tried within
+    /// `attr_ttl` (an alias that comes back takes over again).
+    fn reusable(&self, id: NodeId, cached: CachedResolution) -> Option<(Arc<Backing>, FileStat)> {
+        let Resolved::Served { backing, .. } = cached.resolved else {
+            return None;
+        };
+        if backing.index > 0 && cached.resolved_at.elapsed() >= self.config.attr_ttl {
+            return None;
+        }
+        let stat = still_there(&backing)?;
         let generation = self.caches.generation();
-        let resolved = Resolved::Served { backing, stat };
-        self.caches.insert_resolution(
-            generation,
-            id,
-            CachedResolution {
-                resolved,
-                checked: Instant::now(),
-            },
-        );
+        let resolved = Resolved::Served {
+            backing: Arc::clone(&backing),
+            stat,
+        };
+        let refreshed = CachedResolution {
+            resolved,
+            resolved_at: cached.resolved_at,
+            checked: Instant::now(),
+        };
+        self.caches.insert_resolution(generation, id, refreshed);
+        Some((backing, stat))
     }
 
     /// Resolves `node`'s aliases (no lock held while opening files) and caches the result.
@@ -195,6 +199,7 @@ impl Vfs {
             node.id,
             CachedResolution {
                 resolved: resolved.clone(),
+                resolved_at: Instant::now(),
                 checked: Instant::now(),
             },
         );

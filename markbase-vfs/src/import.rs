@@ -289,7 +289,7 @@ impl Run<'_> {
 /// The reason an entry cannot be imported where a node of another kind stands.
 fn occupied(name: &str, existing: &ExistingChild) -> String {
     format!(
-        "the catalog already has a {} named {name:?} here (node {})",
+        "the catalog already has a node of kind {:?} named {name:?} here (node {})",
         existing.kind, existing.id
     )
 }

@@ -92,13 +92,13 @@ impl Vfs {
 
     /// Drops the caches if another process committed to the catalog.
     pub(crate) fn refresh(&self) {
-        if self.watch.changed() {
+        self.watch.check(|| {
             tracing::debug!("catalog changed underneath; caches dropped");
-            self.caches.invalidate();
             // readdir cursors stay: each is the name a listing stopped at, a position
             // in name order that stays right whatever changed, even when that entry is
             // gone (its row could then no longer say where the listing was).
-        }
+            self.caches.invalidate();
+        });
     }
 
     /// The node with id `id`.
@@ -151,23 +151,26 @@ impl Vfs {
         if dir.kind() != NodeKind::Dir {
             return Err(VfsError::NotADirectory(format!("node {parent}")));
         }
-        let mut rows = self.catalog.children_named(parent, name)?.into_iter();
-        let Some(first) = rows.next() else {
-            self.caches.insert_lookup(generation, parent, name, None);
-            return Err(missing());
-        };
-        if let Some(second) = rows.next() {
-            let ids = |row: &std::result::Result<Node, InvalidRow>| match row {
-                Ok(node) => node.id.sql(),
-                Err(invalid) => invalid.id,
-            };
+        let rows = self.catalog.children_named(parent, name)?;
+        // Like readdir: invalid rows are passed over, and of several valid siblings
+        // with one name the lowest id is served.
+        let mut valid = rows.iter().filter_map(|row| row.as_ref().ok());
+        let chosen = valid.next().cloned();
+        if let (Some(first), Some(second)) = (&chosen, valid.next()) {
             self.warn_once(format!(
                 "directory {parent} has two children named {name:?} (nodes {} and {}); \
-                 serving the first",
-                ids(&first),
-                ids(&second)
+                 serving node {}",
+                first.id, second.id, first.id
             ));
         }
+        let first = match (chosen, rows.into_iter().next()) {
+            (Some(node), _) => Ok(node),
+            (None, Some(Err(invalid))) => Err(invalid),
+            (None, _) => {
+                self.caches.insert_lookup(generation, parent, name, None);
+                return Err(missing());
+            }
+        };
         let node = Arc::new(first.map_err(|invalid| self.invalid(invalid))?);
         self.caches.insert_node(generation, Arc::clone(&node));
         self.caches

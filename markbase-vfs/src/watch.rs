@@ -2,7 +2,8 @@
 //!
 //! `PRAGMA data_version` changes whenever another connection commits. Asking
 //! costs a few microseconds, so it is asked at most once per check interval
-//! (1 ms by default): a change is seen by the first call after that.
+//! (1 ms by default): a change is seen by the first call after that. A zero
+//! interval asks on every call.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,19 +41,29 @@ impl CatalogWatch {
         watch
     }
 
-    /// Whether the catalog changed since the last check. Cheap when a check is not due;
-    /// when another thread is already checking, returns `false` without waiting.
-    pub fn changed(&self) -> bool {
-        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        if now < self.next_check_ns.load(Ordering::Relaxed) {
-            return false;
+    /// Calls `on_change` if the catalog changed since the last check. Cheap when no
+    /// check is due; when one is, calls that arrive meanwhile wait until it is done,
+    /// `on_change` included, so none of them can see what it drops.
+    pub fn check(&self, on_change: impl FnOnce()) {
+        if self.now_ns() < self.next_check_ns.load(Ordering::Acquire) {
+            return;
         }
-        let Some(mut state) = self.state.try_lock() else {
-            return false;
-        };
-        self.next_check_ns
-            .store(now.saturating_add(self.interval_ns), Ordering::Relaxed);
-        state.poll()
+        let mut state = self.state.lock();
+        // Another thread may have checked while this one waited for the lock.
+        if self.now_ns() < self.next_check_ns.load(Ordering::Acquire) {
+            return;
+        }
+        if state.poll() {
+            on_change();
+        }
+        self.next_check_ns.store(
+            self.now_ns().saturating_add(self.interval_ns),
+            Ordering::Release,
+        );
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 

@@ -575,3 +575,26 @@ fn unreadable_alias_is_permission_denied() {
     };
     common::assert_child_ok(&output);
 }
+
+#[test]
+fn preferred_alias_takes_over_again_when_it_returns() {
+    let dir = common::open_tempdir();
+    let first = dir.path().join("first.mov");
+    let second = dir.path().join("second.mov");
+    std::fs::write(&second, b"from the backup").unwrap();
+    let raw = common::raw_catalog(dir.path());
+    raw.file(2, 1, "clip.mov", &["first.mov", "second.mov"])
+        .unwrap();
+    let mut config = common::config(&raw.path);
+    config.attr_ttl = std::time::Duration::from_millis(100);
+    let vfs = Vfs::open(config).unwrap();
+
+    assert_eq!(common::read_all(&vfs, id(2)), b"from the backup");
+    // The first drive comes back: within attr_ttl the backup still serves...
+    std::fs::write(&first, b"from the first drive").unwrap();
+    assert_eq!(common::read_all(&vfs, id(2)), b"from the backup");
+    // ...and once attr_ttl has passed, the preferred alias serves again.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    assert_eq!(common::read_all(&vfs, id(2)), b"from the first drive");
+    assert_eq!(vfs.getattr(id(2)).unwrap().size, 20);
+}

@@ -327,3 +327,33 @@ fn bad_rows_are_skipped_and_named() {
     );
     assert_eq!(vfs.getattr(id(2)).unwrap().kind, NodeKind::Dir);
 }
+
+#[test]
+fn duplicate_name_whose_lower_row_is_invalid_serves_the_valid_sibling() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good"), b"valid sibling").unwrap();
+    let sql = SCHEMA_SQL.replace(",\n  UNIQUE (parent_id, name)", "");
+    let raw = RawCatalog::create(&dir.path().join(CATALOG), &sql).unwrap();
+    raw.insert(4, Some(1), "clip.mov", "file", -1, "[\"good\"]")
+        .unwrap();
+    raw.file(9, 1, "clip.mov", &["good"]).unwrap();
+
+    let vfs = common::open(&raw.path);
+    // readdir passes over the invalid row 4 and lists node 9; lookup agrees.
+    let listed: Vec<u64> = list(&vfs, NodeId::ROOT)
+        .iter()
+        .map(|e| e.ino.get())
+        .collect();
+    assert_eq!(listed, [9]);
+    let attr = vfs.lookup(NodeId::ROOT, "clip.mov").unwrap();
+    assert_eq!(attr.ino, id(9));
+    assert_eq!(read_all(&vfs, attr.ino), b"valid sibling");
+
+    // With no valid sibling left, the lookup names the invalid row.
+    raw.conn
+        .execute("DELETE FROM nodes WHERE id = 9", [])
+        .unwrap();
+    let err = expect_err(vfs.lookup(NodeId::ROOT, "clip.mov"));
+    assert!(matches!(err, VfsError::InvalidNode { id: 4, .. }), "{err}");
+    assert_msg(&err, &["node 4", "size -1 is negative"]);
+}

@@ -124,7 +124,8 @@ impl Catalog {
             .map_err(self.sql("reading a node"))
     }
 
-    /// The children of `parent` named `name`, lowest id first (at most two, to detect duplicates).
+    /// Every child of `parent` named `name`, lowest id first (more than one only in a
+    /// catalog that lacks the `UNIQUE (parent_id, name)` constraint).
     pub fn children_named(
         &self,
         parent: NodeId,
@@ -133,7 +134,7 @@ impl Catalog {
         let conn = self.conn()?;
         let mut stmt = conn
             .prepare_cached(&format!(
-                "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name = ?2 ORDER BY id LIMIT 2"
+                "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name = ?2 ORDER BY id"
             ))
             .map_err(self.sql("looking up a name"))?;
         stmt.query_map(params![parent.sql(), name], row::parse)
