@@ -62,6 +62,16 @@ pub(crate) struct Caches {
     lookups: Mutex<LruCache<u64, ChildEntry>>,
     lookup_hasher: RandomState,
     resolutions: Mutex<LruCache<NodeId, CachedResolution>>,
+    /// The latest alias stat of file nodes, sized like the node cache: a file's
+    /// attributes stay cached after its open descriptor leaves `resolutions`.
+    attrs: Mutex<LruCache<NodeId, CachedAttr>>,
+}
+
+/// A file node's alias stat (`None`: no alias can be read) and when it was read.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CachedAttr {
+    pub stat: Option<FileStat>,
+    pub checked: Instant,
 }
 
 impl Caches {
@@ -73,6 +83,7 @@ impl Caches {
             lookups: Mutex::new(LruCache::new(sizes.lookups)),
             lookup_hasher: RandomState::new(),
             resolutions: Mutex::new(LruCache::new(sizes.open_files)),
+            attrs: Mutex::new(LruCache::new(sizes.nodes)),
         }
     }
 
@@ -87,6 +98,7 @@ impl Caches {
         self.nodes.lock().clear();
         self.lookups.lock().clear();
         self.resolutions.lock().clear();
+        self.attrs.lock().clear();
     }
 
     fn current(&self, generation: u64) -> bool {
@@ -143,11 +155,29 @@ impl Caches {
         self.resolutions.lock().get(&id).cloned()
     }
 
-    /// Caches an alias resolution made under `generation`.
+    /// Caches an alias resolution made under `generation`, and the stat it read.
     pub fn insert_resolution(&self, generation: u64, id: NodeId, resolution: CachedResolution) {
-        let mut resolutions = self.resolutions.lock();
-        if self.current(generation) {
-            resolutions.put(id, resolution);
+        let attr = CachedAttr {
+            stat: match &resolution.resolved {
+                Resolved::Served { stat, .. } => Some(*stat),
+                Resolved::Unreadable(_) => None,
+            },
+            checked: resolution.checked,
+        };
+        {
+            let mut resolutions = self.resolutions.lock();
+            if self.current(generation) {
+                resolutions.put(id, resolution);
+            }
         }
+        let mut attrs = self.attrs.lock();
+        if self.current(generation) {
+            attrs.put(id, attr);
+        }
+    }
+
+    /// The cached alias stat of a file node.
+    pub fn attr(&self, id: NodeId) -> Option<CachedAttr> {
+        self.attrs.lock().get(&id).copied()
     }
 }

@@ -129,16 +129,14 @@ impl Vfs {
     /// The current size and mtime of a file node's alias, trusted for `attr_ttl`;
     /// `None` when no alias can be read.
     pub(crate) fn current_stat(&self, node: &Node) -> Option<FileStat> {
-        let cached = self.caches.resolution(node.id);
-        if let Some(cached) = &cached
-            && cached.checked.elapsed() < self.config.attr_ttl
+        // The stat outlives the descriptor: with more files in use than `open_file_cache`
+        // holds, a warm getattr must not reopen the alias.
+        if let Some(attr) = self.caches.attr(node.id)
+            && attr.checked.elapsed() < self.config.attr_ttl
         {
-            return match &cached.resolved {
-                Resolved::Served { stat, .. } => Some(*stat),
-                Resolved::Unreadable(_) => None,
-            };
+            return attr.stat;
         }
-        if let Some(cached) = cached
+        if let Some(cached) = self.caches.resolution(node.id)
             && let Some((_, stat)) = self.reusable(node.id, cached)
         {
             return Some(stat);

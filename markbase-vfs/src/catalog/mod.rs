@@ -150,16 +150,17 @@ impl Catalog {
         limit: usize,
     ) -> Result<Vec<RawNode>> {
         let conn = self.conn()?;
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // The limit is written into the SQL, not bound: SQLite (3.53) re-prepares a
+        // statement on every run when a bound parameter feeds its LIMIT.
         let context = "listing a directory";
         match after {
             None => {
                 let mut stmt = conn
                     .prepare_cached(&format!(
-                        "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 ORDER BY name, id LIMIT ?2"
+                        "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 ORDER BY name, id LIMIT {limit}"
                     ))
                     .map_err(self.sql(context))?;
-                stmt.query_map(params![parent.sql(), limit], row::read)
+                stmt.query_map(params![parent.sql()], row::read)
                     .and_then(|rows| rows.collect())
                     .map_err(self.sql(context))
             }
@@ -167,10 +168,10 @@ impl Catalog {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name > ?2 \
-                         ORDER BY name, id LIMIT ?3"
+                         ORDER BY name, id LIMIT {limit}"
                     ))
                     .map_err(self.sql(context))?;
-                stmt.query_map(params![parent.sql(), after, limit], row::read)
+                stmt.query_map(params![parent.sql(), after], row::read)
                     .and_then(|rows| rows.collect())
                     .map_err(self.sql(context))
             }
