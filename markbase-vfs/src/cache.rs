@@ -101,6 +101,40 @@ impl Caches {
         self.attrs.lock().clear();
     }
 
+    /// Drops what a write made by this `Vfs` changed: these nodes (with their alias
+    /// state) and these names. The generation moves on too, so that a read of the
+    /// catalog made before the write cannot put the old state back.
+    pub fn forget(&self, nodes: &[NodeId], names: &[(NodeId, &str)]) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        {
+            let mut cached = self.nodes.lock();
+            for id in nodes {
+                cached.pop(id);
+            }
+        }
+        {
+            let mut resolutions = self.resolutions.lock();
+            for id in nodes {
+                resolutions.pop(id);
+            }
+        }
+        {
+            let mut attrs = self.attrs.lock();
+            for id in nodes {
+                attrs.pop(id);
+            }
+        }
+        let mut lookups = self.lookups.lock();
+        for (parent, name) in names {
+            lookups.pop(&self.lookup_key(*parent, name));
+        }
+    }
+
+    /// Drops a file's cached size and mtime: its bytes just changed.
+    pub fn forget_attr(&self, id: NodeId) {
+        self.attrs.lock().pop(&id);
+    }
+
     fn current(&self, generation: u64) -> bool {
         self.generation.load(Ordering::Acquire) == generation
     }

@@ -25,6 +25,11 @@ pub struct VfsConfig {
     /// How often, at most, the catalog is asked whether another process changed it
     /// (default 1 ms; zero asks on every call).
     pub change_check_interval: Duration,
+    /// Where files created through the filesystem keep their bytes
+    /// (default: `warren-store/` beside the catalog).
+    pub store: Option<PathBuf>,
+    /// Refuse every write with `EROFS`, touching nothing (default `false`).
+    pub read_only: bool,
 }
 
 impl VfsConfig {
@@ -39,6 +44,8 @@ impl VfsConfig {
             open_file_cache: NonZeroUsize::new(256).expect("non-zero"),
             attr_ttl: Duration::from_secs(1),
             change_check_interval: Duration::from_millis(1),
+            store: None,
+            read_only: false,
         }
     }
 }

@@ -117,6 +117,26 @@ pub enum VfsError {
         skipped: Vec<SkippedAlias>,
     },
 
+    /// A write to a filesystem opened read-only.
+    #[error("the filesystem is read-only")]
+    ReadOnly,
+
+    /// A create, mkdir or rename onto a name that exists.
+    #[error("already exists: {0}")]
+    Exists(String),
+
+    /// Removing or replacing a directory that has children.
+    #[error("directory not empty: {0}")]
+    NotEmpty(String),
+
+    /// A rename that cannot be done, such as a directory into itself.
+    #[error("invalid rename: {0}")]
+    InvalidRename(String),
+
+    /// A write through a handle opened only for reading.
+    #[error("file handle {0} is not open for writing")]
+    NotWritable(u64),
+
     /// An unknown or already released file handle.
     #[error("bad file handle {0}")]
     BadHandle(u64),
@@ -150,7 +170,11 @@ impl VfsError {
             Self::NotADirectory(_) => libc::ENOTDIR,
             Self::IsADirectory(_) => libc::EISDIR,
             Self::InvalidName { reason, .. } => reason.errno(),
-            Self::BadHandle(_) => libc::EBADF,
+            Self::BadHandle(_) | Self::NotWritable(_) => libc::EBADF,
+            Self::ReadOnly => libc::EROFS,
+            Self::Exists(_) => libc::EEXIST,
+            Self::NotEmpty(_) => libc::ENOTEMPTY,
+            Self::InvalidRename(_) => libc::EINVAL,
             Self::StaleOffset { .. } => libc::EINVAL,
             Self::ParentCycle { .. } => libc::ELOOP,
             Self::Io { cause, .. } => cause.raw_os_error().unwrap_or(libc::EIO),

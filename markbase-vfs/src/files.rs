@@ -32,6 +32,7 @@ impl Vfs {
         Ok(self.handles.insert(OpenFile {
             node: node.id,
             backing,
+            write: None,
         }))
     }
 
@@ -85,12 +86,14 @@ impl Vfs {
         Ok(done)
     }
 
-    /// Closes a handle. The alias file stays cached for the next open.
+    /// Closes a handle, recording a written file's size and mtime in the catalog.
+    /// The alias file of a read handle stays cached for the next open.
     pub fn release(&self, handle: FileHandle) -> Result<()> {
-        self.handles
+        let open = self
+            .handles
             .remove(handle)
-            .map(drop)
-            .ok_or(VfsError::BadHandle(handle.raw()))
+            .ok_or(VfsError::BadHandle(handle.raw()))?;
+        self.record_written(&open, false)
     }
 
     /// How many file handles are open.
@@ -111,7 +114,7 @@ impl Vfs {
 
     /// The alias file for an open: the cached one if it is still the file at its path,
     /// otherwise a fresh resolution.
-    fn backing_for_open(&self, node: &Node) -> Result<Arc<Backing>> {
+    pub(crate) fn backing_for_open(&self, node: &Node) -> Result<Arc<Backing>> {
         let Content::File(_) = &node.content else {
             return Err(VfsError::IsADirectory(self.describe(node)));
         };
@@ -213,7 +216,7 @@ impl Vfs {
     }
 
     /// The node's path for messages, or `#id` when it has none.
-    fn describe(&self, node: &Node) -> String {
+    pub(crate) fn describe(&self, node: &Node) -> String {
         self.path_of(node.id)
             .unwrap_or_else(|_| format!("#{}", node.id))
     }

@@ -49,11 +49,38 @@ impl ReadSink for [u8] {
     }
 }
 
-/// What an open handle holds: the node and the alias file serving it.
+/// Where [`Vfs::write`](crate::Vfs::write) takes bytes from: the adapter's own buffer.
+///
+/// The core hands over the open file and an offset; the source writes its bytes
+/// straight into the file (from a FUSE request, an HTTP body), with no
+/// intermediate copy.
+pub trait WriteSource {
+    /// Writes at most `len` bytes into `file` at `offset` and returns how many it wrote.
+    fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize>;
+}
+
+/// A byte slice is a source: its bytes from the start, one `pwrite` per call.
+impl WriteSource for [u8] {
+    fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        let len = len.min(self.len());
+        file.write_at(&self[..len], offset)
+    }
+}
+
+/// What an open handle holds: the node, the file serving it, and whether it writes.
 #[derive(Debug)]
 pub(crate) struct OpenFile {
     pub node: NodeId,
     pub backing: Arc<Backing>,
+    /// `Some` for a handle opened for writing.
+    pub write: Option<WriteState>,
+}
+
+/// The write side of an open handle.
+#[derive(Debug, Default)]
+pub(crate) struct WriteState {
+    /// Bytes or size changed since the catalog last recorded them.
+    pub dirty: std::sync::atomic::AtomicBool,
 }
 
 /// The table of open handles.

@@ -54,29 +54,36 @@
 mod alias;
 mod cache;
 mod catalog;
+mod check;
 mod config;
 mod error;
 mod files;
 mod handles;
 mod import;
+mod namespace;
 mod node;
+mod primary;
 mod readdir;
+mod store;
 mod vfs;
-mod watch;
+mod write;
 
 pub use alias::{AliasEntry, AliasList, Backing, FileStat, InvalidAlias, SkipReason, SkippedAlias};
 pub use catalog::schema::{SCHEMA_SQL, SCHEMA_VERSION};
+pub use check::{CheckReport, DanglingNode, OrphanAction, Repair, RepairReport};
 pub use config::VfsConfig;
 pub use error::{Result, VfsError};
 pub use files::Resolution;
-pub use handles::{FileHandle, ReadSink};
+pub use handles::{FileHandle, ReadSink, WriteSource};
 pub use import::{ImportOptions, ImportSkip, ImportStats, import};
+pub use namespace::RenameMode;
 pub use node::{
     Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, system_time_from_ns,
     validate_name,
 };
 pub use readdir::DirEntry;
 pub use vfs::{StatFs, Vfs};
+pub use write::SetAttr;
 
 /// Adapters share one `Vfs` across request threads.
 const _: () = {

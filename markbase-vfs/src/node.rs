@@ -157,7 +157,8 @@ pub struct FileAttr {
     pub size: u64,
     /// Modification time in ns since the Unix epoch.
     pub mtime_ns: i64,
-    /// Permission bits (`0o755` for directories, `0o644` for files).
+    /// Permission bits: `0o755` for directories, `0o644` for files (without the
+    /// write bits when the filesystem is read-only).
     pub perm: u16,
     /// Link count: 1 (for directories, "unknown", as btrfs reports).
     pub nlink: u32,

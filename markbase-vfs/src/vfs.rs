@@ -8,13 +8,15 @@ use parking_lot::Mutex;
 
 use crate::Node;
 use crate::cache::{CacheSizes, Caches};
+use crate::catalog::writer::CatalogWriter;
 use crate::catalog::{Catalog, ConnectOptions, InvalidRow};
 use crate::config::VfsConfig;
 use crate::error::{Result, VfsError};
 use crate::handles::HandleTable;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
+use crate::primary::PrimaryConnection;
 use crate::readdir::Cursors;
-use crate::watch::CatalogWatch;
+use crate::store::Store;
 
 /// The deepest a node may sit below the root; deeper parent chains are taken as cycles.
 const MAX_DEPTH: usize = 4096;
@@ -29,7 +31,8 @@ const WARNED_CAPACITY: usize = 65_536;
 /// serve a node the catalog no longer has.
 pub struct Vfs {
     pub(crate) catalog: Catalog,
-    watch: CatalogWatch,
+    pub(crate) primary: PrimaryConnection,
+    pub(crate) store: Store,
     pub(crate) caches: Caches,
     pub(crate) handles: HandleTable,
     pub(crate) cursors: Cursors,
@@ -67,7 +70,9 @@ impl Vfs {
             busy_timeout: config.busy_timeout,
         };
         let catalog = Catalog::open(&config.catalog, config.pool_size, options)?;
-        let watch = CatalogWatch::new(catalog.connect()?, config.change_check_interval);
+        let writer = CatalogWriter::from_connection(catalog.connect()?, catalog.path());
+        let primary = PrimaryConnection::new(writer, config.change_check_interval)?;
+        let store = Store::new(config.store.as_deref(), catalog.base_dir());
         let caches = Caches::new(CacheSizes {
             nodes: config.node_cache,
             lookups: config.lookup_cache,
@@ -76,7 +81,8 @@ impl Vfs {
         tracing::debug!(catalog = %catalog.path().display(), "catalog opened");
         Ok(Self {
             catalog,
-            watch,
+            primary,
+            store,
             caches,
             handles: HandleTable::new(),
             cursors: Cursors::new(),
@@ -92,13 +98,25 @@ impl Vfs {
 
     /// Drops the caches if another process committed to the catalog.
     pub(crate) fn refresh(&self) {
-        self.watch.check(|| {
-            tracing::debug!("catalog changed underneath; caches dropped");
-            // readdir cursors stay: each is the name a listing stopped at, a position
-            // in name order that stays right whatever changed, even when that entry is
-            // gone (its row could then no longer say where the listing was).
-            self.caches.invalidate();
-        });
+        self.primary.check(|| self.drop_caches());
+    }
+
+    /// Drops every cache: the catalog changed underneath.
+    pub(crate) fn drop_caches(&self) {
+        tracing::debug!("catalog changed underneath; caches dropped");
+        // readdir cursors stay: each is the name a listing stopped at, a position
+        // in name order that stays right whatever changed, even when that entry is
+        // gone (its row could then no longer say where the listing was).
+        self.caches.invalidate();
+    }
+
+    /// Fails with `EROFS` when the filesystem was opened read-only.
+    pub(crate) fn ensure_writable(&self) -> Result<()> {
+        if self.config.read_only {
+            Err(VfsError::ReadOnly)
+        } else {
+            Ok(())
+        }
     }
 
     /// The node with id `id`.
@@ -187,11 +205,22 @@ impl Vfs {
     /// The attributes of `node`: a file's size and mtime come from its alias when one
     /// resolves, and from the catalog when none does (opening it then fails, and says why).
     pub(crate) fn attr_of(&self, node: &Node) -> FileAttr {
+        let write_bits = if self.config.read_only { 0 } else { 0o200 };
         let (kind, size, mtime_ns, perm) = match &node.content {
-            Content::Dir => (NodeKind::Dir, node.recorded_size, node.mtime_ns, 0o755),
+            Content::Dir => (
+                NodeKind::Dir,
+                node.recorded_size,
+                node.mtime_ns,
+                0o555 | write_bits,
+            ),
             Content::File(_) => match self.current_stat(node) {
-                Some(stat) => (NodeKind::File, stat.size, stat.mtime_ns, 0o644),
-                None => (NodeKind::File, node.recorded_size, node.mtime_ns, 0o644),
+                Some(stat) => (NodeKind::File, stat.size, stat.mtime_ns, 0o444 | write_bits),
+                None => (
+                    NodeKind::File,
+                    node.recorded_size,
+                    node.mtime_ns,
+                    0o444 | write_bits,
+                ),
             },
         };
         FileAttr {
@@ -253,9 +282,14 @@ impl Vfs {
         Ok(display_path(&path))
     }
 
-    /// Space of the filesystem that holds the catalog, and the catalog's node count.
+    /// Space of the filesystem that holds the store (where new files go; the catalog's
+    /// directory until the store exists), and the catalog's node count.
     pub fn statfs(&self) -> Result<StatFs> {
-        let dir = self.catalog.base_dir();
+        let dir = if self.store.dir().is_dir() {
+            self.store.dir()
+        } else {
+            self.catalog.base_dir()
+        };
         let vfs = rustix::fs::statvfs(dir)
             .map_err(|errno| VfsError::io(format!("statfs of {}", dir.display()), errno.into()))?;
         Ok(StatFs {

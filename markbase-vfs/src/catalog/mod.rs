@@ -115,13 +115,7 @@ impl Catalog {
 
     /// The row with id `id`, if any.
     pub fn node(&self, id: NodeId) -> Result<Option<Result<Node, InvalidRow>>> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1"))
-            .map_err(self.sql("reading a node"))?;
-        stmt.query_row([id.sql()], row::parse)
-            .optional()
-            .map_err(self.sql("reading a node"))
+        query_node(&*self.conn()?, id).map_err(self.sql("reading a node"))
     }
 
     /// Every child of `parent` named `name`, lowest id first (more than one only in a
@@ -131,15 +125,7 @@ impl Catalog {
         parent: NodeId,
         name: &str,
     ) -> Result<Vec<Result<Node, InvalidRow>>> {
-        let conn = self.conn()?;
-        let mut stmt = conn
-            .prepare_cached(&format!(
-                "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name = ?2 ORDER BY id"
-            ))
-            .map_err(self.sql("looking up a name"))?;
-        stmt.query_map(params![parent.sql(), name], row::parse)
-            .and_then(|rows| rows.collect())
-            .map_err(self.sql("looking up a name"))
+        query_children_named(&*self.conn()?, parent, name).map_err(self.sql("looking up a name"))
     }
 
     /// Up to `limit` children of `parent` in (name, id) order, after the name `after`.
@@ -178,6 +164,21 @@ impl Catalog {
         }
     }
 
+    /// Calls `each` with the id and `aliases_json` of every file row (a full scan).
+    pub fn for_each_file(&self, mut each: impl FnMut(i64, &str)) -> Result<()> {
+        let conn = self.conn()?;
+        let context = "scanning file nodes";
+        let mut stmt = conn
+            .prepare("SELECT id, aliases_json FROM nodes WHERE kind = 'file'")
+            .map_err(self.sql(context))?;
+        let mut rows = stmt.query([]).map_err(self.sql(context))?;
+        while let Some(row) = rows.next().map_err(self.sql(context))? {
+            let id: i64 = row.get(0).map_err(self.sql(context))?;
+            each(id, &writer::utf8_text(row, 1).map_err(self.sql(context))?);
+        }
+        Ok(())
+    }
+
     /// The highest node id: a cheap upper bound on the number of nodes.
     pub fn max_id(&self) -> Result<u64> {
         let conn = self.conn()?;
@@ -186,6 +187,29 @@ impl Catalog {
             .map_err(self.sql("counting nodes"))?;
         Ok(max.and_then(|m| u64::try_from(m).ok()).unwrap_or(0))
     }
+}
+
+/// The row with id `id` on `conn`, if any.
+pub(crate) fn query_node(
+    conn: &Connection,
+    id: NodeId,
+) -> rusqlite::Result<Option<Result<Node, InvalidRow>>> {
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {NODE_COLUMNS} FROM nodes WHERE id = ?1"))?;
+    stmt.query_row([id.sql()], row::parse).optional()
+}
+
+/// Every child of `parent` named `name` on `conn`, lowest id first.
+pub(crate) fn query_children_named(
+    conn: &Connection,
+    parent: NodeId,
+    name: &str,
+) -> rusqlite::Result<Vec<Result<Node, InvalidRow>>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name = ?2 ORDER BY id"
+    ))?;
+    stmt.query_map(params![parent.sql(), name], row::parse)?
+        .collect()
 }
 
 /// Opens one configured connection to an existing catalog.

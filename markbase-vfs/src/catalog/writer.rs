@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::InvalidRow;
 use super::{ConnectOptions, connect, enable_wal, preflight, schema, sql_error};
 use crate::error::{Result, VfsError};
-use crate::node::{NodeId, NodeKind};
+use crate::node::{Node, NodeId, NodeKind};
 
 /// A child row as the writer needs to see it.
 #[derive(Debug)]
@@ -72,8 +73,62 @@ impl CatalogWriter {
         })
     }
 
+    /// A writer over an open, checked connection (the `Vfs`'s own).
+    pub fn from_connection(conn: Connection, path: &Path) -> Self {
+        Self {
+            conn,
+            path: path.to_owned(),
+        }
+    }
+
     fn sql(&self, context: &'static str) -> impl FnOnce(rusqlite::Error) -> VfsError + '_ {
         move |source| sql_error(&self.path, context, source)
+    }
+
+    /// Runs `body` in a write transaction: committed when it returns `Ok`, rolled back
+    /// otherwise. With `durable`, the commit is synced to disk (`synchronous = FULL`),
+    /// and so is every commit before it; otherwise it survives a crash of this process
+    /// but not of the machine.
+    pub fn transaction<T>(
+        &self,
+        durable: bool,
+        body: impl FnOnce(&Self) -> Result<T>,
+    ) -> Result<T> {
+        if durable {
+            self.conn
+                .execute_batch("PRAGMA synchronous = FULL")
+                .map_err(self.sql("making the commit durable"))?;
+        }
+        let result = self.begin().and_then(|()| body(self));
+        let result = match result {
+            Ok(value) => self.commit().map(|()| value),
+            Err(err) => {
+                if let Err(rollback) = self.conn.execute_batch("ROLLBACK") {
+                    tracing::debug!(error = %rollback, "rollback after a failed write");
+                }
+                Err(err)
+            }
+        };
+        if durable {
+            self.conn
+                .execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(self.sql("restoring synchronous = NORMAL"))?;
+        }
+        result
+    }
+
+    /// `PRAGMA data_version`: changes when another connection commits.
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(self.sql("reading data_version"))
+    }
+
+    /// Sets the connection up for the write path: WAL commits without a sync each.
+    pub fn use_normal_sync(&self) -> Result<()> {
+        self.conn
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(self.sql("setting synchronous = NORMAL"))
     }
 
     /// Starts a write transaction, taking the write lock now.
@@ -169,9 +224,86 @@ impl CatalogWriter {
     }
 }
 
+impl CatalogWriter {
+    fn run(
+        &self,
+        context: &'static str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<usize> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(self.sql(context))?;
+        stmt.execute(params).map_err(self.sql(context))
+    }
+
+    /// The row with id `id`, if any, read inside the writer's transaction.
+    pub fn node(&self, id: NodeId) -> Result<Option<Result<Node, InvalidRow>>> {
+        super::query_node(&self.conn, id).map_err(self.sql("reading a node"))
+    }
+
+    /// The children of `parent` named `name`, read inside the writer's transaction.
+    pub fn children_named(
+        &self,
+        parent: NodeId,
+        name: &str,
+    ) -> Result<Vec<Result<Node, InvalidRow>>> {
+        super::query_children_named(&self.conn, parent, name).map_err(self.sql("looking up a name"))
+    }
+
+    /// Records a file's size and mtime.
+    pub fn set_size_mtime(&self, id: NodeId, size: u64, mtime_ns: i64) -> Result<()> {
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        self.run(
+            "recording a file's size",
+            "UPDATE nodes SET size = ?2, mtime_ns = ?3 WHERE id = ?1",
+            params![id.sql(), size, mtime_ns],
+        )
+        .map(drop)
+    }
+
+    /// Records a node's mtime.
+    pub fn set_mtime(&self, id: NodeId, mtime_ns: i64) -> Result<()> {
+        self.run(
+            "recording an mtime",
+            "UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1",
+            params![id.sql(), mtime_ns],
+        )
+        .map(drop)
+    }
+
+    /// Moves and/or renames a node.
+    pub fn move_to(&self, id: NodeId, parent: NodeId, name: &str) -> Result<()> {
+        self.run(
+            "renaming a node",
+            "UPDATE nodes SET parent_id = ?2, name = ?3 WHERE id = ?1",
+            params![id.sql(), parent.sql(), name],
+        )
+        .map(drop)
+    }
+
+    /// Deletes one node's row.
+    pub fn delete(&self, id: NodeId) -> Result<()> {
+        self.run(
+            "deleting a node",
+            "DELETE FROM nodes WHERE id = ?1",
+            params![id.sql()],
+        )
+        .map(drop)
+    }
+
+    /// Whether `dir` has any child row.
+    pub fn has_children(&self, dir: NodeId) -> Result<bool> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM nodes WHERE parent_id = ?1 LIMIT 1")
+            .map_err(self.sql("listing a directory"))?;
+        stmt.exists(params![dir.sql()])
+            .map_err(self.sql("listing a directory"))
+    }
+}
+
 /// A text column as a string; empty when it is NULL or not valid UTF-8, so that the
 /// import skips that one row (naming its id) instead of failing as a whole.
-fn utf8_text(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<String> {
+pub(crate) fn utf8_text(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<String> {
     Ok(match row.get_ref(index)? {
         rusqlite::types::ValueRef::Text(bytes) => std::str::from_utf8(bytes)
             .map(str::to_owned)

@@ -1,44 +1,48 @@
-//! Noticing commits made to the catalog by other connections and processes.
+//! The `Vfs`'s own catalog connection: it notices commits made by other
+//! connections and processes, and it makes every write.
 //!
-//! `PRAGMA data_version` changes whenever another connection commits. Asking
-//! costs a few microseconds, so it is asked at most once per check interval
-//! (1 ms by default): a change is seen by the first call after that. A zero
-//! interval asks on every call.
+//! `PRAGMA data_version` changes whenever another connection commits, never for
+//! this connection's own commits. Asking costs a few microseconds, so it is asked
+//! at most once per check interval (1 ms by default): a change is seen by the
+//! first call after that. A zero interval asks on every call.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use rusqlite::Connection;
 
-/// Watches one catalog for outside commits through a connection of its own.
-pub(crate) struct CatalogWatch {
-    state: Mutex<WatchState>,
+use crate::catalog::writer::CatalogWriter;
+use crate::error::Result;
+
+/// The connection that watches the catalog and writes to it, one user at a time.
+pub(crate) struct PrimaryConnection {
+    state: Mutex<State>,
     epoch: Instant,
     interval_ns: u64,
     /// Nanoseconds after `epoch` before which no new check is made.
     next_check_ns: AtomicU64,
 }
 
-struct WatchState {
-    conn: Connection,
+struct State {
+    writer: CatalogWriter,
     version: Option<i64>,
 }
 
-impl CatalogWatch {
-    /// Starts watching through `conn`, checking at most once per `interval`.
-    pub fn new(conn: Connection, interval: Duration) -> Self {
-        let watch = Self {
-            state: Mutex::new(WatchState {
-                conn,
-                version: None,
-            }),
+impl PrimaryConnection {
+    /// Watches (and writes) through `writer`, checking at most once per `interval`.
+    pub fn new(writer: CatalogWriter, interval: Duration) -> Result<Self> {
+        writer.use_normal_sync()?;
+        let mut state = State {
+            writer,
+            version: None,
+        };
+        state.poll();
+        Ok(Self {
+            state: Mutex::new(state),
             epoch: Instant::now(),
             interval_ns: u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX),
             next_check_ns: AtomicU64::new(0),
-        };
-        watch.state.lock().poll();
-        watch
+        })
     }
 
     /// Calls `on_change` if the catalog changed since the last check. Cheap when no
@@ -62,18 +66,31 @@ impl CatalogWatch {
         );
     }
 
+    /// Runs `body` in one write transaction (see [`CatalogWriter::transaction`]).
+    /// Outside changes are looked for first, under the same lock, so that `body`
+    /// decides on what the catalog holds now.
+    pub fn write<T>(
+        &self,
+        durable: bool,
+        on_change: impl FnOnce(),
+        body: impl FnOnce(&CatalogWriter) -> Result<T>,
+    ) -> Result<T> {
+        let mut state = self.state.lock();
+        if state.poll() {
+            on_change();
+        }
+        state.writer.transaction(durable, body)
+    }
+
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 }
 
-impl WatchState {
+impl State {
     /// Reads `data_version`; a change, or a failure to read it, counts as a change.
     fn poll(&mut self) -> bool {
-        let version = self
-            .conn
-            .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0));
-        match version {
+        match self.writer.data_version() {
             Ok(version) => self
                 .version
                 .replace(version)

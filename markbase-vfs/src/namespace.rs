@@ -1,0 +1,357 @@
+//! Changing the tree: create, mkdir, unlink, rmdir, rename.
+//!
+//! Each change is one catalog transaction on the primary connection, deciding
+//! on what the catalog holds at that moment. A new file's bytes are created in
+//! the store before its row, and removed again if the row cannot be written;
+//! bytes of removed files are deleted after the commit, and only inside the
+//! store. A crash in between leaves a store file no node names, which
+//! [`Vfs::check`] reports — never a node without its file.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::alias::{AliasEntry, AliasList, Backing, FileStat};
+use crate::catalog::writer::CatalogWriter;
+use crate::error::{Result, VfsError};
+use crate::handles::FileHandle;
+use crate::node::{Content, FileAttr, Node, NodeId, NodeKind, validate_name};
+use crate::vfs::Vfs;
+
+/// What [`Vfs::rename`] does when the new name exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RenameMode {
+    /// Replace it, as `rename(2)` does (a directory only if it is empty).
+    Replace,
+    /// Fail with `EEXIST` (`RENAME_NOREPLACE`).
+    NoReplace,
+}
+
+/// Deepest parent chain walked when checking that a directory is not moved into itself.
+const MAX_DEPTH: usize = 4096;
+
+impl Vfs {
+    /// Creates file `name` in `parent` and opens it for reading and writing. Its bytes
+    /// live in the store. An existing file is opened instead, unless `exclusive`.
+    pub fn create(
+        &self,
+        parent: NodeId,
+        name: &str,
+        exclusive: bool,
+    ) -> Result<(FileAttr, FileHandle)> {
+        self.ensure_writable()?;
+        check_name(name)?;
+        if let Some(existing) = self.existing_child(parent, name)? {
+            return self.open_existing(&existing, exclusive);
+        }
+        let new = self.store.create(name).map_err(|err| {
+            VfsError::io(
+                format!("creating a store file in {}", self.store.dir().display()),
+                err,
+            )
+        })?;
+        let aliases = AliasList::to_json(&[&new.alias]);
+        let mtime_ns = now_ns();
+        let outcome = self.primary.write(
+            false,
+            || self.drop_caches(),
+            |w| {
+                dir_in(w, parent)?;
+                if let Some(existing) = child_in(w, parent, name)? {
+                    return Ok(Err(existing));
+                }
+                w.insert(parent, name, NodeKind::File, 0, mtime_ns, &aliases)
+                    .map(Ok)
+            },
+        );
+        let id = match outcome {
+            Ok(Ok(id)) => id,
+            Ok(Err(existing)) => {
+                discard_store_file(&new.path);
+                return self.open_existing(&existing, exclusive);
+            }
+            Err(err) => {
+                discard_store_file(&new.path);
+                return Err(err);
+            }
+        };
+        self.caches.forget(&[], &[(parent, name)]);
+        let stat = new
+            .file
+            .metadata()
+            .map(|meta| FileStat::of(&meta))
+            .map_err(|err| VfsError::io(format!("reading {}", new.path.display()), err))?;
+        let backing = Backing {
+            file: new.file,
+            path: new.path,
+            index: 0,
+            skipped: Vec::new(),
+            stat,
+        };
+        let handle = self.handles.insert(crate::handles::OpenFile {
+            node: id,
+            backing: Arc::new(backing),
+            write: Some(Default::default()),
+        });
+        Ok((self.getattr(id)?, handle))
+    }
+
+    fn open_existing(&self, existing: &Node, exclusive: bool) -> Result<(FileAttr, FileHandle)> {
+        if exclusive {
+            return Err(VfsError::Exists(self.describe(existing)));
+        }
+        if existing.kind() == NodeKind::Dir {
+            return Err(VfsError::IsADirectory(self.describe(existing)));
+        }
+        let handle = self.open_file_rw(existing.id)?;
+        Ok((self.getattr(existing.id)?, handle))
+    }
+
+    /// Creates directory `name` in `parent`.
+    pub fn mkdir(&self, parent: NodeId, name: &str) -> Result<FileAttr> {
+        self.ensure_writable()?;
+        check_name(name)?;
+        let mtime_ns = now_ns();
+        let id = self.primary.write(
+            false,
+            || self.drop_caches(),
+            |w| {
+                dir_in(w, parent)?;
+                if let Some(existing) = child_in(w, parent, name)? {
+                    return Err(VfsError::Exists(format!(
+                        "{name:?} in directory {} (node {})",
+                        parent, existing.id
+                    )));
+                }
+                w.insert(parent, name, NodeKind::Dir, 0, mtime_ns, "[]")
+            },
+        )?;
+        self.caches.forget(&[], &[(parent, name)]);
+        self.getattr(id)
+    }
+
+    /// Removes file `name` from `parent`. Its bytes are deleted only if they live in the
+    /// store; open handles keep reading and writing them until released.
+    pub fn unlink(&self, parent: NodeId, name: &str) -> Result<()> {
+        self.ensure_writable()?;
+        check_name(name)?;
+        let node = self.primary.write(
+            false,
+            || self.drop_caches(),
+            |w| {
+                let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
+                if node.kind() == NodeKind::Dir {
+                    return Err(VfsError::IsADirectory(format!(
+                        "{name:?} in directory {parent}"
+                    )));
+                }
+                w.delete(node.id)?;
+                Ok(node)
+            },
+        )?;
+        self.caches.forget(&[node.id], &[(parent, name)]);
+        self.delete_store_bytes(&node);
+        Ok(())
+    }
+
+    /// Removes the empty directory `name` from `parent`.
+    pub fn rmdir(&self, parent: NodeId, name: &str) -> Result<()> {
+        self.ensure_writable()?;
+        check_name(name)?;
+        let id = self.primary.write(
+            false,
+            || self.drop_caches(),
+            |w| {
+                let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
+                if node.kind() != NodeKind::Dir {
+                    return Err(VfsError::NotADirectory(format!(
+                        "{name:?} in directory {parent}"
+                    )));
+                }
+                if w.has_children(node.id)? {
+                    return Err(VfsError::NotEmpty(format!(
+                        "{name:?} in directory {parent}"
+                    )));
+                }
+                w.delete(node.id)?;
+                Ok(node.id)
+            },
+        )?;
+        self.caches.forget(&[id], &[(parent, name)]);
+        Ok(())
+    }
+
+    /// Moves `name` in `parent` to `new_name` in `new_parent`, replacing what is there
+    /// as `rename(2)` does, unless `mode` forbids it.
+    pub fn rename(
+        &self,
+        parent: NodeId,
+        name: &str,
+        new_parent: NodeId,
+        new_name: &str,
+        mode: RenameMode,
+    ) -> Result<()> {
+        self.ensure_writable()?;
+        check_name(name)?;
+        check_name(new_name)?;
+        let (moved, replaced) = self.primary.write(
+            false,
+            || self.drop_caches(),
+            |w| {
+                let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
+                dir_in(w, new_parent)?;
+                if node.kind() == NodeKind::Dir {
+                    refuse_move_into_itself(w, &node, new_parent)?;
+                }
+                let target = child_in(w, new_parent, new_name)?;
+                let replaced = match target {
+                    Some(target) if target.id == node.id => return Ok((node.id, None)),
+                    Some(target) => {
+                        let at = || format!("{new_name:?} in directory {new_parent}");
+                        match (mode, node.kind(), target.kind()) {
+                            (RenameMode::NoReplace, ..) => return Err(VfsError::Exists(at())),
+                            (_, NodeKind::File, NodeKind::Dir) => {
+                                return Err(VfsError::IsADirectory(at()));
+                            }
+                            (_, NodeKind::Dir, NodeKind::File) => {
+                                return Err(VfsError::NotADirectory(at()));
+                            }
+                            (_, NodeKind::Dir, NodeKind::Dir) if w.has_children(target.id)? => {
+                                return Err(VfsError::NotEmpty(at()));
+                            }
+                            _ => {}
+                        }
+                        w.delete(target.id)?;
+                        Some(target)
+                    }
+                    None => None,
+                };
+                w.move_to(node.id, new_parent, new_name)?;
+                Ok((node.id, replaced))
+            },
+        )?;
+        let mut forgotten = vec![moved];
+        forgotten.extend(replaced.as_ref().map(|node| node.id));
+        self.caches
+            .forget(&forgotten, &[(parent, name), (new_parent, new_name)]);
+        if let Some(replaced) = replaced {
+            self.delete_store_bytes(&replaced);
+        }
+        Ok(())
+    }
+
+    /// The child `name` of `parent` if it exists, from the caches when they know.
+    fn existing_child(&self, parent: NodeId, name: &str) -> Result<Option<Arc<Node>>> {
+        match self.lookup(parent, name) {
+            Ok(attr) => self.node(attr.ino).map(Some),
+            Err(VfsError::NotFound(_)) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Deletes the bytes of a removed file node that live in the store.
+    fn delete_store_bytes(&self, node: &Node) {
+        let Content::File(AliasList::Entries(entries)) = &node.content else {
+            return;
+        };
+        for entry in entries.iter() {
+            let AliasEntry::Path(alias) = entry else {
+                continue;
+            };
+            let path = self.catalog.base_dir().join(&**alias);
+            if let Err(err) = self.store.remove(&path) {
+                tracing::warn!(
+                    node = %node.id,
+                    path = %path.display(),
+                    error = %err,
+                    "cannot delete the bytes of a removed file; `markbase fsck` will list them"
+                );
+            }
+        }
+    }
+}
+
+/// Removes a store file made for a create that did not happen.
+fn discard_store_file(path: &std::path::Path) {
+    if let Err(err) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %err, "cannot remove an unused store file");
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    validate_name(name).map_err(|reason| VfsError::InvalidName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+fn missing(parent: NodeId, name: &str) -> VfsError {
+    VfsError::NotFound(format!("{name:?} in directory {parent}"))
+}
+
+/// The first valid child `name` of `parent`, as the writer sees it now; an invalid row
+/// alone under that name is an error that names it.
+fn child_in(w: &CatalogWriter, parent: NodeId, name: &str) -> Result<Option<Node>> {
+    let rows = w.children_named(parent, name)?;
+    let mut invalid = None;
+    for row in rows {
+        match row {
+            Ok(node) => return Ok(Some(node)),
+            Err(row) => {
+                invalid.get_or_insert(row);
+            }
+        }
+    }
+    match invalid {
+        Some(row) => Err(VfsError::InvalidNode {
+            id: row.id,
+            reason: row.reason,
+        }),
+        None => Ok(None),
+    }
+}
+
+/// The directory `id`, as the writer sees it now.
+fn dir_in(w: &CatalogWriter, id: NodeId) -> Result<Node> {
+    match w.node(id)? {
+        Some(Ok(node)) if node.kind() == NodeKind::Dir => Ok(node),
+        Some(Ok(_)) => Err(VfsError::NotADirectory(format!("node {id}"))),
+        Some(Err(row)) => Err(VfsError::InvalidNode {
+            id: row.id,
+            reason: row.reason,
+        }),
+        None => Err(VfsError::NotFound(format!("node {id}"))),
+    }
+}
+
+/// Fails when `new_parent` is `dir` or lies below it.
+fn refuse_move_into_itself(w: &CatalogWriter, dir: &Node, new_parent: NodeId) -> Result<()> {
+    let mut chain = vec![new_parent];
+    let mut current = new_parent;
+    loop {
+        if current == dir.id {
+            return Err(VfsError::InvalidRename(format!(
+                "cannot move directory {:?} (node {}) into itself",
+                dir.name, dir.id
+            )));
+        }
+        let node = dir_in(w, current)?;
+        match node.parent {
+            None => return Ok(()),
+            Some(parent) if chain.contains(&parent) || chain.len() > MAX_DEPTH => {
+                chain.push(parent);
+                return Err(VfsError::ParentCycle { chain });
+            }
+            Some(parent) => {
+                chain.push(parent);
+                current = parent;
+            }
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

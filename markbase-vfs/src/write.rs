@@ -1,0 +1,273 @@
+//! Writing file contents: writable handles, `pwrite`, truncate, mtime, flush and fsync.
+//!
+//! The data path never touches SQLite: bytes go straight into the file with
+//! `pwrite`. The catalog learns a file's new size and mtime when its handle is
+//! flushed, synced or released, and on `setattr`.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::alias::{Backing, FileStat};
+use crate::error::{Result, VfsError};
+use crate::handles::{FileHandle, OpenFile, WriteSource, WriteState};
+use crate::node::{Content, FileAttr, NodeId, system_time_from_ns};
+use crate::vfs::Vfs;
+
+/// Attribute changes for [`Vfs::setattr`]; `None` leaves an attribute as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SetAttr {
+    /// Truncate or extend a file to this size.
+    pub size: Option<u64>,
+    /// Set the modification time (ns since the Unix epoch).
+    pub mtime_ns: Option<i64>,
+    /// Permission bits. The catalog keeps no modes, so this is accepted and ignored
+    /// (copies that preserve modes must not fail).
+    pub mode: Option<u32>,
+}
+
+impl SetAttr {
+    /// A change of size only.
+    pub fn size(size: u64) -> Self {
+        Self {
+            size: Some(size),
+            ..Self::default()
+        }
+    }
+
+    /// A change of mtime only.
+    pub fn mtime_ns(mtime_ns: i64) -> Self {
+        Self {
+            mtime_ns: Some(mtime_ns),
+            ..Self::default()
+        }
+    }
+}
+
+impl Vfs {
+    /// Opens file `ino` for reading and writing. Writes go to the alias that serves it.
+    pub fn open_file_rw(&self, ino: NodeId) -> Result<FileHandle> {
+        self.ensure_writable()?;
+        let node = self.node(ino)?;
+        let backing = self.backing_for_open(&node)?;
+        let file = open_rw(&backing)?;
+        Ok(self.open_writable(ino, file, &backing))
+    }
+
+    /// Registers a writable handle on `file`, which is `backing`'s path opened read-write.
+    pub(crate) fn open_writable(&self, ino: NodeId, file: File, backing: &Backing) -> FileHandle {
+        let stat = file
+            .metadata()
+            .map(|meta| FileStat::of(&meta))
+            .unwrap_or(backing.stat);
+        self.handles.insert(OpenFile {
+            node: ino,
+            backing: Arc::new(Backing {
+                file,
+                path: backing.path.clone(),
+                index: backing.index,
+                skipped: Vec::new(),
+                stat,
+            }),
+            write: Some(WriteState::default()),
+        })
+    }
+
+    /// Writes all of `data` at `offset` of an open file.
+    pub fn write_at(&self, handle: FileHandle, offset: u64, data: &[u8]) -> Result<usize> {
+        let open = self.writable(handle)?;
+        open.backing
+            .file
+            .write_all_at(data, offset)
+            .map_err(|err| write_error(&open, offset, err))?;
+        self.wrote(&open);
+        Ok(data.len())
+    }
+
+    /// Writes up to `len` bytes at `offset` of an open file, taken by `source` straight
+    /// from its own buffer. Returns the bytes written (fewer only if the source had fewer).
+    pub fn write<S: WriteSource + ?Sized>(
+        &self,
+        handle: FileHandle,
+        offset: u64,
+        len: usize,
+        source: &mut S,
+    ) -> Result<usize> {
+        let open = self.writable(handle)?;
+        let written = loop {
+            match source.write_to(&open.backing.file, offset, len) {
+                Ok(n) => break n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(write_error(&open, offset, err)),
+            }
+        };
+        self.wrote(&open);
+        Ok(written)
+    }
+
+    /// Records a written file's size and mtime in the catalog (`close` calls this).
+    pub fn flush(&self, handle: FileHandle) -> Result<()> {
+        let open = self.handle(handle)?;
+        self.record_written(&open, false)
+    }
+
+    /// Makes an open file durable: its bytes (only the data with `datasync`), and its
+    /// node with its size and mtime, survive a crash of the process or the machine.
+    pub fn fsync(&self, handle: FileHandle, datasync: bool) -> Result<()> {
+        let open = self.handle(handle)?;
+        let synced = if datasync {
+            open.backing.file.sync_data()
+        } else {
+            open.backing.file.sync_all()
+        };
+        synced
+            .map_err(|err| VfsError::io(format!("syncing {}", open.backing.path.display()), err))?;
+        if let Some(write) = &open.write {
+            write.dirty.store(true, Ordering::Release);
+        }
+        self.record_written(&open, true)
+    }
+
+    /// Changes a node's size or mtime. `handle`, when given, is the open file to use
+    /// (as `ftruncate` would); otherwise the alias that serves the file is opened.
+    pub fn setattr(
+        &self,
+        ino: NodeId,
+        changes: SetAttr,
+        handle: Option<FileHandle>,
+    ) -> Result<FileAttr> {
+        if changes.size.is_none() && changes.mtime_ns.is_none() {
+            return self.getattr(ino);
+        }
+        self.ensure_writable()?;
+        let node = self.node(ino)?;
+        if let Content::Dir = node.content {
+            if changes.size.is_some() {
+                return Err(VfsError::IsADirectory(self.describe(&node)));
+            }
+            let mtime = changes.mtime_ns.unwrap_or(node.mtime_ns);
+            self.primary
+                .write(false, || self.drop_caches(), |w| w.set_mtime(ino, mtime))?;
+            self.caches.forget(&[ino], &[]);
+            return self.getattr(ino);
+        }
+        let open = match handle {
+            Some(handle) => Some(self.writable(handle)?),
+            None => None,
+        };
+        let owned;
+        let file = match &open {
+            Some(open) => &open.backing.file,
+            None => {
+                let backing = self.backing_for_open(&node)?;
+                owned = open_rw(&backing)?;
+                &owned
+            }
+        };
+        let path = || match &open {
+            Some(open) => open.backing.path.display().to_string(),
+            None => self.describe(&node),
+        };
+        if let Some(size) = changes.size {
+            file.set_len(size).map_err(|err| {
+                VfsError::io(format!("truncating {} to {size} bytes", path()), err)
+            })?;
+        }
+        if let Some(mtime) = changes.mtime_ns {
+            file.set_modified(system_time_from_ns(mtime))
+                .map_err(|err| VfsError::io(format!("setting the mtime of {}", path()), err))?;
+        }
+        let stat = file
+            .metadata()
+            .map(|meta| FileStat::of(&meta))
+            .map_err(|err| VfsError::io(format!("reading the size of {}", path()), err))?;
+        self.primary.write(
+            false,
+            || self.drop_caches(),
+            |w| w.set_size_mtime(ino, stat.size, stat.mtime_ns),
+        )?;
+        self.caches.forget(&[ino], &[]);
+        self.getattr(ino)
+    }
+
+    fn handle(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
+        self.handles
+            .get(handle)
+            .ok_or(VfsError::BadHandle(handle.raw()))
+    }
+
+    fn writable(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
+        let open = self.handle(handle)?;
+        if open.write.is_none() {
+            return Err(VfsError::NotWritable(handle.raw()));
+        }
+        Ok(open)
+    }
+
+    fn wrote(&self, open: &OpenFile) {
+        if let Some(write) = &open.write {
+            write.dirty.store(true, Ordering::Release);
+        }
+        self.caches.forget_attr(open.node);
+    }
+
+    /// Writes a dirty handle's size and mtime to the catalog (synced with `durable`).
+    pub(crate) fn record_written(&self, open: &OpenFile, durable: bool) -> Result<()> {
+        let Some(write) = &open.write else {
+            return Ok(());
+        };
+        if !write.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let recorded = open
+            .backing
+            .file
+            .metadata()
+            .map(|meta| FileStat::of(&meta))
+            .map_err(|err| {
+                VfsError::io(
+                    format!("reading the size of {}", open.backing.path.display()),
+                    err,
+                )
+            })
+            .and_then(|stat| {
+                self.primary.write(
+                    durable,
+                    || self.drop_caches(),
+                    |w| w.set_size_mtime(open.node, stat.size, stat.mtime_ns),
+                )
+            });
+        if recorded.is_err() {
+            write.dirty.store(true, Ordering::Release);
+        }
+        self.caches.forget(&[open.node], &[]);
+        recorded
+    }
+}
+
+/// Opens the path of `backing` for writing, checking it is still the same file.
+pub(crate) fn open_rw(backing: &Backing) -> Result<File> {
+    let context = || format!("opening {} for writing", backing.path.display());
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&backing.path)
+        .map_err(|err| VfsError::io(context(), err))?;
+    Ok(file)
+}
+
+fn write_error(open: &OpenFile, offset: u64, err: std::io::Error) -> VfsError {
+    if err.raw_os_error() == Some(libc::ENOSPC) {
+        tracing::warn!(path = %open.backing.path.display(), "no space left for node {}", open.node);
+    }
+    VfsError::io(
+        format!(
+            "writing node {} to {} at offset {offset}",
+            open.node,
+            open.backing.path.display()
+        ),
+        err,
+    )
+}
