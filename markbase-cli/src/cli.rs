@@ -41,8 +41,33 @@ pub enum Command {
     Cat(CatArgs),
     /// Say which alias serves a file, and why every other alias was skipped.
     Resolve(PathArg),
+    /// Check the catalog against the files: nodes whose bytes are gone, store files no
+    /// node names; `--repair` fixes them.
+    Fsck(FsckArgs),
     /// Make a demo library with its catalog, then show its tree and a resolution.
     Demo(DemoArgs),
+}
+
+/// `markbase fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Remove nodes whose bytes were in the store and are gone, and apply `--orphans`.
+    #[arg(long)]
+    pub repair: bool,
+    /// With `--repair`: what to do with store files that no node names.
+    #[arg(long, value_enum, default_value_t = Orphans::Keep, requires = "repair")]
+    pub orphans: Orphans,
+}
+
+/// What `fsck --repair` does with orphan store files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Orphans {
+    /// Leave them where they are.
+    Keep,
+    /// Give each a node in /lost+found.
+    Adopt,
+    /// Delete them.
+    Remove,
 }
 
 /// `markbase import`.

@@ -3,6 +3,7 @@
 mod browse;
 mod cli;
 mod demo;
+mod fsck;
 mod import;
 mod logging;
 
@@ -39,6 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stat(args) => browse::stat(&open()?, &args.path),
         Command::Cat(args) => browse::cat(&open()?, &args.paths),
         Command::Resolve(args) => browse::resolve(&open()?, &args.path),
+        Command::Fsck(args) => fsck::run(&open()?, &args),
         Command::Demo(args) => demo::run(&args),
     }
 }

@@ -261,3 +261,53 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
         "keep me"
     );
 }
+
+#[test]
+fn fsck_lists_and_repairs_what_a_crash_can_leave() {
+    use markbase_vfs::{NodeId, Vfs, VfsConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = imported_library(dir.path());
+    // A file created through the filesystem, whose store bytes then vanish.
+    let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
+    let (attr, handle) = vfs.create(NodeId::ROOT, "rendered.mov", true).unwrap();
+    vfs.write_at(handle, 0, b"frames").unwrap();
+    vfs.release(handle).unwrap();
+    let store_file = vfs.resolve(attr.ino).unwrap().outcome.unwrap().path.clone();
+    drop(vfs);
+    fs::remove_file(&store_file).unwrap();
+    // A store file no node names, and an original deleted outside our control.
+    let orphan = dir.path().join("warren-store/left-behind.mov");
+    fs::write(&orphan, b"orphan bytes").unwrap();
+    fs::remove_file(dir.path().join("media/notes.txt")).unwrap();
+
+    let check = run(markbase().arg("fsck").arg("--catalog").arg(&catalog));
+    let text = stdout(&check);
+    assert!(
+        text.contains("/rendered.mov") && text.contains("(store)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("/notes.txt") && text.contains("outside the store"),
+        "{text}"
+    );
+    assert!(
+        text.contains("orphan store file") && text.contains("left-behind.mov"),
+        "{text}"
+    );
+    assert_fails_with(&check, "3 problem(s) found");
+
+    let repair = run(markbase()
+        .args(["fsck", "--repair", "--orphans", "adopt", "--catalog"])
+        .arg(&catalog));
+    let text = stdout(&repair);
+    assert!(text.contains("removed node"), "{text}");
+    assert!(text.contains("in /lost+found"), "{text}");
+    // The node whose original lives outside the store is never removed.
+    assert_fails_with(&repair, "1 problem(s) remain");
+    let adopted = run(markbase()
+        .args(["cat", "/lost+found/left-behind.mov", "--catalog"])
+        .arg(&catalog));
+    assert_eq!(adopted.stdout, b"orphan bytes");
+    let ls = run(markbase().args(["ls", "/", "--catalog"]).arg(&catalog));
+    assert!(!stdout(&ls).contains("rendered.mov"), "{}", stdout(&ls));
+}
