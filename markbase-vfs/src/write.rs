@@ -138,10 +138,14 @@ impl Vfs {
         changes: SetAttr,
         handle: Option<FileHandle>,
     ) -> Result<FileAttr> {
-        if changes.size.is_none() && changes.mtime_ns.is_none() {
+        if changes == SetAttr::default() {
             return self.getattr(ino);
         }
         self.ensure_writable()?;
+        if changes.size.is_none() && changes.mtime_ns.is_none() {
+            // Only a mode: accepted, and nothing to record.
+            return self.getattr(ino);
+        }
         let node = self.node(ino)?;
         if let Content::Dir = node.content {
             if changes.size.is_some() {
