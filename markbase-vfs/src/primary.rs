@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::catalog::writer::CatalogWriter;
-use crate::error::Result;
+use crate::error::{Result, VfsError};
 
 /// The connection that watches the catalog and writes to it, one user at a time.
 pub(crate) struct PrimaryConnection {
@@ -79,7 +79,11 @@ impl PrimaryConnection {
         if state.poll() {
             on_change();
         }
-        state.writer.transaction(durable, body)
+        let result = state.writer.transaction(durable, body);
+        if let Err(err @ VfsError::CatalogBusy { .. }) = &result {
+            tracing::warn!("a write was refused with EBUSY: {err}; another program holds the catalog's write lock");
+        }
+        result
     }
 
     fn now_ns(&self) -> u64 {
