@@ -117,6 +117,15 @@ pub enum VfsError {
         skipped: Vec<SkippedAlias>,
     },
 
+    /// A write to a catalog file this process may not write (permissions, read-only mount).
+    #[error("catalog {} cannot be written ({reason}); open it read-only instead", path.display())]
+    CatalogReadOnly {
+        /// The catalog file.
+        path: PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
+
     /// A write to a filesystem opened read-only.
     #[error("the filesystem is read-only")]
     ReadOnly,
@@ -171,7 +180,7 @@ impl VfsError {
             Self::IsADirectory(_) => libc::EISDIR,
             Self::InvalidName { reason, .. } => reason.errno(),
             Self::BadHandle(_) | Self::NotWritable(_) => libc::EBADF,
-            Self::ReadOnly => libc::EROFS,
+            Self::ReadOnly | Self::CatalogReadOnly { .. } => libc::EROFS,
             Self::Exists(_) => libc::EEXIST,
             Self::NotEmpty(_) => libc::ENOTEMPTY,
             Self::InvalidRename(_) => libc::EINVAL,

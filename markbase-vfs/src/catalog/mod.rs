@@ -289,6 +289,10 @@ pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Er
     let path = path.to_owned();
     match source.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => VfsError::CatalogBusy { path },
+        Some(ErrorCode::ReadOnly) => VfsError::CatalogReadOnly {
+            path,
+            reason: source.to_string(),
+        },
         Some(ErrorCode::NotADatabase) => VfsError::NotACatalog {
             path,
             reason: "SQLite does not recognise it as a database".to_owned(),
