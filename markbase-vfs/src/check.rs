@@ -139,34 +139,40 @@ impl Vfs {
         Ok(CheckReport { dangling, orphans })
     }
 
-    /// Repairs what `report` found, as `repair` asks. Each item is checked again first,
-    /// so nothing that came back meanwhile is touched.
+    /// Repairs what `report` found, as `repair` asks. Each item is checked again first
+    /// (by a fresh check), so that nothing that came back or changed meanwhile is
+    /// touched: a node whose bytes returned or whose id now names another node, a
+    /// store file that a node names by now (adopted, say), or a path outside the store.
     pub fn repair(&self, report: &CheckReport, repair: Repair) -> Result<RepairReport> {
         self.ensure_writable()?;
+        let now = self.check()?;
         let mut done = RepairReport::default();
         if repair.drop_dangling_store_nodes {
-            for node in report.dangling.iter().filter(|node| node.in_store) {
-                let still_dangling = !node
-                    .aliases
+            let still_dangling = |node: &DanglingNode| {
+                now.dangling
                     .iter()
-                    .any(|alias| self.catalog.base_dir().join(alias).is_file());
-                if still_dangling {
-                    self.primary
-                        .write(false, || self.drop_caches(), |w| w.delete(node.id))?;
-                    self.caches.forget(&[node.id], &[]);
-                    done.dropped.push(node.id);
-                }
+                    .any(|now| now.id == node.id && now.in_store && now.aliases == node.aliases)
+            };
+            for node in report.dangling.iter().filter(|node| still_dangling(node)) {
+                self.primary
+                    .write(false, || self.drop_caches(), |w| w.delete(node.id))?;
+                self.caches.forget(&[node.id], &[]);
+                done.dropped.push(node.id);
             }
         }
+        let orphans = report
+            .orphans
+            .iter()
+            .filter(|path| now.orphans.contains(path));
         match repair.orphans {
             OrphanAction::Keep => {}
             OrphanAction::Adopt => {
-                for path in report.orphans.iter().filter(|path| path.is_file()) {
+                for path in orphans.filter(|path| path.is_file()) {
                     done.adopted.push((path.clone(), self.adopt(path)?));
                 }
             }
             OrphanAction::Remove => {
-                for path in &report.orphans {
+                for path in orphans {
                     if self
                         .store
                         .remove(path)

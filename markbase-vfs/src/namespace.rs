@@ -138,6 +138,7 @@ impl Vfs {
             false,
             || self.drop_caches(),
             |w| {
+                dir_in(w, parent)?;
                 let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
                 if node.kind() == NodeKind::Dir {
                     return Err(VfsError::IsADirectory(format!(
@@ -161,6 +162,7 @@ impl Vfs {
             false,
             || self.drop_caches(),
             |w| {
+                dir_in(w, parent)?;
                 let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
                 if node.kind() != NodeKind::Dir {
                     return Err(VfsError::NotADirectory(format!(
@@ -197,25 +199,34 @@ impl Vfs {
             false,
             || self.drop_caches(),
             |w| {
-                let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
+                // The checks come in the order rename(2) makes them, so that each
+                // failure gets the errno a local filesystem would give.
+                dir_in(w, parent)?;
                 dir_in(w, new_parent)?;
+                let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
+                let target = child_in(w, new_parent, new_name)?;
+                let at = || format!("{new_name:?} in directory {new_parent}");
+                if mode == RenameMode::NoReplace && target.is_some() {
+                    return Err(VfsError::Exists(at()));
+                }
                 if node.kind() == NodeKind::Dir {
                     refuse_move_into_itself(w, &node, new_parent)?;
                 }
-                let target = child_in(w, new_parent, new_name)?;
                 let replaced = match target {
                     Some(target) if target.id == node.id => return Ok((node.id, None)),
                     Some(target) => {
-                        let at = || format!("{new_name:?} in directory {new_parent}");
-                        match (mode, node.kind(), target.kind()) {
-                            (RenameMode::NoReplace, ..) => return Err(VfsError::Exists(at())),
-                            (_, NodeKind::File, NodeKind::Dir) => {
+                        match (node.kind(), target.kind()) {
+                            // A directory that holds the node being moved is not empty.
+                            (_, NodeKind::Dir) if lies_within(w, parent, target.id)? => {
+                                return Err(VfsError::NotEmpty(at()));
+                            }
+                            (NodeKind::File, NodeKind::Dir) => {
                                 return Err(VfsError::IsADirectory(at()));
                             }
-                            (_, NodeKind::Dir, NodeKind::File) => {
+                            (NodeKind::Dir, NodeKind::File) => {
                                 return Err(VfsError::NotADirectory(at()));
                             }
-                            (_, NodeKind::Dir, NodeKind::Dir) if w.has_children(target.id)? => {
+                            (NodeKind::Dir, NodeKind::Dir) if w.has_children(target.id)? => {
                                 return Err(VfsError::NotEmpty(at()));
                             }
                             _ => {}
@@ -325,18 +336,26 @@ fn dir_in(w: &CatalogWriter, id: NodeId) -> Result<Node> {
 
 /// Fails when `new_parent` is `dir` or lies below it.
 fn refuse_move_into_itself(w: &CatalogWriter, dir: &Node, new_parent: NodeId) -> Result<()> {
-    let mut chain = vec![new_parent];
-    let mut current = new_parent;
+    if lies_within(w, new_parent, dir.id)? {
+        return Err(VfsError::InvalidRename(format!(
+            "cannot move directory {:?} (node {}) into itself",
+            dir.name, dir.id
+        )));
+    }
+    Ok(())
+}
+
+/// Whether the directory `id` is `ancestor` or lies below it.
+fn lies_within(w: &CatalogWriter, id: NodeId, ancestor: NodeId) -> Result<bool> {
+    let mut chain = vec![id];
+    let mut current = id;
     loop {
-        if current == dir.id {
-            return Err(VfsError::InvalidRename(format!(
-                "cannot move directory {:?} (node {}) into itself",
-                dir.name, dir.id
-            )));
+        if current == ancestor {
+            return Ok(true);
         }
         let node = dir_in(w, current)?;
         match node.parent {
-            None => return Ok(()),
+            None => return Ok(false),
             Some(parent) if chain.contains(&parent) || chain.len() > MAX_DEPTH => {
                 chain.push(parent);
                 return Err(VfsError::ParentCycle { chain });

@@ -160,7 +160,8 @@ pub struct FileAttr {
     /// Permission bits: `0o755` for directories, `0o644` for files (without the
     /// write bits when the filesystem is read-only).
     pub perm: u16,
-    /// Link count: 1 (for directories, "unknown", as btrfs reports).
+    /// Link count: 1 (for directories, "unknown", as btrfs reports); 0 for a file
+    /// changed through a handle after its node was removed.
     pub nlink: u32,
 }
 

@@ -81,7 +81,9 @@ impl PrimaryConnection {
         }
         let result = state.writer.transaction(durable, body);
         if let Err(err @ VfsError::CatalogBusy { .. }) = &result {
-            tracing::warn!("a write was refused with EBUSY: {err}; another program holds the catalog's write lock");
+            tracing::warn!(
+                "a write was refused with EBUSY: {err}; another program holds the catalog's write lock"
+            );
         }
         result
     }

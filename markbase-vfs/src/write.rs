@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use crate::alias::{Backing, FileStat};
 use crate::error::{Result, VfsError};
 use crate::handles::{FileHandle, OpenFile, WriteSource, WriteState};
-use crate::node::{Content, FileAttr, NodeId, system_time_from_ns};
+use crate::node::{Content, FileAttr, NodeId, NodeKind, system_time_from_ns};
 use crate::vfs::Vfs;
 
 /// Attribute changes for [`Vfs::setattr`]; `None` leaves an attribute as it is.
@@ -131,7 +131,8 @@ impl Vfs {
     }
 
     /// Changes a node's size or mtime. `handle`, when given, is the open file to use
-    /// (as `ftruncate` would); otherwise the alias that serves the file is opened.
+    /// (as `ftruncate` would), even after the node was removed; otherwise the alias
+    /// that serves the file is opened.
     pub fn setattr(
         &self,
         ino: NodeId,
@@ -146,7 +147,17 @@ impl Vfs {
             // Only a mode: accepted, and nothing to record.
             return self.getattr(ino);
         }
-        let node = self.node(ino)?;
+        let open = match handle {
+            Some(handle) => Some(self.writable(handle)?),
+            None => None,
+        };
+        let node = match (self.node(ino), &open) {
+            (Ok(node), _) => node,
+            // An open file outlives its node (unlinked, or replaced by a rename), as
+            // on any filesystem: `ftruncate` still changes it; there is nothing to record.
+            (Err(VfsError::NotFound(_)), Some(open)) => return self.set_unlinked(open, changes),
+            (Err(err), _) => return Err(err),
+        };
         if let Content::Dir = node.content {
             if changes.size.is_some() {
                 return Err(VfsError::IsADirectory(self.describe(&node)));
@@ -157,10 +168,6 @@ impl Vfs {
             self.caches.forget(&[ino], &[]);
             return self.getattr(ino);
         }
-        let open = match handle {
-            Some(handle) => Some(self.writable(handle)?),
-            None => None,
-        };
         let owned;
         let file = match &open {
             Some(open) => &open.backing.file,
@@ -194,6 +201,33 @@ impl Vfs {
         )?;
         self.caches.forget(&[ino], &[]);
         self.getattr(ino)
+    }
+
+    /// [`Vfs::setattr`] through a handle whose node is gone: the open file changes, and
+    /// its attributes are those of a file with no link left.
+    fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
+        let file = &open.backing.file;
+        let path = open.backing.path.display();
+        if let Some(size) = changes.size {
+            file.set_len(size)
+                .map_err(|err| VfsError::io(format!("truncating {path} to {size} bytes"), err))?;
+        }
+        if let Some(mtime) = changes.mtime_ns {
+            file.set_modified(system_time_from_ns(mtime))
+                .map_err(|err| VfsError::io(format!("setting the mtime of {path}"), err))?;
+        }
+        let stat = file
+            .metadata()
+            .map(|meta| FileStat::of(&meta))
+            .map_err(|err| VfsError::io(format!("reading the size of {path}"), err))?;
+        Ok(FileAttr {
+            ino: open.node,
+            kind: NodeKind::File,
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            perm: 0o644,
+            nlink: 0,
+        })
     }
 
     fn handle(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {

@@ -1,5 +1,6 @@
 //! Writing rows: the statements that building and updating a catalog need.
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -23,6 +24,10 @@ pub(crate) struct ExistingChild {
 pub(crate) struct CatalogWriter {
     conn: Connection,
     path: PathBuf,
+    /// The highest id this writer inserted or deleted. New rows get higher ids, so
+    /// that an id (an inode number) is never reused while this writer lives: a
+    /// handle still open on a removed node must not reach the node that took its id.
+    highest_id: Cell<i64>,
 }
 
 impl CatalogWriter {
@@ -70,6 +75,7 @@ impl CatalogWriter {
         Ok(Self {
             conn,
             path: path.to_owned(),
+            highest_id: Cell::new(0),
         })
     }
 
@@ -78,6 +84,7 @@ impl CatalogWriter {
         Self {
             conn,
             path: path.to_owned(),
+            highest_id: Cell::new(0),
         }
     }
 
@@ -185,8 +192,9 @@ impl CatalogWriter {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "INSERT INTO nodes (parent_id, name, kind, size, mtime_ns, aliases_json) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO nodes (id, parent_id, name, kind, size, mtime_ns, aliases_json) \
+                 VALUES (max(coalesce((SELECT max(id) FROM nodes), 0), ?7) + 1, \
+                         ?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .map_err(self.sql("inserting a node"))?;
         stmt.execute(params![
@@ -195,10 +203,12 @@ impl CatalogWriter {
             kind.as_str(),
             i64::try_from(size).unwrap_or(i64::MAX),
             mtime_ns,
-            aliases_json
+            aliases_json,
+            self.highest_id.get()
         ])
         .map_err(self.sql("inserting a node"))?;
         let id = self.conn.last_insert_rowid();
+        self.highest_id.set(self.highest_id.get().max(id));
         NodeId::from_sql(id).ok_or_else(|| VfsError::InvalidNode {
             id,
             reason: "SQLite gave the new row an id that is not positive".to_owned(),
@@ -282,6 +292,7 @@ impl CatalogWriter {
 
     /// Deletes one node's row.
     pub fn delete(&self, id: NodeId) -> Result<()> {
+        self.highest_id.set(self.highest_id.get().max(id.sql()));
         self.run(
             "deleting a node",
             "DELETE FROM nodes WHERE id = ?1",
