@@ -42,7 +42,7 @@ pub enum Command {
     /// Say which alias serves a file, and why every other alias was skipped.
     Resolve(PathArg),
     /// Check the catalog against the files: nodes whose bytes are gone, store files no
-    /// node names; `--repair` fixes them.
+    /// node names; `--repair` fixes them (run it while nothing else writes the library).
     Fsck(FsckArgs),
     /// Make a demo library with its catalog, then show its tree and a resolution.
     Demo(DemoArgs),

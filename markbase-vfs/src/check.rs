@@ -139,7 +139,10 @@ impl Vfs {
         Ok(CheckReport { dangling, orphans })
     }
 
-    /// Repairs what `report` found, as `repair` asks. Each item is checked again first
+    /// Repairs what `report` found, as `repair` asks. Run it while no other program
+    /// writes the library: a create in progress elsewhere has its store file before its
+    /// row, and would look like an orphan.
+    /// Each item is checked again first
     /// (by a fresh check), so that nothing that came back or changed meanwhile is
     /// touched: a node whose bytes returned or whose id now names another node, a
     /// store file that a node names by now (adopted, say), or a path outside the store.
