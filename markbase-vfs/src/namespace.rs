@@ -40,15 +40,30 @@ impl Vfs {
     ) -> Result<(FileAttr, FileHandle)> {
         self.ensure_writable()?;
         check_name(name)?;
-        if let Some(existing) = self.existing_child(parent, name)? {
+        // Only a name the caches know to exist is opened without a store file: asking
+        // the catalog here would cost a query per create, and the transaction below
+        // decides anyway (a store file made for a name that turns out to exist is
+        // removed again).
+        self.refresh();
+        if let Some(Some(id)) = self.caches.lookup(parent, name)
+            && let Some(existing) = self.caches.node(id)
+        {
             return self.open_existing(&existing, exclusive);
         }
-        let new = self.store.create(name).map_err(|err| {
-            VfsError::io(
-                format!("creating a store file in {}", self.store.dir().display()),
-                err,
-            )
-        })?;
+        let new = match self.store.create(name) {
+            Ok(new) => new,
+            Err(err) => {
+                // An existing name needs no store file (the store may be full or
+                // unwritable): it is opened as it is.
+                if let Some(existing) = self.existing_child(parent, name)? {
+                    return self.open_existing(&existing, exclusive);
+                }
+                return Err(VfsError::io(
+                    format!("creating a store file in {}", self.store.dir().display()),
+                    err,
+                ));
+            }
+        };
         let aliases = AliasList::to_json(&[&new.alias]);
         let mtime_ns = now_ns();
         let outcome = self.primary.write(
@@ -92,7 +107,17 @@ impl Vfs {
             backing: Arc::new(backing),
             write: Some(Default::default()),
         });
-        Ok((self.getattr(id)?, handle))
+        // What `getattr` would say of the new node, without reading back the row just
+        // written and opening its store file a second time.
+        let attr = FileAttr {
+            ino: id,
+            kind: NodeKind::File,
+            size: stat.size,
+            mtime_ns: stat.mtime_ns,
+            perm: 0o644,
+            nlink: 1,
+        };
+        Ok((attr, handle))
     }
 
     fn open_existing(&self, existing: &Node, exclusive: bool) -> Result<(FileAttr, FileHandle)> {

@@ -67,8 +67,9 @@ impl PrimaryConnection {
     }
 
     /// Runs `body` in one write transaction (see [`CatalogWriter::transaction`]).
-    /// Outside changes are looked for first, under the same lock, so that `body`
-    /// decides on what the catalog holds now.
+    /// Outside changes are looked for first, inside the transaction (where asking
+    /// costs no locking of its own), so that `body` decides on what the catalog holds
+    /// now.
     pub fn write<T>(
         &self,
         durable: bool,
@@ -76,10 +77,13 @@ impl PrimaryConnection {
         body: impl FnOnce(&CatalogWriter) -> Result<T>,
     ) -> Result<T> {
         let mut state = self.state.lock();
-        if state.poll() {
-            on_change();
-        }
-        let result = state.writer.transaction(durable, body);
+        let State { writer, version } = &mut *state;
+        let result = writer.transaction(durable, |w| {
+            if poll(w, version) {
+                on_change();
+            }
+            body(w)
+        });
         if let Err(err @ VfsError::CatalogBusy { .. }) = &result {
             tracing::warn!(
                 "a write was refused with EBUSY: {err}; another program holds the catalog's write lock"
@@ -96,16 +100,19 @@ impl PrimaryConnection {
 impl State {
     /// Reads `data_version`; a change, or a failure to read it, counts as a change.
     fn poll(&mut self) -> bool {
-        match self.writer.data_version() {
-            Ok(version) => self
-                .version
-                .replace(version)
-                .is_some_and(|old| old != version),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot read the catalog's data_version; dropping caches");
-                self.version = None;
-                true
-            }
+        poll(&self.writer, &mut self.version)
+    }
+}
+
+/// Reads `data_version` into `version`; a change, or a failure to read it, counts as a
+/// change.
+fn poll(writer: &CatalogWriter, version: &mut Option<i64>) -> bool {
+    match writer.data_version() {
+        Ok(now) => version.replace(now).is_some_and(|old| old != now),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read the catalog's data_version; dropping caches");
+            *version = None;
+            true
         }
     }
 }

@@ -63,7 +63,6 @@ impl Store {
 
     /// Creates a new, empty file for a node named `name`.
     pub fn create(&self, name: &str) -> io::Result<NewStoreFile> {
-        std::fs::create_dir_all(&self.dir)?;
         let extension = Path::new(name)
             .extension()
             .and_then(|e| e.to_str())
@@ -74,6 +73,7 @@ impl Store {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
+        let mut made_dir = false;
         loop {
             let count = self.counter.fetch_add(1, Ordering::Relaxed);
             let file_name = format!("{nanos:x}-{:x}-{count:x}{extension}", std::process::id());
@@ -95,6 +95,11 @@ impl Store {
                     return Ok(NewStoreFile { file, path, alias });
                 }
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                // The store is made on first use, and again if someone removed it.
+                Err(err) if err.kind() == io::ErrorKind::NotFound && !made_dir => {
+                    std::fs::create_dir_all(&self.dir)?;
+                    made_dir = true;
+                }
                 Err(err) => return Err(err),
             }
         }

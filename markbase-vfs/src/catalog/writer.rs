@@ -127,7 +127,8 @@ impl CatalogWriter {
     /// `PRAGMA data_version`: changes when another connection commits.
     pub fn data_version(&self) -> Result<i64> {
         self.conn
-            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
             .map_err(self.sql("reading data_version"))
     }
 
@@ -141,14 +142,18 @@ impl CatalogWriter {
     /// Starts a write transaction, taking the write lock now.
     pub fn begin(&self) -> Result<()> {
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut stmt| stmt.execute([]))
+            .map(drop)
             .map_err(self.sql("starting a transaction"))
     }
 
     /// Commits the open transaction.
     pub fn commit(&self) -> Result<()> {
         self.conn
-            .execute_batch("COMMIT")
+            .prepare_cached("COMMIT")
+            .and_then(|mut stmt| stmt.execute([]))
+            .map(drop)
             .map_err(self.sql("committing"))
     }
 
