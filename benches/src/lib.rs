@@ -11,7 +11,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use markbase_vfs::{AliasList, ImportOptions, NodeId, ReadSink, SCHEMA_SQL, Vfs, VfsConfig};
+use markbase_vfs::{
+    AliasList, ImportOptions, NodeId, ReadSink, SCHEMA_SQL, Vfs, VfsConfig, WriteSource,
+};
 use rusqlite::{Connection, params};
 
 /// Size of the file the read benchmark streams: 1 GiB.
@@ -22,6 +24,18 @@ pub const WARM_NAMES: usize = 1_000;
 
 /// Entries in the big directory (readdir, cold lookups).
 pub const BIG_DIR_ENTRIES: usize = 100_000;
+
+/// Size of the file the write benchmark streams: 4 GiB.
+pub const WRITE_FILE_SIZE: u64 = 4 << 30;
+
+/// Bytes per write call of the streaming write benchmark: 4 MiB, a 4K ProRes frame.
+pub const WRITE_CHUNK: usize = 4 << 20;
+
+/// Size of each file of the small-file write benchmark.
+pub const SMALL_FILE_SIZE: usize = 4 << 10;
+
+/// Files created (and written, and released) per measured batch of the small-file benchmark.
+pub const SMALL_FILES_PER_BATCH: usize = 10_000;
 
 /// Directories and files per directory of the open benchmark's catalog:
 /// 1 root + 1,000 dirs + 1,000 × 999 files = 1,000,001 nodes.
@@ -120,6 +134,114 @@ impl ReadSink for VecSink {
     }
 }
 
+/// A reused buffer that [`Vfs::write`] writes from with one `pwrite` straight out of it.
+///
+/// Every call writes the buffer's first `len` bytes, so a benchmark that writes the
+/// same chunk over and over (at growing offsets) never copies or allocates.
+pub struct VecSource {
+    buf: Vec<u8>,
+}
+
+impl VecSource {
+    /// A source of `capacity` bytes of a repeating pattern (allocated and touched once, here).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            buf: (0..capacity).map(|i| (i % 251) as u8).collect(),
+        }
+    }
+
+    /// The whole buffer, for a baseline that writes from the same memory.
+    pub fn buffer(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl WriteSource for VecSource {
+    fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        let len = len.min(self.buf.len());
+        file.write_at(&self.buf[..len], offset)
+    }
+}
+
+/// Writes all of `buf` at `offset` with plain `pwrite`, one call per short write, as a
+/// caller of `Vfs::write` does.
+pub fn pwrite_full(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.write_at(&buf[done..], offset + done as u64) {
+            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => done += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+/// `syncfs(2)` of the filesystem that holds `path`: every dirty page and the journal
+/// reach the disk, so that the next measured pass does not pay for an earlier one.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    // SAFETY: `dir` is an open descriptor for the duration of the call.
+    if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&dir)) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// CPU time used so far by the calling thread, as (user, system) (`RUSAGE_THREAD`).
+pub fn thread_cpu_times() -> (std::time::Duration, std::time::Duration) {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid rusage for the call to fill.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    assert_eq!(rc, 0, "getrusage(RUSAGE_THREAD)");
+    let time =
+        |tv: libc::timeval| std::time::Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1_000);
+    (time(usage.ru_utime), time(usage.ru_stime))
+}
+
+/// Marks `dir` so that ext4 spreads the directories made in it over the disk as it does
+/// top-level ones (`chattr +T`, `FS_TOPDIR_FL`). Best effort: ignored where unsupported.
+///
+/// On an ext4 without a journal (as on this project's VMs), creating files in a block
+/// group where many inodes were freed in the last minutes is 10-20x slower: the kernel
+/// does not reuse those inodes yet and scans past each of them on every create
+/// (`recently_deleted()` in `find_inode_bit()`). Spreading puts a benchmark's new files
+/// away from the directories where other programs just deleted many files (not away from
+/// block groups that were emptied outright: ext4 prefers those).
+pub fn spread_subdirectories(dir: &Path) {
+    const FS_TOPDIR_FL: libc::c_int = 0x0002_0000;
+    let Ok(file) = File::open(dir) else {
+        return;
+    };
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let mut flags: libc::c_int = 0;
+    // SAFETY: `fd` is open for the duration of both calls, and both take a pointer to
+    // an int that lives across them.
+    unsafe {
+        if libc::ioctl(fd, libc::FS_IOC_GETFLAGS, &mut flags) == 0 && flags & FS_TOPDIR_FL == 0 {
+            flags |= FS_TOPDIR_FL;
+            libc::ioctl(fd, libc::FS_IOC_SETFLAGS, &flags);
+        }
+    }
+}
+
+/// How many of this process's open descriptors name a deleted file (`/proc/self/fd`).
+///
+/// A write benchmark deletes its files between passes; a descriptor kept open on one
+/// of them would keep its 4 GiB on the disk.
+pub fn open_deleted_files() -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return 0;
+    };
+    entries
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().ends_with(" (deleted)"))
+        .count()
+}
+
 /// Reads `len` bytes at `offset` with plain `pread`, retrying short reads, like `Vfs::read`.
 pub fn pread_full(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
@@ -212,6 +334,49 @@ pub fn read_fixture() -> ReadFixture {
         file,
         catalog_path: "/pattern-1g.bin",
         size,
+    }
+}
+
+/// A write benchmark's scratch space, made afresh on every run (its subdirectories
+/// spread over the disk, see [`spread_subdirectories`]):
+///
+/// ```text
+/// <name>/warren.sqlite   an empty catalog; files created through it get their bytes in
+/// <name>/warren-store/   the store (the default place, beside the catalog)
+/// <name>/plain/          the baseline's plain files, on the same disk
+/// ```
+pub struct WriteFixture {
+    /// The directory that holds all of it.
+    pub dir: PathBuf,
+    /// The catalog.
+    pub catalog: PathBuf,
+    /// Where the baseline writes its files.
+    pub plain: PathBuf,
+}
+
+/// Makes a write benchmark's scratch space `target/bench-data/<name>`, removing whatever
+/// an earlier (perhaps interrupted) run left there.
+pub fn write_fixture(name: &str) -> WriteFixture {
+    let dir = data_dir().join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("remove an earlier write benchmark's files");
+    }
+    std::fs::create_dir_all(&dir).expect("create the write benchmark's directory");
+    // The store and `plain/` then land in block groups of their own, away from the
+    // inodes an earlier run freed.
+    spread_subdirectories(&dir);
+    let plain = dir.join("plain");
+    std::fs::create_dir_all(&plain).expect("create the write benchmark's directories");
+    let catalog = dir.join("warren.sqlite");
+    {
+        let conn = Connection::open(&catalog).expect("create the catalog");
+        conn.execute_batch(SCHEMA_SQL).expect("create the schema");
+        finish_catalog(&conn);
+    }
+    WriteFixture {
+        dir,
+        catalog,
+        plain,
     }
 }
 
