@@ -181,19 +181,7 @@ impl Vfs {
             Some(open) => open.backing.path.display().to_string(),
             None => self.describe(&node),
         };
-        if let Some(size) = changes.size {
-            file.set_len(size).map_err(|err| {
-                VfsError::io(format!("truncating {} to {size} bytes", path()), err)
-            })?;
-        }
-        if let Some(mtime) = changes.mtime_ns {
-            file.set_modified(system_time_from_ns(mtime))
-                .map_err(|err| VfsError::io(format!("setting the mtime of {}", path()), err))?;
-        }
-        let stat = file
-            .metadata()
-            .map(|meta| FileStat::of(&meta))
-            .map_err(|err| VfsError::io(format!("reading the size of {}", path()), err))?;
+        let stat = apply_to_file(file, path, changes)?;
         self.primary.write(
             false,
             || self.drop_caches(),
@@ -206,20 +194,8 @@ impl Vfs {
     /// [`Vfs::setattr`] through a handle whose node is gone: the open file changes, and
     /// its attributes are those of a file with no link left.
     fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
-        let file = &open.backing.file;
-        let path = open.backing.path.display();
-        if let Some(size) = changes.size {
-            file.set_len(size)
-                .map_err(|err| VfsError::io(format!("truncating {path} to {size} bytes"), err))?;
-        }
-        if let Some(mtime) = changes.mtime_ns {
-            file.set_modified(system_time_from_ns(mtime))
-                .map_err(|err| VfsError::io(format!("setting the mtime of {path}"), err))?;
-        }
-        let stat = file
-            .metadata()
-            .map(|meta| FileStat::of(&meta))
-            .map_err(|err| VfsError::io(format!("reading the size of {path}"), err))?;
+        let path = || open.backing.path.display().to_string();
+        let stat = apply_to_file(&open.backing.file, path, changes)?;
         Ok(FileAttr {
             ino: open.node,
             kind: NodeKind::File,
@@ -285,7 +261,23 @@ impl Vfs {
     }
 }
 
-/// Opens the path of `backing` for writing, checking it is still the same file.
+/// Truncates and/or sets the mtime of `file`, as `changes` asks, and returns its stat
+/// afterwards. `path` names the file in errors (only computed when one occurs).
+fn apply_to_file(file: &File, path: impl Fn() -> String, changes: SetAttr) -> Result<FileStat> {
+    if let Some(size) = changes.size {
+        file.set_len(size)
+            .map_err(|err| VfsError::io(format!("truncating {} to {size} bytes", path()), err))?;
+    }
+    if let Some(mtime) = changes.mtime_ns {
+        file.set_modified(system_time_from_ns(mtime))
+            .map_err(|err| VfsError::io(format!("setting the mtime of {}", path()), err))?;
+    }
+    file.metadata()
+        .map(|meta| FileStat::of(&meta))
+        .map_err(|err| VfsError::io(format!("reading the size of {}", path()), err))
+}
+
+/// Opens the path of `backing` for reading and writing.
 pub(crate) fn open_rw(backing: &Backing) -> Result<File> {
     let context = || format!("opening {} for writing", backing.path.display());
     let file = OpenOptions::new()
