@@ -199,6 +199,16 @@ pub fn run_child(test: &str, arg: &str, unprivileged: bool, scratch: &Path) -> O
     Some(output)
 }
 
+/// Runs the test `test` of this binary again as `nobody` (see [`run_child`]) with
+/// `dir` as its argument and scratch space, and asserts that its checks passed.
+/// Without `setpriv` the test is skipped, as [`markbase_testkit::require_tool`] says.
+pub fn assert_passes_as_nobody(test: &str, dir: &Path) {
+    let arg = dir.to_str().expect("temp dirs are UTF-8");
+    if let Some(output) = run_child(test, arg, true, dir) {
+        assert_child_ok(&output);
+    }
+}
+
 /// Line a child prints when its checks passed, so that a child that ran no test
 /// (a filter that matched nothing also exits 0) is not taken for a pass.
 pub const CHILD_OK: &str = "CHILD-CHECKS-PASSED";
