@@ -4,15 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{
-    CATALOG, CHILD_ENV, CHILD_OK, assert_msg, child_arg, config, expect_err, raw_catalog, within,
-};
+use common::{CATALOG, CHILD_OK, assert_msg, child_arg, config, expect_err, raw_catalog, within};
 use markbase_vfs::{NodeId, NodeKind, Vfs, VfsConfig, VfsError};
 
 fn open_err(config: VfsConfig) -> VfsError {
@@ -266,88 +262,39 @@ fn catalog_locked_by_another_connection_is_busy() {
     assert_eq!(common::names(&vfs, NodeId::ROOT), ["a"]);
 }
 
-/// A child process that takes the exclusive lock, says so, and holds it until its stdin closes.
-struct LockHolder {
-    child: std::process::Child,
-    stdout: BufReader<std::process::ChildStdout>,
+const LOCK_TEST: &str = "catalog_locked_by_another_process_is_busy_and_recovers";
+
+/// Starts a child holding `lock` ("exclusive": the whole file, or "write": an open
+/// write transaction that added the row "uncommitted") on `path`.
+fn hold_in_child(lock: &str, path: &Path) -> common::LockHolder {
+    common::LockHolder::start(LOCK_TEST, &format!("{lock}:{}", path.display()))
 }
 
-/// What the lock holder prints once it holds the lock.
-const HOLDING: &str = "HOLDING-THE-EXCLUSIVE-LOCK";
-
-impl LockHolder {
-    const TEST: &'static str = "catalog_locked_by_another_process_is_busy_and_recovers";
-
-    /// Starts a child holding `lock` ("exclusive": the whole file, or "write": an
-    /// open write transaction that added the row "uncommitted") on `path`.
-    fn start(lock: &str, path: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", Self::TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{lock}:{}", path.display()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
+/// The child's side: lock, announce, wait for stdin to close.
+fn hold_lock(arg: &str) {
+    let (lock, path) = arg.split_once(':').unwrap();
+    let conn = match lock {
+        "exclusive" => lock_exclusively(Path::new(path)),
+        "write" => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            conn.execute_batch(
+                "BEGIN EXCLUSIVE; \
+                 INSERT INTO nodes (parent_id, name, kind) VALUES (1, 'uncommitted', 'dir');",
+            )
             .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let stdout = within(
-            Duration::from_secs(20),
-            "waiting for the lock holder",
-            move || {
-                let mut stdout = stdout;
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    let n = stdout.read_line(&mut line).unwrap();
-                    assert!(n > 0, "the lock holder exited before taking the lock");
-                    if line.contains(HOLDING) {
-                        return stdout;
-                    }
-                }
-            },
-        );
-        Self { child, stdout }
-    }
-
-    fn release(mut self) {
-        drop(self.child.stdin.take());
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success() && rest.contains(CHILD_OK),
-            "lock holder: {status}\n{rest}"
-        );
-    }
-
-    /// The child's side: lock, announce, wait for stdin to close.
-    fn hold(arg: &str) {
-        let (lock, path) = arg.split_once(':').unwrap();
-        let conn = match lock {
-            "exclusive" => lock_exclusively(Path::new(path)),
-            "write" => {
-                let conn = rusqlite::Connection::open(path).unwrap();
-                conn.execute_batch(
-                    "BEGIN EXCLUSIVE; \
-                     INSERT INTO nodes (parent_id, name, kind) VALUES (1, 'uncommitted', 'dir');",
-                )
-                .unwrap();
-                conn
-            }
-            other => panic!("unknown lock {other}"),
-        };
-        println!("\n{HOLDING}");
-        std::io::stdout().flush().unwrap();
-        let mut rest = String::new();
-        let _ = std::io::stdin().read_line(&mut rest);
-        conn.execute_batch("COMMIT").unwrap();
-        println!("{CHILD_OK}");
-    }
+            conn
+        }
+        other => panic!("unknown lock {other}"),
+    };
+    common::announce_holding();
+    conn.execute_batch("COMMIT").unwrap();
+    println!("{CHILD_OK}");
 }
 
 #[test]
 fn catalog_locked_by_another_process_is_busy_and_recovers() {
     if let Some(path) = child_arg() {
-        LockHolder::hold(&path);
+        hold_lock(&path);
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -358,7 +305,7 @@ fn catalog_locked_by_another_process_is_busy_and_recovers() {
     let canonical = std::fs::canonicalize(&path).unwrap();
 
     // Locked before opening: the open fails, promptly.
-    let holder = LockHolder::start("exclusive", &path);
+    let holder = hold_in_child("exclusive", &path);
     let start = Instant::now();
     let err = open_err(short_busy(&path));
     assert_busy(&err, &canonical, start.elapsed());
@@ -370,7 +317,7 @@ fn catalog_locked_by_another_process_is_busy_and_recovers() {
 
     // In WAL mode a writer holding its transaction open does not block readers,
     // and its uncommitted row is not seen.
-    let holder = LockHolder::start("write", &path);
+    let holder = hold_in_child("write", &path);
     let v = Arc::clone(&vfs);
     let listed = within(
         Duration::from_secs(20),

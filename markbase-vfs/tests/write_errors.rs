@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{CATALOG, CHILD_ENV, CHILD_OK, assert_msg, child_arg, expect_err, within};
+use common::{CATALOG, CHILD_OK, assert_msg, child_arg, expect_err, within};
 use markbase_vfs::{FileHandle, NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
 
 fn id(n: u64) -> NodeId {
@@ -309,76 +308,33 @@ fn permission_checks(dir: &Path) {
 // ---------------------------------------------------------------------------
 
 const LOCK_TEST: &str = "catalog_locked_by_another_writer_is_ebusy_and_nothing_is_half_done";
-const HOLDING: &str = "HOLDING-THE-WRITE-LOCK";
-
-/// A child process holding the catalog's write lock until its stdin closes.
-struct LockHolder {
-    child: std::process::Child,
-    stdout: BufReader<std::process::ChildStdout>,
+/// A child holding the catalog's write lock: `how` is "immediate" or "exclusive", that
+/// kind of transaction with an insert in it, rolled back on release. (The catalog is in
+/// WAL mode, where readers go on reading either way.)
+fn hold_in_child(how: &str, catalog: &Path) -> common::LockHolder {
+    common::LockHolder::start(LOCK_TEST, &format!("{how}|{}", catalog.display()))
 }
 
-impl LockHolder {
-    /// `how`: "immediate" or "exclusive": that kind of transaction, with an insert in it.
-    /// (The catalog is in WAL mode, where readers go on reading either way.)
-    fn start(how: &str, catalog: &Path) -> Self {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", LOCK_TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("{how}|{}", catalog.display()))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        let stdout = within(Duration::from_secs(20), "the lock holder", move || {
-            let mut stdout = stdout;
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = stdout.read_line(&mut line).unwrap();
-                assert!(n > 0, "the lock holder exited before taking the lock");
-                if line.contains(HOLDING) {
-                    return stdout;
-                }
-            }
-        });
-        Self { child, stdout }
-    }
-
-    /// Rolls the holder's transaction back and waits for it to exit.
-    fn release(mut self) {
-        drop(self.child.stdin.take());
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
-        let status = self.child.wait().unwrap();
-        assert!(
-            status.success() && rest.contains(CHILD_OK),
-            "lock holder: {status}\n{rest}"
-        );
-    }
-
-    fn hold(arg: &str) {
-        let (how, path) = arg.split_once('|').unwrap();
-        let conn = rusqlite::Connection::open(path).unwrap();
-        let setup = match how {
-            "immediate" => "BEGIN IMMEDIATE;",
-            "exclusive" => "BEGIN EXCLUSIVE;",
-            other => panic!("unknown lock {other}"),
-        };
-        conn.execute_batch(setup).unwrap();
-        conn.execute_batch("INSERT INTO nodes (parent_id, name, kind) VALUES (1, 'other', 'dir');")
-            .unwrap();
-        println!("\n{HOLDING}");
-        std::io::stdout().flush().unwrap();
-        let _ = std::io::stdin().read_line(&mut String::new());
-        conn.execute_batch("ROLLBACK").unwrap();
-        println!("{CHILD_OK}");
-    }
+fn hold_lock(arg: &str) {
+    let (how, path) = arg.split_once('|').unwrap();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let setup = match how {
+        "immediate" => "BEGIN IMMEDIATE;",
+        "exclusive" => "BEGIN EXCLUSIVE;",
+        other => panic!("unknown lock {other}"),
+    };
+    conn.execute_batch(setup).unwrap();
+    conn.execute_batch("INSERT INTO nodes (parent_id, name, kind) VALUES (1, 'other', 'dir');")
+        .unwrap();
+    common::announce_holding();
+    conn.execute_batch("ROLLBACK").unwrap();
+    println!("{CHILD_OK}");
 }
 
 #[test]
 fn catalog_locked_by_another_writer_is_ebusy_and_nothing_is_half_done() {
     if let Some(arg) = child_arg() {
-        LockHolder::hold(&arg);
+        hold_lock(&arg);
         return;
     }
     for how in ["immediate", "exclusive"] {
@@ -407,7 +363,7 @@ fn locked_catalog(how: &str) {
     let store_before = files_in(&store);
     assert_eq!(store_before.len(), 2);
 
-    let holder = LockHolder::start(how, &catalog);
+    let holder = hold_in_child(how, &catalog);
     let v = std::sync::Arc::clone(&vfs);
     let errs: Vec<(&str, Option<VfsError>, Duration)> = within(
         Duration::from_secs(30),

@@ -4,9 +4,10 @@
 #![allow(dead_code)]
 
 use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -228,4 +229,66 @@ pub fn assert_child_ok(output: &Output) {
 /// The role argument when this process is a child started by [`run_child`].
 pub fn child_arg() -> Option<String> {
     std::env::var(CHILD_ENV).ok()
+}
+
+/// What a lock holder prints once it holds its lock.
+pub const HOLDING: &str = "HOLDING-THE-LOCK";
+
+/// A child process (this test binary again) that takes a catalog lock, says so with
+/// [`announce_holding`], and holds it until its stdin closes.
+pub struct LockHolder {
+    child: std::process::Child,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl LockHolder {
+    /// Re-runs the test `test` with [`CHILD_ENV`] set to `arg`, and waits until the
+    /// child holds its lock.
+    pub fn start(test: &str, arg: &str) -> Self {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, arg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stdout = within(
+            Duration::from_secs(20),
+            "waiting for the lock holder",
+            move || {
+                let mut stdout = stdout;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    let n = stdout.read_line(&mut line).unwrap();
+                    assert!(n > 0, "the lock holder exited before taking the lock");
+                    if line.contains(HOLDING) {
+                        return stdout;
+                    }
+                }
+            },
+        );
+        Self { child, stdout }
+    }
+
+    /// Closes the child's stdin (it then ends its transaction) and waits for it to
+    /// exit, asserting that it did so cleanly.
+    pub fn release(mut self) {
+        drop(self.child.stdin.take());
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut self.stdout, &mut rest).unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(
+            status.success() && rest.contains(CHILD_OK),
+            "lock holder: {status}\n{rest}"
+        );
+    }
+}
+
+/// The holder's side: says it holds the lock, then waits for its stdin to close.
+pub fn announce_holding() {
+    println!("\n{HOLDING}");
+    std::io::stdout().flush().unwrap();
+    let _ = std::io::stdin().read_line(&mut String::new());
 }
