@@ -1,5 +1,6 @@
 //! Command-line arguments.
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -46,6 +47,38 @@ pub enum Command {
     Fsck(FsckArgs),
     /// Make a demo library with its catalog, then show its tree and a resolution.
     Demo(DemoArgs),
+    /// Mount the catalog on an empty directory, in the foreground until it is unmounted
+    /// (Ctrl-C, SIGTERM, `markbase umount` or `umount`).
+    Mount(MountArgs),
+    /// Unmount a markbase mount; also clears a dead mount whose server was killed.
+    Umount(UmountArgs),
+}
+
+/// `markbase mount`.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// An existing empty directory.
+    pub mountpoint: PathBuf,
+    /// Refuse every change (EROFS).
+    #[arg(long)]
+    pub read_only: bool,
+    /// Request threads.
+    #[arg(long, default_value_t = NonZeroUsize::new(4).expect("non-zero"), value_name = "N")]
+    pub threads: NonZeroUsize,
+    /// Let the kernel gather writes in its page cache before sending them (Linux):
+    /// faster small writes, but a crash loses what it had not sent.
+    #[arg(long)]
+    pub writeback_cache: bool,
+}
+
+/// `markbase umount`.
+#[derive(Debug, Args)]
+pub struct UmountArgs {
+    /// The mount point.
+    pub mountpoint: PathBuf,
+    /// Detach a busy mount at once; it goes away when the last program using it is done.
+    #[arg(long)]
+    pub lazy: bool,
 }
 
 /// `markbase fsck`.

@@ -6,6 +6,7 @@ mod demo;
 mod fsck;
 mod import;
 mod logging;
+mod mount;
 
 use std::process::ExitCode;
 
@@ -28,12 +29,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let open = || match Vfs::open(VfsConfig::new(&cli.catalog)) {
+    let open_with = |read_only: bool| {
+        let mut config = VfsConfig::new(&cli.catalog);
+        config.read_only = read_only;
+        Vfs::open(config)
+    };
+    let open_with = |read_only: bool| match open_with(read_only) {
         Err(err @ VfsError::CatalogMissing(_)) => Err(anyhow::anyhow!(
             "{err} (pass --catalog PATH or set MARKBASE_CATALOG; `markbase import DIR` makes one)"
         )),
         other => Ok(other?),
     };
+    let open = || open_with(false);
     match cli.command {
         Command::Import(args) => import::run(&args, &cli.catalog),
         Command::Ls(args) => browse::ls(&open()?, &args),
@@ -42,6 +49,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => browse::resolve(&open()?, &args.path),
         Command::Fsck(args) => fsck::run(&open()?, &args),
         Command::Demo(args) => demo::run(&args),
+        Command::Mount(args) => mount::mount(open_with(args.read_only)?, &args),
+        Command::Umount(args) => mount::umount(&args),
     }
 }
 

@@ -1,3 +1,35 @@
-//! FUSE adapter for `markbase-vfs` (fuse-backend-rs: /dev/fuse on Linux, fuse-t on macOS).
+//! MarkBase VFS over FUSE: `/dev/fuse` on Linux, fuse-t on macOS.
 //!
-//! Not built yet: this crate is empty until the mount issue lands.
+//! [`MarkbaseFs`] translates FUSE requests into [`markbase_vfs::Vfs`] calls and
+//! nothing else. [`Mount`] puts it on a directory and takes it off again within a
+//! deadline. On macOS it runs fuse-t's helper itself and reports a mount only after
+//! verifying it ([`HelperError`] names each way that can fail).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use markbase_fuse::{Mount, MountOptions};
+//! use markbase_vfs::{Vfs, VfsConfig};
+//!
+//! let vfs = Arc::new(Vfs::open(VfsConfig::new("warren.sqlite"))?);
+//! let mount = Mount::new(vfs, "/mnt/library".as_ref(), &MountOptions::default())?;
+//! while !mount.wait_ended(std::time::Duration::from_secs(1)) {}
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod attr;
+mod error;
+mod fs;
+mod helper;
+mod io;
+#[cfg(target_os = "linux")]
+mod kernel;
+mod mount;
+mod mounts;
+mod workers;
+
+pub use attr::Owner;
+pub use error::{HelperError, MountError};
+pub use fs::{CachePolicy, MarkbaseFs};
+pub use helper::{HELPER_ENV, HelperConfig, INSTALL_LOCATIONS, locate as locate_helper};
+pub use mount::{Mount, MountOptions};
+pub use mounts::{MountEntry, Unmounted, is_dead_fuse_mount, mount_at, unmount_path};

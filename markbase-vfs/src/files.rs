@@ -12,7 +12,7 @@ use crate::alias::{self, Backing, FileStat, SkippedAlias};
 use crate::cache::{CachedResolution, Resolved};
 use crate::error::{Result, VfsError};
 use crate::handles::{FileHandle, OpenFile, ReadSink};
-use crate::node::{Content, Node, NodeId};
+use crate::node::{Content, FileAttr, Node, NodeId, NodeKind};
 use crate::vfs::Vfs;
 
 /// Which alias serves a file, and why each one before it was passed over.
@@ -94,6 +94,23 @@ impl Vfs {
             .remove(handle)
             .ok_or(VfsError::BadHandle(handle.raw()))?;
         self.record_written(&open, false)
+    }
+
+    /// The attributes of node `ino`, or, when the node is gone (unlinked, or replaced
+    /// by a rename) and `handle` is open on it, those of the open file (`fstat`).
+    pub fn getattr_open(&self, ino: NodeId, handle: Option<FileHandle>) -> Result<FileAttr> {
+        match (self.getattr(ino), handle) {
+            (Err(VfsError::NotFound(what)), Some(handle)) => {
+                let Some(open) = self.handles.get(handle).filter(|open| open.node == ino) else {
+                    return Err(VfsError::NotFound(what));
+                };
+                let meta = open.backing.file.metadata().map_err(|err| {
+                    VfsError::io(format!("reading {}", open.backing.path.display()), err)
+                })?;
+                Ok(unlinked_attr(&open, FileStat::of(&meta)))
+            }
+            (result, _) => result,
+        }
     }
 
     /// How many file handles are open.
@@ -238,4 +255,16 @@ fn read_error(open: &OpenFile, offset: u64, err: std::io::Error) -> VfsError {
         ),
         err,
     )
+}
+
+/// The attributes of an open file whose node is gone: a file with no link left.
+pub(crate) fn unlinked_attr(open: &OpenFile, stat: FileStat) -> FileAttr {
+    FileAttr {
+        ino: open.node,
+        kind: NodeKind::File,
+        size: stat.size,
+        mtime_ns: stat.mtime_ns,
+        perm: 0o644,
+        nlink: 0,
+    }
 }

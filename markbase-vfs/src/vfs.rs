@@ -96,6 +96,11 @@ impl Vfs {
         self.catalog.path()
     }
 
+    /// The configuration this filesystem was opened with.
+    pub fn config(&self) -> &VfsConfig {
+        &self.config
+    }
+
     /// Drops the caches if another process committed to the catalog.
     pub(crate) fn refresh(&self) {
         self.primary.check(|| self.drop_caches());

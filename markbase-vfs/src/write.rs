@@ -11,8 +11,9 @@ use std::sync::atomic::Ordering;
 
 use crate::alias::{Backing, FileStat};
 use crate::error::{Result, VfsError};
+use crate::files::unlinked_attr;
 use crate::handles::{FileHandle, OpenFile, WriteSource, WriteState};
-use crate::node::{Content, FileAttr, NodeId, NodeKind, system_time_from_ns};
+use crate::node::{Content, FileAttr, NodeId, system_time_from_ns};
 use crate::vfs::Vfs;
 
 /// Attribute changes for [`Vfs::setattr`]; `None` leaves an attribute as it is.
@@ -196,14 +197,7 @@ impl Vfs {
     fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
         let path = || open.backing.path.display().to_string();
         let stat = apply_to_file(&open.backing.file, path, changes)?;
-        Ok(FileAttr {
-            ino: open.node,
-            kind: NodeKind::File,
-            size: stat.size,
-            mtime_ns: stat.mtime_ns,
-            perm: 0o644,
-            nlink: 0,
-        })
+        Ok(unlinked_attr(open, stat))
     }
 
     fn handle(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {

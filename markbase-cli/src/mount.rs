@@ -1,0 +1,63 @@
+//! `markbase mount` and `markbase umount`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use markbase_fuse::{Mount, MountOptions, Unmounted, unmount_path};
+use markbase_vfs::Vfs;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::cli::{MountArgs, UmountArgs};
+
+/// How often the foreground loop looks for a signal.
+const SIGNAL_POLL: Duration = Duration::from_millis(100);
+
+/// Mounts `vfs` and stays until the mount ends or a signal asks to unmount.
+pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
+    // Signals are caught before mounting, so that none is lost in between.
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    let catalog = vfs.catalog_path().display().to_string();
+    let read_only = vfs.config().read_only;
+    let options = MountOptions {
+        threads: args.threads,
+        writeback_cache: args.writeback_cache,
+        ..MountOptions::default()
+    };
+    let mount = Mount::new(Arc::new(vfs), &args.mountpoint, &options)?;
+    let mountpoint = mount.mountpoint().display().to_string();
+    eprintln!(
+        "markbase: {catalog} mounted on {mountpoint}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
+        if read_only { " (read-only)" } else { "" }
+    );
+    let signal = loop {
+        if mount.wait_ended(SIGNAL_POLL) {
+            eprintln!("markbase: {mountpoint} was unmounted");
+            return Ok(());
+        }
+        if let Some(signal) = signals.pending().next() {
+            break signal;
+        }
+    };
+    tracing::info!("signal {signal} received; unmounting");
+    mount.unmount()?;
+    eprintln!("markbase: unmounted {mountpoint}");
+    Ok(())
+}
+
+/// Unmounts a mount point, or clears a dead mount there.
+pub fn umount(args: &UmountArgs) -> anyhow::Result<()> {
+    let path = args.mountpoint.display();
+    match unmount_path(&args.mountpoint, args.lazy)? {
+        Unmounted::Unmounted => eprintln!("markbase: unmounted {path}"),
+        Unmounted::Detached => eprintln!(
+            "markbase: detached {path}; it goes away when the last program using it is done"
+        ),
+        Unmounted::ClearedDead => eprintln!(
+            "markbase: {path} was a dead mount (its server had exited: Transport endpoint is not connected); cleared it"
+        ),
+    }
+    Ok(())
+}

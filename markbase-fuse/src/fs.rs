@@ -1,0 +1,508 @@
+//! [`MarkbaseFs`]: the fuse-backend-rs filesystem, one `Vfs` call per request.
+
+use std::ffi::CStr;
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuse_backend_rs::abi::fuse_abi::{CreateIn, stat64, statvfs64};
+use fuse_backend_rs::api::filesystem::{
+    Context, DirEntry, Entry, FileSystem, FsOptions, OpenOptions, SetattrValid, ZeroCopyReader,
+    ZeroCopyWriter,
+};
+use lru::LruCache;
+use markbase_vfs::{FileAttr, FileHandle, NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
+use parking_lot::Mutex;
+
+use crate::attr::{Owner, stat_of, statvfs_of};
+use crate::io::{ReplySink, RequestSource};
+
+/// Files whose last-opened (size, mtime) is remembered to keep their page cache.
+const OPENED_VERSIONS: usize = 65_536;
+
+/// Kernel-cache policy of a mount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachePolicy {
+    /// How long the kernel may trust a name lookup or attributes (also a negative lookup).
+    pub ttl: Duration,
+    /// Let the kernel gather writes in its page cache and send them later (Linux).
+    pub writeback: bool,
+}
+
+/// A markbase catalog as a fuse-backend-rs [`FileSystem`].
+///
+/// Inodes are node ids and file handles are core handles, so the adapter keeps no
+/// per-inode state beyond what decides whether the kernel may keep a file's pages.
+pub struct MarkbaseFs {
+    vfs: Arc<Vfs>,
+    owner: Owner,
+    cache: CachePolicy,
+    /// (size, mtime) of each file when it was last opened: unchanged means its
+    /// cached pages are still right.
+    opened: Mutex<LruCache<u64, (u64, i64)>>,
+    /// Attribute requests about the root answered so far (proof that a mount is ours).
+    root_getattrs: AtomicU64,
+}
+
+impl MarkbaseFs {
+    /// A filesystem serving `vfs`, every node owned by `owner`.
+    pub fn new(vfs: Arc<Vfs>, owner: Owner, cache: CachePolicy) -> Self {
+        Self {
+            vfs,
+            owner,
+            cache,
+            opened: Mutex::new(LruCache::new(
+                NonZeroUsize::new(OPENED_VERSIONS).expect("non-zero"),
+            )),
+            root_getattrs: AtomicU64::new(0),
+        }
+    }
+
+    /// How many attribute requests about the root this filesystem has answered.
+    pub fn root_getattrs(&self) -> u64 {
+        self.root_getattrs.load(Ordering::Relaxed)
+    }
+
+    fn entry(&self, attr: &FileAttr) -> Entry {
+        Entry {
+            inode: attr.ino.get(),
+            generation: 0,
+            attr: stat_of(attr, self.owner),
+            attr_flags: 0,
+            attr_timeout: self.cache.ttl,
+            entry_timeout: self.cache.ttl,
+        }
+    }
+
+    /// A negative entry: the kernel remembers the name is absent for the ttl.
+    fn absent(&self) -> Entry {
+        Entry {
+            entry_timeout: self.cache.ttl,
+            ..Entry::default()
+        }
+    }
+
+    /// Whether the kernel may keep `ino`'s cached pages on this open: its size and
+    /// mtime are what they were at the previous open.
+    fn unchanged_since_last_open(&self, attr: &FileAttr) -> bool {
+        let version = (attr.size, attr.mtime_ns);
+        self.opened.lock().put(attr.ino.get(), version) == Some(version)
+    }
+}
+
+/// A core error as the errno the kernel gets, logged by how unexpected it is.
+fn errno(err: VfsError) -> io::Error {
+    let code = err.errno();
+    if code == libc::EIO {
+        tracing::warn!("{err}");
+    } else {
+        tracing::debug!("{err}");
+    }
+    io::Error::from_raw_os_error(code)
+}
+
+fn node(ino: u64) -> io::Result<NodeId> {
+    NodeId::new(ino).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// A name from the kernel; the catalog holds UTF-8 names only, so any other name
+/// gets `invalid` (ENOENT to look up, EINVAL to create).
+fn name(raw: &CStr, invalid: i32) -> io::Result<&str> {
+    raw.to_str()
+        .map_err(|_| io::Error::from_raw_os_error(invalid))
+}
+
+fn dirent_type(kind: NodeKind) -> u32 {
+    u32::from(match kind {
+        NodeKind::Dir => libc::DT_DIR,
+        NodeKind::File => libc::DT_REG,
+    })
+}
+
+/// The changes a `setattr` request asks for; ownership and atime are accepted and
+/// ignored, as the catalog keeps neither (copies that preserve them must not fail).
+fn changes(attr: &stat64, valid: SetattrValid) -> SetAttr {
+    let mut changes = SetAttr::default();
+    if valid.contains(SetattrValid::SIZE) {
+        changes.size = Some(attr.st_size as u64);
+    }
+    if valid.contains(SetattrValid::MTIME_NOW) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        changes.mtime_ns = Some(i64::try_from(now.as_nanos()).unwrap_or(i64::MAX));
+    } else if valid.contains(SetattrValid::MTIME) {
+        changes.mtime_ns = Some(
+            attr.st_mtime
+                .saturating_mul(1_000_000_000)
+                .saturating_add(attr.st_mtime_nsec),
+        );
+    }
+    if valid.contains(SetattrValid::MODE) {
+        #[allow(clippy::useless_conversion, reason = "st_mode is u16 on macOS")]
+        let mode = u32::from(attr.st_mode);
+        changes.mode = Some(mode);
+    }
+    changes
+}
+
+/// The rename mode for `rename2` flags: Linux's `RENAME_NOREPLACE` is honoured,
+/// exchange and whiteout are not supported.
+fn rename_mode(flags: u32) -> io::Result<RenameMode> {
+    #[cfg(target_os = "linux")]
+    const NOREPLACE: u32 = libc::RENAME_NOREPLACE;
+    #[cfg(not(target_os = "linux"))]
+    const NOREPLACE: u32 = 0;
+    match flags {
+        0 => Ok(RenameMode::Replace),
+        flags if flags == NOREPLACE => Ok(RenameMode::NoReplace),
+        _ => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+    }
+}
+
+/// The FUSE features asked for in `init`.
+fn wanted_options(cache: CachePolicy) -> FsOptions {
+    #[cfg(target_os = "linux")]
+    {
+        let mut want = FsOptions::ASYNC_READ
+            | FsOptions::BIG_WRITES
+            | FsOptions::MAX_PAGES
+            | FsOptions::ATOMIC_O_TRUNC
+            | FsOptions::PARALLEL_DIROPS
+            | FsOptions::AUTO_INVAL_DATA
+            | FsOptions::DO_READDIRPLUS
+            | FsOptions::READDIRPLUS_AUTO;
+        if cache.writeback {
+            want |= FsOptions::WRITEBACK_CACHE;
+        }
+        want
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = cache;
+        FsOptions::ASYNC_READ | FsOptions::BIG_WRITES | FsOptions::ATOMIC_O_TRUNC
+    }
+}
+
+impl FileSystem for MarkbaseFs {
+    type Inode = u64;
+    type Handle = u64;
+
+    fn init(&self, capable: FsOptions) -> io::Result<FsOptions> {
+        let enabled = capable & wanted_options(self.cache);
+        tracing::debug!("FUSE session started with {enabled:?}");
+        Ok(enabled)
+    }
+
+    fn lookup(&self, _: &Context, parent: u64, raw: &CStr) -> io::Result<Entry> {
+        let name = name(raw, libc::ENOENT)?;
+        match self.vfs.lookup(node(parent)?, name) {
+            Ok(attr) => Ok(self.entry(&attr)),
+            Err(VfsError::NotFound(_)) => Ok(self.absent()),
+            Err(err) => Err(errno(err)),
+        }
+    }
+
+    // Lookups hold no state (inodes are node ids), so forgetting is free.
+    fn forget(&self, _: &Context, _: u64, _: u64) {}
+
+    fn batch_forget(&self, _: &Context, _: Vec<(u64, u64)>) {}
+
+    fn getattr(&self, _: &Context, ino: u64, fh: Option<u64>) -> io::Result<(stat64, Duration)> {
+        if ino == NodeId::ROOT.get() {
+            self.root_getattrs.fetch_add(1, Ordering::Relaxed);
+        }
+        let attr = self
+            .vfs
+            .getattr_open(node(ino)?, fh.map(FileHandle::from_raw))
+            .map_err(errno)?;
+        Ok((stat_of(&attr, self.owner), self.cache.ttl))
+    }
+
+    fn setattr(
+        &self,
+        _: &Context,
+        ino: u64,
+        attr: stat64,
+        fh: Option<u64>,
+        valid: SetattrValid,
+    ) -> io::Result<(stat64, Duration)> {
+        let attr = self
+            .vfs
+            .setattr(
+                node(ino)?,
+                changes(&attr, valid),
+                fh.map(FileHandle::from_raw),
+            )
+            .map_err(errno)?;
+        Ok((stat_of(&attr, self.owner), self.cache.ttl))
+    }
+
+    fn mkdir(&self, _: &Context, parent: u64, raw: &CStr, _: u32, _: u32) -> io::Result<Entry> {
+        let name = name(raw, libc::EINVAL)?;
+        let attr = self.vfs.mkdir(node(parent)?, name).map_err(errno)?;
+        Ok(self.entry(&attr))
+    }
+
+    fn unlink(&self, _: &Context, parent: u64, raw: &CStr) -> io::Result<()> {
+        let name = name(raw, libc::ENOENT)?;
+        self.vfs.unlink(node(parent)?, name).map_err(errno)
+    }
+
+    fn rmdir(&self, _: &Context, parent: u64, raw: &CStr) -> io::Result<()> {
+        let name = name(raw, libc::ENOENT)?;
+        self.vfs.rmdir(node(parent)?, name).map_err(errno)
+    }
+
+    fn rename(
+        &self,
+        _: &Context,
+        olddir: u64,
+        oldname: &CStr,
+        newdir: u64,
+        newname: &CStr,
+        flags: u32,
+    ) -> io::Result<()> {
+        let mode = rename_mode(flags)?;
+        let from = name(oldname, libc::ENOENT)?;
+        let to = name(newname, libc::EINVAL)?;
+        self.vfs
+            .rename(node(olddir)?, from, node(newdir)?, to, mode)
+            .map_err(errno)
+    }
+
+    fn open(
+        &self,
+        _: &Context,
+        ino: u64,
+        flags: u32,
+        _: u32,
+    ) -> io::Result<(Option<u64>, OpenOptions, Option<u32>)> {
+        let id = node(ino)?;
+        let flags = flags as i32;
+        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        let fh = if writes {
+            self.vfs.open_file_rw(id)
+        } else {
+            self.vfs.open_file(id)
+        }
+        .map_err(errno)?;
+        let opened = if writes && flags & libc::O_TRUNC != 0 {
+            self.vfs.setattr(id, SetAttr::size(0), Some(fh))
+        } else {
+            self.vfs.getattr_open(id, Some(fh))
+        };
+        let attr = match opened {
+            Ok(attr) => attr,
+            Err(err) => {
+                let _ = self.vfs.release(fh);
+                return Err(errno(err));
+            }
+        };
+        let mut options = OpenOptions::empty();
+        if self.unchanged_since_last_open(&attr) {
+            options |= OpenOptions::KEEP_CACHE;
+        }
+        Ok((Some(fh.raw()), options, None))
+    }
+
+    fn create(
+        &self,
+        _: &Context,
+        parent: u64,
+        raw: &CStr,
+        args: CreateIn,
+    ) -> io::Result<(Entry, Option<u64>, OpenOptions, Option<u32>)> {
+        let name = name(raw, libc::EINVAL)?;
+        let flags = args.flags as i32;
+        let exclusive = flags & libc::O_EXCL != 0;
+        let (mut attr, fh) = self
+            .vfs
+            .create(node(parent)?, name, exclusive)
+            .map_err(errno)?;
+        if flags & libc::O_TRUNC != 0 && attr.size > 0 {
+            match self.vfs.setattr(attr.ino, SetAttr::size(0), Some(fh)) {
+                Ok(truncated) => attr = truncated,
+                Err(err) => {
+                    let _ = self.vfs.release(fh);
+                    return Err(errno(err));
+                }
+            }
+        }
+        self.opened
+            .lock()
+            .put(attr.ino.get(), (attr.size, attr.mtime_ns));
+        Ok((
+            self.entry(&attr),
+            Some(fh.raw()),
+            OpenOptions::empty(),
+            None,
+        ))
+    }
+
+    fn read(
+        &self,
+        _: &Context,
+        _: u64,
+        fh: u64,
+        w: &mut dyn ZeroCopyWriter,
+        size: u32,
+        offset: u64,
+        _: Option<u64>,
+        _: u32,
+    ) -> io::Result<usize> {
+        self.vfs
+            .read(
+                FileHandle::from_raw(fh),
+                offset,
+                size as usize,
+                &mut ReplySink(w),
+            )
+            .map_err(errno)
+    }
+
+    fn write(
+        &self,
+        _: &Context,
+        _: u64,
+        fh: u64,
+        r: &mut dyn ZeroCopyReader,
+        size: u32,
+        offset: u64,
+        _: Option<u64>,
+        _: bool,
+        _: u32,
+        _: u32,
+    ) -> io::Result<usize> {
+        self.vfs
+            .write(
+                FileHandle::from_raw(fh),
+                offset,
+                size as usize,
+                &mut RequestSource(r),
+            )
+            .map_err(errno)
+    }
+
+    fn flush(&self, _: &Context, _: u64, fh: u64, _: u64) -> io::Result<()> {
+        match self.vfs.flush(FileHandle::from_raw(fh)) {
+            // A read-only handle has nothing to flush.
+            Ok(()) | Err(VfsError::NotWritable(_)) => Ok(()),
+            Err(err) => Err(errno(err)),
+        }
+    }
+
+    fn fsync(&self, _: &Context, _: u64, datasync: bool, fh: u64) -> io::Result<()> {
+        match self.vfs.fsync(FileHandle::from_raw(fh), datasync) {
+            Ok(()) | Err(VfsError::NotWritable(_)) => Ok(()),
+            Err(err) => Err(errno(err)),
+        }
+    }
+
+    fn release(
+        &self,
+        _: &Context,
+        _: u64,
+        _: u32,
+        fh: u64,
+        _: bool,
+        _: bool,
+        _: Option<u64>,
+    ) -> io::Result<()> {
+        self.vfs.release(FileHandle::from_raw(fh)).map_err(errno)
+    }
+
+    fn statfs(&self, _: &Context, _: u64) -> io::Result<statvfs64> {
+        let fs = self.vfs.statfs().map_err(errno)?;
+        Ok(statvfs_of(&fs))
+    }
+
+    fn releasedir(&self, _: &Context, _: u64, _: u32, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn readdir(
+        &self,
+        _: &Context,
+        ino: u64,
+        _: u64,
+        _: u32,
+        offset: u64,
+        add_entry: &mut dyn FnMut(DirEntry) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        self.list(ino, offset, &mut |entry, _| add_entry(entry))
+    }
+
+    fn readdirplus(
+        &self,
+        _: &Context,
+        ino: u64,
+        _: u64,
+        _: u32,
+        offset: u64,
+        add_entry: &mut dyn FnMut(DirEntry, Entry) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        self.list(ino, offset, &mut |entry, kind| {
+            // An entry whose attributes cannot be had (gone meanwhile, unreadable row)
+            // is listed without them: the kernel then looks it up by name.
+            let plus = match kind {
+                Some(_) => match self.vfs.getattr(node(entry.ino)?) {
+                    Ok(attr) => self.entry(&attr),
+                    Err(_) => Entry::default(),
+                },
+                None => Entry::default(),
+            };
+            add_entry(entry, plus)
+        })
+    }
+}
+
+impl MarkbaseFs {
+    /// Lists directory `ino` from `offset`: `.` and `..` at offsets 1 and 2 (the
+    /// kernel does not make them up), then the core's entries. `add` gets each entry
+    /// and its kind (`None` for the dot entries) and returns 0 when its buffer is full.
+    fn list(
+        &self,
+        ino: u64,
+        offset: u64,
+        add: &mut dyn FnMut(DirEntry, Option<NodeKind>) -> io::Result<usize>,
+    ) -> io::Result<()> {
+        let dir = node(ino)?;
+        let parent = self.vfs.node(dir).map_err(errno)?.parent.unwrap_or(dir);
+        for (dot_offset, name, dot_ino) in [(1, ".", dir), (2, "..", parent)] {
+            if offset < dot_offset {
+                let dot = DirEntry {
+                    ino: dot_ino.get(),
+                    offset: dot_offset,
+                    type_: dirent_type(NodeKind::Dir),
+                    name: name.as_bytes(),
+                };
+                if add(dot, None)? == 0 {
+                    return Ok(());
+                }
+            }
+        }
+        let mut failed = None;
+        self.vfs
+            .readdir(dir, offset, |entry| {
+                let dirent = DirEntry {
+                    ino: entry.ino.get(),
+                    offset: entry.offset,
+                    type_: dirent_type(entry.kind),
+                    name: entry.name.as_bytes(),
+                };
+                match add(dirent, Some(entry.kind)) {
+                    Ok(0) => false,
+                    Ok(_) => true,
+                    Err(err) => {
+                        failed = Some(err);
+                        false
+                    }
+                }
+            })
+            .map_err(errno)?;
+        failed.map_or(Ok(()), Err)
+    }
+}

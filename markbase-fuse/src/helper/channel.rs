@@ -1,0 +1,121 @@
+//! FUSE messages over the helper's stream socket: read one request, answer it.
+//!
+//! fuse-backend-rs's own fuse-t channel spins forever holding its lock once the
+//! socket reaches end of file, and cannot be woken; this loop ends on end of file,
+//! so shutting the socket down stops every thread.
+
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+
+use fuse_backend_rs::api::server::Server;
+use fuse_backend_rs::transport::{FuseBuf, FuseDevWriter, Reader};
+use parking_lot::Mutex;
+
+use crate::fs::MarkbaseFs;
+
+/// Size of a FUSE request header (`fuse_in_header`); its first field is the message length.
+const IN_HEADER: usize = 40;
+
+/// The largest request: 256 pages of data (the negotiated max write) plus a header page.
+pub(crate) fn buffer_size() -> usize {
+    256 * rustix::param::page_size() + 4096
+}
+
+/// The socket's read side, one reader at a time so that messages are never split
+/// between threads.
+pub(crate) struct Channel {
+    socket: UnixStream,
+    reading: Mutex<()>,
+}
+
+impl Channel {
+    pub fn new(socket: UnixStream) -> Self {
+        Self {
+            socket,
+            reading: Mutex::new(()),
+        }
+    }
+
+    /// Ends every serving thread: their reads see end of file.
+    pub fn shut_down(&self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Serves requests until the socket ends or breaks.
+    ///
+    /// Replies are written with one `writev` each by fuse-backend-rs; on macOS the
+    /// socket layer keeps one send whole, so concurrent replies do not interleave.
+    pub fn serve(&self, server: &Server<Arc<MarkbaseFs>>) {
+        let mut request = vec![0u8; buffer_size()];
+        let mut reply = vec![0u8; buffer_size()];
+        loop {
+            let len = match self.next_request(&mut request) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(err) => {
+                    tracing::error!("FUSE channel to the fuse-t helper failed: {err}");
+                    self.shut_down();
+                    break;
+                }
+            };
+            let reader = match Reader::from_fuse_buffer(FuseBuf::new(&mut request[..len])) {
+                Ok(reader) => reader,
+                Err(err) => {
+                    tracing::error!("unreadable FUSE request: {err}");
+                    continue;
+                }
+            };
+            let writer = match FuseDevWriter::<()>::new(self.socket.as_raw_fd(), &mut reply) {
+                Ok(writer) => writer,
+                Err(err) => {
+                    tracing::error!("cannot build a FUSE reply: {err}");
+                    continue;
+                }
+            };
+            if let Err(err) = server.handle_message(reader, writer.into(), None, None) {
+                tracing::debug!("FUSE request not answered: {err}");
+            }
+        }
+    }
+
+    /// Reads one whole request into `buf`; `None` at end of file.
+    fn next_request(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let _reading = self.reading.lock();
+        let mut socket = &self.socket;
+        if !read_all_or_nothing(&mut socket, &mut buf[..IN_HEADER])? {
+            return Ok(None);
+        }
+        let len = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
+        if !(IN_HEADER..=buf.len()).contains(&len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "request of {len} bytes (must be {IN_HEADER} to {} bytes)",
+                    buf.len()
+                ),
+            ));
+        }
+        socket.read_exact(&mut buf[IN_HEADER..len])?;
+        Ok(Some(len))
+    }
+}
+
+/// Fills `buf`; false if the stream ended before its first byte.
+fn read_all_or_nothing(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        match stream.read(&mut buf[done..]) {
+            Ok(0) if done == 0 => return Ok(false),
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => done += n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) if done == 0 && err.kind() == io::ErrorKind::ConnectionReset => {
+                return Ok(false);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,43 @@
+//! Finding fuse-t's NFS helper, `go-nfsv4`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::HelperError;
+
+/// The environment variable fuse-t's own libfuse reads for the helper's path.
+pub const HELPER_ENV: &str = "FUSE_NFSSRV_PATH";
+
+/// Where fuse-t installs the helper, in the order they are tried.
+pub const INSTALL_LOCATIONS: &[&str] = &[
+    "/Library/Application Support/fuse-t/bin/go-nfsv4",
+    "/usr/local/bin/go-nfsv4",
+    "/opt/homebrew/bin/go-nfsv4",
+];
+
+/// The helper to run: `explicit` (from [`HELPER_ENV`] or the caller) when given, else
+/// the first of [`INSTALL_LOCATIONS`] that exists. It must be an executable file.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, HelperError> {
+    let mut looked = Vec::new();
+    let candidates: Vec<PathBuf> = match explicit {
+        Some(path) => {
+            looked.push(format!("{} (from {HELPER_ENV})", path.display()));
+            vec![path.to_path_buf()]
+        }
+        None => {
+            looked.push(format!("{HELPER_ENV} (not set)"));
+            looked.extend(INSTALL_LOCATIONS.iter().map(|p| p.to_string()));
+            INSTALL_LOCATIONS.iter().map(PathBuf::from).collect()
+        }
+    };
+    let found = candidates
+        .into_iter()
+        .find_map(|path| std::fs::metadata(&path).ok().map(|meta| (path, meta)));
+    let Some((path, meta)) = found else {
+        return Err(HelperError::Missing { looked });
+    };
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Err(HelperError::NotExecutable(path));
+    }
+    Ok(path)
+}

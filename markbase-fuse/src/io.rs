@@ -1,0 +1,112 @@
+//! Zero-copy plumbing between FUSE request/reply buffers and the core's open files.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+
+use fuse_backend_rs::api::filesystem::{ZeroCopyReader, ZeroCopyWriter};
+use fuse_backend_rs::file_buf::FileVolatileSlice;
+use fuse_backend_rs::file_traits::FileReadWriteVolatile;
+use markbase_vfs::{ReadSink, WriteSource};
+
+/// A borrowed alias file, positioned I/O only: the shape fuse-backend-rs copies from and to.
+struct BorrowedFile<'a>(&'a File);
+
+impl FileReadWriteVolatile for BorrowedFile<'_> {
+    fn read_volatile(&mut self, _: FileVolatileSlice) -> io::Result<usize> {
+        Err(io::Error::from_raw_os_error(libc::ESPIPE))
+    }
+
+    fn write_volatile(&mut self, _: FileVolatileSlice) -> io::Result<usize> {
+        Err(io::Error::from_raw_os_error(libc::ESPIPE))
+    }
+
+    fn read_at_volatile(&mut self, slice: FileVolatileSlice, offset: u64) -> io::Result<usize> {
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        // SAFETY: the slice is valid for `len` writable bytes for the duration of the
+        // call (fuse-backend-rs hands out its own reply buffer); `pread` writes no more.
+        let n = unsafe {
+            libc::pread(
+                self.0.as_raw_fd(),
+                slice.as_ptr().cast(),
+                slice.len(),
+                offset,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    fn write_at_volatile(&mut self, slice: FileVolatileSlice, offset: u64) -> io::Result<usize> {
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        // SAFETY: the slice is valid for `len` readable bytes for the duration of the call.
+        let n = unsafe {
+            libc::pwrite(
+                self.0.as_raw_fd(),
+                slice.as_ptr().cast(),
+                slice.len(),
+                offset,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+/// A FUSE read reply as a [`ReadSink`]: bytes go from the alias file straight into
+/// the reply, until the request is satisfied or the file ends (a short FUSE read
+/// means end of file to the kernel).
+pub(crate) struct ReplySink<'w>(pub &'w mut dyn ZeroCopyWriter);
+
+impl ReadSink for ReplySink<'_> {
+    fn read_from(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        let len = len.min(self.0.available_bytes());
+        let mut done = 0;
+        while done < len {
+            match self
+                .0
+                .write_from(&mut BorrowedFile(file), len - done, offset + done as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) if done > 0 => {
+                    tracing::debug!("short read after {done} bytes: {err}");
+                    break;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// A FUSE write request as a [`WriteSource`]: bytes go from the request buffer
+/// straight into the file, all of them (FUSE has no short writes).
+pub(crate) struct RequestSource<'r>(pub &'r mut dyn ZeroCopyReader);
+
+impl WriteSource for RequestSource<'_> {
+    fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        let mut done = 0;
+        while done < len {
+            match self
+                .0
+                .read_to(&mut BorrowedFile(file), len - done, offset + done as u64)
+            {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(done)
+    }
+}

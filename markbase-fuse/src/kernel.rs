@@ -1,0 +1,110 @@
+//! The Linux session: the kernel's `/dev/fuse`, served by a pool of request threads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fuse_backend_rs::api::server::Server;
+use fuse_backend_rs::transport::FuseSession;
+
+use crate::error::MountError;
+use crate::fs::MarkbaseFs;
+use crate::mounts;
+use crate::workers::Workers;
+
+/// A live `/dev/fuse` mount and its request threads.
+pub(crate) struct KernelSession {
+    session: FuseSession,
+    mountpoint: PathBuf,
+    workers: Workers,
+}
+
+impl KernelSession {
+    /// Mounts `server`'s filesystem on `mountpoint` (checked and canonical) and starts
+    /// `threads` request threads.
+    pub fn start(
+        server: Arc<Server<Arc<MarkbaseFs>>>,
+        mountpoint: &Path,
+        read_only: bool,
+        threads: usize,
+    ) -> Result<Self, MountError> {
+        let failed = |cause: fuse_backend_rs::transport::Error| MountError::Session {
+            path: mountpoint.to_path_buf(),
+            cause: cause.to_string(),
+        };
+        let mut session =
+            FuseSession::new(mountpoint, "markbase", "markbase", read_only).map_err(failed)?;
+        // Other users may browse a mount made by root; the kernel checks permissions
+        // (default_permissions). An unprivileged user would need user_allow_other.
+        session.set_allow_other(rustix::process::geteuid().is_root());
+        session.mount().map_err(failed)?;
+        let mut this = Self {
+            session,
+            mountpoint: mountpoint.to_path_buf(),
+            workers: Workers::new(),
+        };
+        for index in 0..threads {
+            let mut channel = this.session.new_channel().map_err(failed)?;
+            let server = Arc::clone(&server);
+            this.workers
+                .spawn(format!("markbase-fuse-{index}"), move || {
+                    loop {
+                        match channel.get_request() {
+                            Ok(Some((reader, writer))) => {
+                                // Errors here are replies the kernel no longer wants (an
+                                // interrupted request): the session goes on.
+                                if let Err(err) =
+                                    server.handle_message(reader, writer.into(), None, None)
+                                {
+                                    tracing::debug!("FUSE request not answered: {err}");
+                                }
+                            }
+                            // Woken for shutdown, or the device is gone.
+                            Ok(None) => break,
+                            // After an unmount the device reports an error: the normal end.
+                            Err(err) => {
+                                tracing::debug!("FUSE channel closed: {err}");
+                                break;
+                            }
+                        }
+                    }
+                })?;
+        }
+        Ok(this)
+    }
+
+    /// Waits up to `limit` for the request threads to end (the filesystem was
+    /// unmounted from outside); true if they did.
+    pub fn wait_ended(&self, limit: Duration) -> bool {
+        self.workers.wait(limit)
+    }
+
+    /// Unmounts (lazily, so that a busy mount goes too), wakes every request thread and
+    /// waits at most `limit` for them.
+    pub fn stop(mut self, limit: Duration) -> Result<(), MountError> {
+        if let Err(err) = self.session.umount() {
+            tracing::debug!("FUSE session unmount: {err}");
+        }
+        // fuse-backend-rs skips the unmount when the connection was already aborted.
+        if matches!(mounts::mount_at(&self.mountpoint), Ok(Some(entry)) if entry.is_fuse())
+            && let Err(err) = mounts::detach(&self.mountpoint)
+        {
+            tracing::warn!("cannot detach {}: {err}", self.mountpoint.display());
+        }
+        if let Err(err) = self.session.wake() {
+            tracing::warn!("cannot wake FUSE request threads: {err}");
+        }
+        let ended = self.workers.wait(limit);
+        let busy = self.workers.running();
+        self.workers.join();
+        if ended {
+            Ok(())
+        } else {
+            Err(MountError::ThreadsStuck {
+                path: self.mountpoint,
+                busy,
+                limit,
+            })
+        }
+    }
+}
