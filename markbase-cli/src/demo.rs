@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use markbase_fuse::MountOptions;
 use markbase_vfs::{NodeId, Vfs, VfsConfig};
 
 use crate::browse;
@@ -124,7 +125,27 @@ pub fn run(args: &crate::cli::DemoArgs) -> Result<()> {
     writeln!(out, "  markbase ls -l /Projects {flag}")?;
     writeln!(out, "  markbase cat /README.txt {flag}")?;
     writeln!(out, "  markbase stat '/Stills/café ☕.jpg' {flag}")?;
-    Ok(out.flush()?)
+    out.flush()?;
+    drop(out);
+    if args.no_mount {
+        return Ok(());
+    }
+    mount_demo(vfs, &dir.join("mount"))
+}
+
+/// Mounts the demo library on `mountpoint` in the foreground, where this machine can.
+fn mount_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
+    let options = MountOptions::default();
+    if let Some(reason) = crate::mount::unavailable(&options) {
+        println!("\nNot mounting the library: {reason}.");
+        return Ok(());
+    }
+    fs::create_dir_all(mountpoint).with_context(|| format!("creating {}", mountpoint.display()))?;
+    println!(
+        "\nMounting it on {}: open it in a file manager or a shell; Ctrl-C unmounts.",
+        mountpoint.display()
+    );
+    crate::mount::serve(vfs, mountpoint, &options)
 }
 
 fn default_dir() -> Result<PathBuf> {

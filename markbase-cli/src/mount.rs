@@ -1,5 +1,6 @@
 //! `markbase mount` and `markbase umount`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,19 +15,25 @@ use crate::cli::{MountArgs, UmountArgs};
 /// How often the foreground loop looks for a signal.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
-/// Mounts `vfs` and stays until the mount ends or a signal asks to unmount.
+/// `markbase mount`: mounts `vfs` and stays until the mount ends or a signal asks to unmount.
 pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
-    // Signals are caught before mounting, so that none is lost in between.
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
-    let catalog = vfs.catalog_path().display().to_string();
-    let read_only = vfs.config().read_only;
     let options = MountOptions {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
         ..MountOptions::default()
     };
-    let mount = Mount::new(Arc::new(vfs), &args.mountpoint, &options)?;
+    serve(vfs, &args.mountpoint, &options)
+}
+
+/// Mounts `vfs` on `mountpoint` in the foreground: until it is unmounted from
+/// outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
+pub fn serve(vfs: Vfs, mountpoint: &Path, options: &MountOptions) -> anyhow::Result<()> {
+    // Signals are caught before mounting, so that none is lost in between.
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    let catalog = vfs.catalog_path().display().to_string();
+    let read_only = vfs.config().read_only;
+    let mount = Mount::new(Arc::new(vfs), mountpoint, options)?;
     let mountpoint = mount.mountpoint().display().to_string();
     eprintln!(
         "markbase: {catalog} mounted on {mountpoint}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
@@ -45,6 +52,23 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
     mount.unmount()?;
     eprintln!("markbase: unmounted {mountpoint}");
     Ok(())
+}
+
+/// Why this machine cannot mount, if it cannot: no FUSE device, no fuse-t helper.
+pub fn unavailable(options: &MountOptions) -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = options;
+        (!Path::new("/dev/fuse").exists()).then(|| {
+            String::from("/dev/fuse is missing (load the fuse module, or give the container --device /dev/fuse)")
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        markbase_fuse::locate_helper(options.helper.path.as_deref())
+            .err()
+            .map(|err| err.to_string())
+    }
 }
 
 /// Unmounts a mount point, or clears a dead mount there.

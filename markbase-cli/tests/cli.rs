@@ -225,7 +225,9 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
     for _ in 0..2 {
-        let out = run(markbase().args(["demo", "--quick", "--dir"]).arg(&demo));
+        let out = run(markbase()
+            .args(["demo", "--quick", "--no-mount", "--dir"])
+            .arg(&demo));
         let text = stdout(&out);
         assert!(
             out.status.success(),
@@ -254,7 +256,9 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
     let foreign = dir.path().join("foreign");
     fs::create_dir_all(&foreign).unwrap();
     fs::write(foreign.join("precious.txt"), "keep me").unwrap();
-    let refused = run(markbase().args(["demo", "--quick", "--dir"]).arg(&foreign));
+    let refused = run(markbase()
+        .args(["demo", "--quick", "--no-mount", "--dir"])
+        .arg(&foreign));
     assert_fails_with(&refused, "was not made by `markbase demo`");
     assert_eq!(
         fs::read_to_string(foreign.join("precious.txt")).unwrap(),
