@@ -22,43 +22,40 @@ impl FileReadWriteVolatile for BorrowedFile<'_> {
     }
 
     fn read_at_volatile(&mut self, slice: FileVolatileSlice, offset: u64) -> io::Result<usize> {
-        let offset = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let offset = file_offset(offset)?;
         // SAFETY: the slice is valid for `len` writable bytes for the duration of the
         // call (fuse-backend-rs hands out its own reply buffer); `pread` writes no more.
-        let n = unsafe {
+        byte_count(unsafe {
             libc::pread(
                 self.0.as_raw_fd(),
                 slice.as_ptr().cast(),
                 slice.len(),
                 offset,
             )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        })
     }
 
     fn write_at_volatile(&mut self, slice: FileVolatileSlice, offset: u64) -> io::Result<usize> {
-        let offset = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))?;
+        let offset = file_offset(offset)?;
         // SAFETY: the slice is valid for `len` readable bytes for the duration of the call.
-        let n = unsafe {
+        byte_count(unsafe {
             libc::pwrite(
                 self.0.as_raw_fd(),
                 slice.as_ptr().cast(),
                 slice.len(),
                 offset,
             )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
+        })
     }
+}
+
+fn file_offset(offset: u64) -> io::Result<libc::off_t> {
+    libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EOVERFLOW))
+}
+
+/// The result of `pread`/`pwrite`: a byte count, or the error in `errno`.
+fn byte_count(result: isize) -> io::Result<usize> {
+    usize::try_from(result).map_err(|_| io::Error::last_os_error())
 }
 
 /// A FUSE read reply as a [`ReadSink`]: bytes go from the alias file straight into

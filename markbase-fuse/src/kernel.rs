@@ -95,18 +95,7 @@ impl KernelSession {
         if let Err(err) = self.session.wake() {
             tracing::warn!("cannot wake FUSE request threads: {err}");
         }
-        let ended = self.workers.wait(limit);
-        let busy = self.workers.running();
-        self.workers.join();
-        if ended {
-            Ok(())
-        } else {
-            Err(MountError::ThreadsStuck {
-                path: self.mountpoint,
-                busy,
-                limit,
-            })
-        }
+        self.workers.finish(&self.mountpoint, limit)
     }
 }
 

@@ -171,16 +171,24 @@ fn fusermount_unmount(path: &Path, lazy: bool) -> io::Result<()> {
     Err(last)
 }
 
+/// Clears a dead FUSE mount at `path`; true if there was one.
+fn clear_if_dead(path: &Path) -> Result<bool, MountError> {
+    if !is_dead_fuse_mount(path) {
+        return Ok(false);
+    }
+    detach(path).map_err(|cause| MountError::ClearDead {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    Ok(true)
+}
+
 /// Checks that `path` can be mounted on: an existing, empty directory that is not a
 /// mount point already. A dead FUSE mount there is cleared first, and logged.
 /// Returns the canonical path.
 pub(crate) fn prepare_mount_point(path: &Path) -> Result<PathBuf, MountError> {
     let path = std::path::absolute(path).map_err(|cause| MountError::inspect(path, cause))?;
-    if is_dead_fuse_mount(&path) {
-        detach(&path).map_err(|cause| MountError::ClearDead {
-            path: path.clone(),
-            cause,
-        })?;
+    if clear_if_dead(&path)? {
         tracing::warn!(
             "cleared a dead mount at {}: its server had exited (Transport endpoint is not connected)",
             path.display()
@@ -236,11 +244,7 @@ pub enum Unmounted {
 /// `lazy`, which detaches it at once.
 pub fn unmount_path(path: &Path, lazy: bool) -> Result<Unmounted, MountError> {
     let path = std::path::absolute(path).map_err(|cause| MountError::inspect(path, cause))?;
-    if is_dead_fuse_mount(&path) {
-        detach(&path).map_err(|cause| MountError::ClearDead {
-            path: path.clone(),
-            cause,
-        })?;
+    if clear_if_dead(&path)? {
         return Ok(Unmounted::ClearedDead);
     }
     let path = path

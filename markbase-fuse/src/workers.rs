@@ -1,5 +1,6 @@
 //! The request threads of a session, and waiting for them to end with a deadline.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -66,17 +67,24 @@ impl Workers {
         true
     }
 
-    /// Threads still running.
-    pub fn running(&self) -> usize {
-        *self.running.0.lock()
-    }
-
-    /// Joins every thread that has ended; threads still running are left detached.
-    pub fn join(self) {
+    /// Waits at most `limit` for every thread to end (the caller has told them to)
+    /// and joins those that did; the mount at `path` is named if some did not.
+    pub fn finish(self, path: &Path, limit: Duration) -> Result<(), MountError> {
+        let ended = self.wait(limit);
+        let busy = *self.running.0.lock();
         for handle in self.handles {
             if handle.is_finished() && handle.join().is_err() {
                 tracing::error!("a FUSE request thread panicked");
             }
+        }
+        if ended {
+            Ok(())
+        } else {
+            Err(MountError::ThreadsStuck {
+                path: path.to_path_buf(),
+                busy,
+                limit,
+            })
         }
     }
 }

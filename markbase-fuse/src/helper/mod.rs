@@ -342,18 +342,7 @@ impl HelperSession {
         stop_child(&mut self.child, deadline);
         self.channel.shut_down();
         let limit = deadline.saturating_duration_since(Instant::now());
-        let ended = self.workers.wait(limit);
-        let busy = self.workers.running();
-        self.workers.join();
-        if ended {
-            Ok(())
-        } else {
-            Err(MountError::ThreadsStuck {
-                path: self.mountpoint,
-                busy,
-                limit,
-            })
-        }
+        self.workers.finish(&self.mountpoint, limit)
     }
 }
 
