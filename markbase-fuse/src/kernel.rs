@@ -17,6 +17,8 @@ pub(crate) struct KernelSession {
     session: FuseSession,
     mountpoint: PathBuf,
     workers: Workers,
+    /// The mount's device number, which also names its FUSE connection.
+    device: Option<u64>,
 }
 
 impl KernelSession {
@@ -42,6 +44,7 @@ impl KernelSession {
             session,
             mountpoint: mountpoint.to_path_buf(),
             workers: Workers::new(),
+            device: None,
         };
         for index in 0..threads {
             let mut channel = this.session.new_channel().map_err(failed)?;
@@ -70,7 +73,11 @@ impl KernelSession {
                     }
                 })?;
         }
-        raise_readahead(mountpoint);
+        // The first stat waits for the session to start, so it comes after the threads.
+        this.device = rustix::fs::stat(mountpoint).ok().map(|stat| stat.st_dev);
+        if let Some(device) = this.device {
+            raise_readahead(device);
+        }
         Ok(this)
     }
 
@@ -95,31 +102,61 @@ impl KernelSession {
         if let Err(err) = self.session.wake() {
             tracing::warn!("cannot wake FUSE request threads: {err}");
         }
-        self.workers.finish(&self.mountpoint, limit)
+        let finished = self.workers.finish(&self.mountpoint, limit);
+        if let Some(device) = self.device {
+            abort_connection(device);
+        }
+        finished
     }
 }
 
 /// Kernel readahead wanted on the mount, in KiB: one full-size (1 MiB) request.
 const READAHEAD_KIB: u32 = 1024;
 
+/// The sysfs directory of the kernel's settings for the mount with device `device`.
+fn bdi_dir(device: u64) -> PathBuf {
+    let (major, minor) = (rustix::fs::major(device), rustix::fs::minor(device));
+    PathBuf::from(format!("/sys/class/bdi/{major}:{minor}"))
+}
+
 /// Raises the mount's readahead from the kernel's 128 KiB, so that a sequential read
 /// becomes 1 MiB requests (a FUSE server cannot ask for more in `init`). It takes
 /// root; without it, reads stay correct and take more requests.
-fn raise_readahead(mountpoint: &Path) {
-    let setting = rustix::fs::stat(mountpoint).map(|stat| {
-        let dev = stat.st_dev;
-        PathBuf::from(format!(
-            "/sys/class/bdi/{}:{}/read_ahead_kb",
-            rustix::fs::major(dev),
-            rustix::fs::minor(dev)
-        ))
-    });
-    let result = match setting {
-        Ok(path) => std::fs::write(&path, READAHEAD_KIB.to_string())
-            .map_err(|err| format!("{}: {err}", path.display())),
-        Err(err) => Err(err.to_string()),
-    };
-    if let Err(err) = result {
-        tracing::debug!("readahead of {} left as it is: {err}", mountpoint.display());
+fn raise_readahead(device: u64) {
+    let path = bdi_dir(device).join("read_ahead_kb");
+    if let Err(err) = std::fs::write(&path, READAHEAD_KIB.to_string()) {
+        tracing::debug!("readahead left as it is: {}: {err}", path.display());
+    }
+}
+
+/// Where the kernel lists FUSE connections (the fusectl filesystem).
+const FUSECTL: &str = "/sys/fs/fuse/connections";
+
+/// Aborts the mount's FUSE connection if it outlived our descriptors: a process
+/// forked from this one (before it ran another program) holds a copy of them, and
+/// its requests, and those of anyone still using a lazily detached mount, would
+/// otherwise wait forever for a server that is gone. Needs root; logged otherwise.
+fn abort_connection(device: u64) {
+    let fusectl = Path::new(FUSECTL);
+    let empty = std::fs::read_dir(fusectl).is_ok_and(|mut entries| entries.next().is_none());
+    if empty
+        && let Err(err) = rustix::mount::mount(
+            "fusectl",
+            fusectl,
+            "fusectl",
+            rustix::mount::MountFlags::empty(),
+            None,
+        )
+    {
+        tracing::debug!("cannot mount {FUSECTL}: {err}");
+    }
+    let abort = fusectl
+        .join(rustix::fs::minor(device).to_string())
+        .join("abort");
+    if abort.exists() {
+        match std::fs::write(&abort, "1") {
+            Ok(()) => tracing::debug!("aborted FUSE connection {}", abort.display()),
+            Err(err) => tracing::warn!("cannot abort FUSE connection {}: {err}", abort.display()),
+        }
     }
 }
