@@ -160,6 +160,20 @@ pub enum HelperError {
     },
 }
 
+impl HelperError {
+    /// The same error with `lines` as the helper's output, where it reports output.
+    pub(crate) fn with_output(mut self, lines: Vec<String>) -> Self {
+        match &mut self {
+            Self::Exited { output, .. }
+            | Self::Status { output, .. }
+            | Self::NoStatus { output, .. }
+            | Self::NotVisible { output, .. } => *output = lines,
+            Self::Missing { .. } | Self::NotExecutable(_) | Self::Io { .. } => {}
+        }
+        self
+    }
+}
+
 /// "; it said: ..." with the helper's last output lines, or nothing.
 fn said(output: &[String]) -> String {
     if output.is_empty() {

@@ -1,5 +1,7 @@
 //! The Linux session: the kernel's `/dev/fuse`, served by a pool of request threads.
 
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,8 +19,8 @@ pub(crate) struct KernelSession {
     session: FuseSession,
     mountpoint: PathBuf,
     workers: Workers,
-    /// The mount's device number, which also names its FUSE connection.
-    device: Option<u64>,
+    /// The mount's FUSE connection's abort switch, opened while the mount was ours.
+    abort: Option<File>,
 }
 
 impl KernelSession {
@@ -44,7 +46,7 @@ impl KernelSession {
             session,
             mountpoint: mountpoint.to_path_buf(),
             workers: Workers::new(),
-            device: None,
+            abort: None,
         };
         for index in 0..threads {
             let mut channel = this.session.new_channel().map_err(failed)?;
@@ -74,9 +76,9 @@ impl KernelSession {
                 })?;
         }
         // The first stat waits for the session to start, so it comes after the threads.
-        this.device = rustix::fs::stat(mountpoint).ok().map(|stat| stat.st_dev);
-        if let Some(device) = this.device {
-            raise_readahead(device);
+        if let Ok(stat) = rustix::fs::stat(mountpoint) {
+            raise_readahead(stat.st_dev);
+            this.abort = abort_switch(stat.st_dev);
         }
         Ok(this)
     }
@@ -103,8 +105,8 @@ impl KernelSession {
             tracing::warn!("cannot wake FUSE request threads: {err}");
         }
         let finished = self.workers.finish(&self.mountpoint, limit);
-        if let Some(device) = self.device {
-            abort_connection(device);
+        if let Some(abort) = self.abort {
+            abort_connection(abort);
         }
         finished
     }
@@ -132,11 +134,11 @@ fn raise_readahead(device: u64) {
 /// Where the kernel lists FUSE connections (the fusectl filesystem).
 const FUSECTL: &str = "/sys/fs/fuse/connections";
 
-/// Aborts the mount's FUSE connection if it outlived our descriptors: a process
-/// forked from this one (before it ran another program) holds a copy of them, and
-/// its requests, and those of anyone still using a lazily detached mount, would
-/// otherwise wait forever for a server that is gone. Needs root; logged otherwise.
-fn abort_connection(device: u64) {
+/// Opens the abort switch of the FUSE connection of the mount with device `device`
+/// (mounting the fusectl filesystem if absent). It is opened now, while the device
+/// number is ours: after the unmount the number goes to the next FUSE mount, but an
+/// open switch stays tied to its own connection. Needs root; `None` otherwise.
+fn abort_switch(device: u64) -> Option<File> {
     let fusectl = Path::new(FUSECTL);
     let empty = std::fs::read_dir(fusectl).is_ok_and(|mut entries| entries.next().is_none());
     if empty
@@ -150,13 +152,23 @@ fn abort_connection(device: u64) {
     {
         tracing::debug!("cannot mount {FUSECTL}: {err}");
     }
-    let abort = fusectl
+    let path = fusectl
         .join(rustix::fs::minor(device).to_string())
         .join("abort");
-    if abort.exists() {
-        match std::fs::write(&abort, "1") {
-            Ok(()) => tracing::debug!("aborted FUSE connection {}", abort.display()),
-            Err(err) => tracing::warn!("cannot abort FUSE connection {}: {err}", abort.display()),
-        }
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .inspect_err(|err| tracing::debug!("no abort switch {}: {err}", path.display()))
+        .ok()
+}
+
+/// Aborts the mount's FUSE connection if it outlived our descriptors: a process
+/// forked from this one (before it ran another program) holds a copy of them, and
+/// its requests, and those of anyone still using a lazily detached mount, would
+/// otherwise wait forever for a server that is gone. A switch whose connection has
+/// ended does nothing.
+fn abort_connection(mut abort: File) {
+    if let Err(err) = abort.write_all(b"1") {
+        tracing::debug!("cannot abort the FUSE connection: {err}");
     }
 }

@@ -17,6 +17,7 @@
 //! ```
 
 mod attr;
+mod countdown;
 mod error;
 mod fs;
 mod helper;

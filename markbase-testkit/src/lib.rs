@@ -113,3 +113,27 @@ impl RawCatalog {
         self.insert(id, Some(parent), name, "file", 0, &json)
     }
 }
+
+/// Whether this process may mount FUSE filesystems itself: it runs as root and can
+/// open `/dev/fuse`. When it cannot, the test cannot run: with `MARKBASE_REQUIRE_ALL=1`
+/// (CI) that is a failure naming the reason, otherwise the reason is printed and
+/// `false` tells the test to skip.
+pub fn require_fuse() -> bool {
+    let reason = if !is_root() {
+        String::from("mounting needs root")
+    } else {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/fuse")
+        {
+            Ok(_) => return true,
+            Err(err) => format!("/dev/fuse cannot be opened ({err})"),
+        }
+    };
+    if std::env::var("MARKBASE_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("cannot mount FUSE: {reason} (MARKBASE_REQUIRE_ALL=1); run scripts/test as root");
+    }
+    eprintln!("skipping: cannot mount FUSE: {reason}");
+    false
+}

@@ -45,8 +45,11 @@ impl Channel {
 
     /// Serves requests until the socket ends or breaks.
     ///
-    /// Replies are written with one `writev` each by fuse-backend-rs; on macOS the
-    /// socket layer keeps one send whole, so concurrent replies do not interleave.
+    /// Replies are written by fuse-backend-rs with one `writev` each and no lock. A
+    /// stream socket may split a send that does not fit its buffer (4 MiB here), so
+    /// two large replies sent at once by different threads could interleave; Linux
+    /// splits sends above about 36 KiB, which is why the Linux tests' fake helper
+    /// asks for reads of at most 32 KiB.
     pub fn serve(&self, server: &Server<Arc<MarkbaseFs>>) {
         let mut request = vec![0u8; buffer_size()];
         let mut reply = vec![0u8; buffer_size()];

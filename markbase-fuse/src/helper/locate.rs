@@ -21,7 +21,12 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, HelperError> {
     let mut looked = Vec::new();
     let candidates: Vec<PathBuf> = match explicit {
         Some(path) => {
-            looked.push(format!("{} (from {HELPER_ENV})", path.display()));
+            let from_env = std::env::var_os(HELPER_ENV).is_some_and(|var| Path::new(&var) == path);
+            looked.push(if from_env {
+                format!("{} (from {HELPER_ENV})", path.display())
+            } else {
+                path.display().to_string()
+            });
             vec![path.to_path_buf()]
         }
         None => {

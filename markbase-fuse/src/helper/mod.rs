@@ -173,7 +173,11 @@ impl HelperSession {
             }
             Err(err) => {
                 this.abandon(before);
-                Err(err.into())
+                // The helper is gone: read its output to the end. The lines it wrote
+                // just before answering (mount_nfs's error) may not have been read
+                // when the error was made.
+                output.wait_closed(Duration::from_secs(1));
+                Err(err.with_output(output.lines()).into())
             }
         }
     }
@@ -268,8 +272,6 @@ impl HelperSession {
     fn exited(&mut self, output: &OutputTail, grace: Duration) -> HelperError {
         let exit = wait_with_deadline(&mut self.child, grace)
             .map_or_else(|| String::from("closed its socket"), describe_exit);
-        // Its output may still be in flight.
-        std::thread::sleep(Duration::from_millis(50));
         HelperError::Exited {
             path: self.helper.clone(),
             exit,
