@@ -97,11 +97,17 @@ impl Vfs {
     }
 
     /// The attributes of node `ino`, or, when the node is gone (unlinked, or replaced
-    /// by a rename) and `handle` is open on it, those of the open file (`fstat`).
+    /// by a rename) and a handle is open on it, those of the open file (`fstat`):
+    /// `handle` if given, otherwise any handle open on the node (Linux asks FUSE for
+    /// the attributes of an `fstat` without naming the handle).
     pub fn getattr_open(&self, ino: NodeId, handle: Option<FileHandle>) -> Result<FileAttr> {
-        match (self.getattr(ino), handle) {
-            (Err(VfsError::NotFound(what)), Some(handle)) => {
-                let Some(open) = self.handles.get(handle).filter(|open| open.node == ino) else {
+        match self.getattr(ino) {
+            Err(VfsError::NotFound(what)) => {
+                let open = match handle {
+                    Some(handle) => self.handles.get(handle).filter(|open| open.node == ino),
+                    None => self.handles.any_open_on(ino),
+                };
+                let Some(open) = open else {
                     return Err(VfsError::NotFound(what));
                 };
                 let meta = open.backing.file.metadata().map_err(|err| {
@@ -109,7 +115,7 @@ impl Vfs {
                 })?;
                 Ok(unlinked_attr(&open, FileStat::of(&meta)))
             }
-            (result, _) => result,
+            result => result,
         }
     }
 

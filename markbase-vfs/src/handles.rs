@@ -109,6 +109,15 @@ impl HandleTable {
         self.open.read().get(&handle.0).cloned()
     }
 
+    /// Some handle open on `node`, if any (a scan: only asked about removed nodes).
+    pub fn any_open_on(&self, node: NodeId) -> Option<Arc<OpenFile>> {
+        self.open
+            .read()
+            .values()
+            .find(|open| open.node == node)
+            .cloned()
+    }
+
     /// Forgets `handle`; `None` if it was not open.
     pub fn remove(&self, handle: FileHandle) -> Option<Arc<OpenFile>> {
         self.open.write().remove(&handle.0)

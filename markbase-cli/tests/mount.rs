@@ -1,0 +1,523 @@
+//! `markbase mount` and `markbase umount`, driven as a user would: the real binary in
+//! the foreground, signals, `kill -9`, dead mounts, and the errors a user can cause.
+//!
+//! Tests that mount need root and `/dev/fuse`; without them they skip, or fail under
+//! `MARKBASE_REQUIRE_ALL=1` ([`markbase_testkit::require_fuse`]).
+
+#![cfg(target_os = "linux")]
+
+use std::ffi::CString;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use markbase_fuse::{is_dead_fuse_mount, mount_at};
+use markbase_testkit::{require_fuse, require_tool, write_pattern_file};
+use tempfile::TempDir;
+
+/// How long a daemon may take to unmount and exit once asked (the 5 s).
+const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
+
+/// How long a daemon may take to mount (generous: a loaded 2-core machine).
+const MOUNT_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long a command that should end quickly may run before it counts as hung.
+const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+
+fn markbase() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_markbase"));
+    cmd.env_remove("MARKBASE_CATALOG").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `command` to its end, killing it and failing after `limit` (a `markbase
+/// mount` that wrongly succeeds would otherwise stay in the foreground for ever).
+#[track_caller]
+fn run_within(command: &mut Command, limit: Duration) -> Output {
+    let what = format!("{command:?}");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("{what}: {err}"));
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => {
+            let output = output.unwrap_or_else(|err| panic!("{what}: {err}"));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!stderr.contains("panicked"), "{what} panicked: {stderr}");
+            output
+        }
+        Err(_) => {
+            // SAFETY: signalling our own child, not yet reaped (its waiter still waits).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{what} did not finish within {limit:?}");
+        }
+    }
+}
+
+fn run(command: &mut Command) -> Output {
+    run_within(command, COMMAND_LIMIT)
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a failure with status 1 and exactly one line on stderr containing `needle`.
+#[track_caller]
+fn assert_fails_with(output: &Output, needle: &str) {
+    let stderr = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line expected, got: {stderr}"
+    );
+    assert!(stderr.starts_with("markbase: error: "), "{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} does not mention {needle:?}"
+    );
+}
+
+/// Detaches whatever is mounted at `path`, if anything (cleanup after a failure).
+fn detach_if_mounted(path: &Path) {
+    if matches!(mount_at(path), Ok(Some(_))) {
+        let raw = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
+        // SAFETY: `raw` is a valid NUL-terminated path for the duration of the call.
+        unsafe { libc::umount2(raw.as_ptr(), libc::MNT_DETACH) };
+    }
+}
+
+/// Detaches what is mounted at a path when dropped.
+struct Detach(PathBuf);
+
+impl Drop for Detach {
+    fn drop(&mut self) {
+        detach_if_mounted(&self.0);
+    }
+}
+
+/// A temp dir with a catalog of a few files and an empty mount point `mnt`.
+struct Library {
+    dir: TempDir,
+    /// `media/clip.mov`, imported as `/clip.mov`.
+    clip: Vec<u8>,
+}
+
+impl Library {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let media = dir.path().join("media");
+        fs::create_dir_all(media.join("Day 1")).unwrap();
+        write_pattern_file(&media.join("clip.mov"), (1 << 20) + 3, 5).unwrap();
+        fs::write(media.join("Day 1/notes.txt"), "take 3 is the one\n").unwrap();
+        fs::create_dir(dir.path().join("mnt")).unwrap();
+        let out = run(markbase()
+            .arg("import")
+            .arg(&media)
+            .arg("--catalog")
+            .arg(dir.path().join("warren.sqlite")));
+        assert!(out.status.success(), "import: {}", stderr(&out));
+        let clip = fs::read(media.join("clip.mov")).unwrap();
+        Self { dir, clip }
+    }
+
+    fn catalog(&self) -> PathBuf {
+        self.dir.path().join("warren.sqlite")
+    }
+
+    fn mountpoint(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// `markbase --catalog C ARGS...`
+    fn markbase(&self, args: &[&str]) -> Output {
+        run(markbase().arg("--catalog").arg(self.catalog()).args(args))
+    }
+
+    /// Starts `markbase mount` on `mnt` and waits until it is mounted.
+    fn mount(&self, extra: &[&str]) -> Daemon {
+        let daemon = Daemon::start(self, extra);
+        daemon.wait_mounted();
+        daemon
+    }
+}
+
+/// A `markbase mount` in the foreground. Dropped while running, it is killed and its
+/// mount detached, so that a failed test leaves neither behind.
+struct Daemon {
+    child: Child,
+    mountpoint: PathBuf,
+    stderr_file: PathBuf,
+    status: Option<ExitStatus>,
+}
+
+impl Daemon {
+    fn start(lib: &Library, extra: &[&str]) -> Self {
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let stderr_file = lib.dir.path().join(format!("daemon-{n}.stderr"));
+        let child = markbase()
+            .arg("--catalog")
+            .arg(lib.catalog())
+            .arg("mount")
+            .arg(lib.mountpoint())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr_file).unwrap())
+            .spawn()
+            .expect("start markbase mount");
+        Self {
+            child,
+            mountpoint: lib.mountpoint(),
+            stderr_file,
+            status: None,
+        }
+    }
+
+    /// What the daemon has printed on stderr so far.
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+
+    /// Waits until the daemon says it mounted and its mount answers.
+    fn wait_mounted(&self) {
+        let deadline = Instant::now() + MOUNT_LIMIT;
+        loop {
+            if self.stderr().contains(" mounted on ")
+                && matches!(mount_at(&self.mountpoint), Ok(Some(entry)) if entry.fstype == "fuse.markbase")
+                && fs::metadata(&self.mountpoint).is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not mounted within {MOUNT_LIMIT:?}; stderr: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        // SAFETY: signalling our own child, which has not been reaped.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+
+    /// Waits up to `limit` for the daemon to exit; its status and how long it took.
+    fn wait_exit(&mut self, limit: Duration) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                self.status = Some(status);
+                return (status, started.elapsed());
+            }
+            assert!(
+                started.elapsed() < limit,
+                "markbase mount still runs {limit:?} later; stderr: {}",
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends `signal` and asserts a clean exit within the shutdown limit, mount gone.
+    fn stop_with(&mut self, signal: libc::c_int) {
+        self.signal(signal);
+        let (status, took) = self.wait_exit(SHUTDOWN_LIMIT + Duration::from_secs(1));
+        let stderr = self.stderr();
+        assert!(
+            took <= SHUTDOWN_LIMIT,
+            "signal {signal}: exit took {took:?}"
+        );
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "signal {signal}: {status}; {stderr}"
+        );
+        assert!(stderr.contains("markbase: unmounted "), "{stderr}");
+        assert_eq!(
+            mount_at(&self.mountpoint).unwrap(),
+            None,
+            "still mounted after the daemon exited"
+        );
+    }
+
+    /// `kill -9`, leaving a dead mount behind.
+    fn kill(&mut self) {
+        self.signal(libc::SIGKILL);
+        let (status, _) = self.wait_exit(Duration::from_secs(10));
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            let _ = self.child.kill();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        detach_if_mounted(&self.mountpoint);
+    }
+}
+
+/// Reads and writes through a running mount: the mount is really in use.
+fn use_the_mount(lib: &Library, name: &str) {
+    let mnt = lib.mountpoint();
+    assert_eq!(fs::read(mnt.join("clip.mov")).unwrap(), lib.clip);
+    assert_eq!(
+        fs::read_to_string(mnt.join("Day 1/notes.txt")).unwrap(),
+        "take 3 is the one\n"
+    );
+    fs::write(mnt.join(name), name.as_bytes()).unwrap();
+    assert_eq!(fs::read(mnt.join(name)).unwrap(), name.as_bytes());
+}
+
+#[test]
+fn signals_unmount_and_end_the_daemon_cleanly() {
+    if !require_fuse() {
+        return;
+    }
+    let lib = Library::new();
+    for (signal, name) in [
+        (libc::SIGTERM, "sigterm.txt"),
+        (libc::SIGINT, "sigint.txt"),
+        (libc::SIGHUP, "sighup.txt"),
+    ] {
+        let mut daemon = lib.mount(&[]);
+        let said = daemon.stderr();
+        assert!(
+            said.contains(&format!("mounted on {}", lib.mountpoint().display())),
+            "{said}"
+        );
+        use_the_mount(&lib, name);
+        daemon.stop_with(signal);
+        // What was written is in the catalog.
+        let cat = lib.markbase(&["cat", &format!("/{name}")]);
+        assert_eq!(cat.stdout, name.as_bytes(), "{}", stderr(&cat));
+    }
+    assert!(fs::read_dir(lib.mountpoint()).unwrap().next().is_none());
+}
+
+#[test]
+fn markbase_umount_ends_the_daemon() {
+    if !require_fuse() {
+        return;
+    }
+    let lib = Library::new();
+    let mnt = lib.mountpoint();
+    let mnt_arg = mnt.to_str().unwrap();
+
+    let mut daemon = lib.mount(&["--threads", "2"]);
+    use_the_mount(&lib, "umount.txt");
+    let umount = run(markbase().args(["umount", mnt_arg]));
+    assert_eq!(umount.status.code(), Some(0), "{}", stderr(&umount));
+    assert!(stderr(&umount).contains("unmounted"), "{}", stderr(&umount));
+    let (status, took) = daemon.wait_exit(SHUTDOWN_LIMIT + Duration::from_secs(1));
+    assert!(took <= SHUTDOWN_LIMIT, "the daemon took {took:?} to exit");
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(
+        daemon
+            .stderr()
+            .contains(&format!("{} was unmounted", mnt.display())),
+        "{}",
+        daemon.stderr()
+    );
+    assert_eq!(mount_at(&mnt).unwrap(), None);
+
+    // A busy mount: umount refuses and says how to go on; --lazy detaches it, and the
+    // daemon ends once the last program using it is done.
+    let mut daemon = lib.mount(&[]);
+    let held = File::open(mnt.join("clip.mov")).unwrap();
+    let busy = run(markbase().args(["umount", mnt_arg]));
+    assert_fails_with(&busy, "is busy");
+    assert_fails_with(&busy, mnt_arg);
+    assert!(mount_at(&mnt).unwrap().is_some());
+    let lazy = run(markbase().args(["umount", "--lazy", mnt_arg]));
+    assert_eq!(lazy.status.code(), Some(0), "{}", stderr(&lazy));
+    assert!(stderr(&lazy).contains("detached"), "{}", stderr(&lazy));
+    assert_eq!(mount_at(&mnt).unwrap(), None, "detached from the tree");
+    drop(held);
+    let (status, _) = daemon.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{status}; {}", daemon.stderr());
+}
+
+#[test]
+fn a_killed_daemon_leaves_a_dead_mount_that_umount_and_mount_clear() {
+    if !require_fuse() {
+        return;
+    }
+    let lib = Library::new();
+    let mnt = lib.mountpoint();
+    let mnt_arg = mnt.to_str().unwrap();
+
+    // Written and fsynced, then the daemon is killed with the file still open.
+    let mut daemon = lib.mount(&[]);
+    let size = (3 << 20) + 11;
+    let rendered = lib.dir.path().join("rendered.mov");
+    write_pattern_file(&rendered, size, 77).unwrap();
+    let bytes = fs::read(&rendered).unwrap();
+    let mut file = File::create(mnt.join("rendered.mov")).unwrap();
+    file.write_all(&bytes).unwrap();
+    file.sync_all().unwrap();
+    daemon.kill();
+    drop(file);
+
+    // The catalog has it, with its full size and every byte.
+    let stat = lib.markbase(&["stat", "/rendered.mov"]);
+    let text = String::from_utf8_lossy(&stat.stdout);
+    assert!(stat.status.success(), "{}", stderr(&stat));
+    assert!(text.contains(&format!("size: {size} (")), "{text}");
+    assert!(!text.contains("the catalog records"), "{text}");
+    let cat = lib.markbase(&["cat", "/rendered.mov"]);
+    assert!(cat.stdout == bytes, "cat gives other bytes");
+
+    // The mount is dead.
+    assert!(is_dead_fuse_mount(&mnt), "not a dead mount");
+    let ls = run(Command::new("ls").arg(&mnt));
+    assert!(!ls.status.success());
+    assert!(
+        stderr(&ls).contains("Transport endpoint is not connected"),
+        "{}",
+        stderr(&ls)
+    );
+
+    // `markbase umount` clears it and says so.
+    let umount = run(markbase().args(["umount", mnt_arg]));
+    assert_eq!(umount.status.code(), Some(0), "{}", stderr(&umount));
+    assert!(
+        stderr(&umount).contains("was a dead mount"),
+        "{}",
+        stderr(&umount)
+    );
+    assert_eq!(mount_at(&mnt).unwrap(), None);
+    assert!(fs::read_dir(&mnt).unwrap().next().is_none());
+
+    // Killed again: `markbase mount` clears the dead mount itself and mounts.
+    let mut daemon = lib.mount(&[]);
+    daemon.kill();
+    assert!(is_dead_fuse_mount(&mnt), "not a dead mount");
+    let mut daemon = lib.mount(&[]);
+    let said = daemon.stderr();
+    assert!(
+        said.contains("cleared a dead mount") && said.contains(mnt_arg),
+        "{said}"
+    );
+    assert!(!is_dead_fuse_mount(&mnt));
+    assert_eq!(fs::read(mnt.join("rendered.mov")).unwrap(), bytes);
+    use_the_mount(&lib, "after.txt");
+    daemon.stop_with(libc::SIGTERM);
+}
+
+#[test]
+fn bad_mount_points_fail_with_one_line_naming_them() {
+    if !require_fuse() {
+        return;
+    }
+    let lib = Library::new();
+    let mount_on = |path: &Path| {
+        let out = run(markbase()
+            .arg("--catalog")
+            .arg(lib.catalog())
+            .arg("mount")
+            .arg(path));
+        // Mounted after all: take it off again before failing.
+        detach_if_mounted(path);
+        out
+    };
+
+    let missing = lib.dir.path().join("missing");
+    let out = mount_on(&missing);
+    assert_fails_with(&out, &missing.display().to_string());
+    assert_fails_with(&out, "does not exist");
+
+    let file = lib.dir.path().join("a file");
+    fs::write(&file, "x").unwrap();
+    let out = mount_on(&file);
+    assert_fails_with(&out, &file.display().to_string());
+    assert_fails_with(&out, "is not a directory");
+
+    let full = lib.dir.path().join("full");
+    fs::create_dir(&full).unwrap();
+    fs::write(full.join("keep.txt"), "precious").unwrap();
+    let out = mount_on(&full);
+    assert_fails_with(&out, &full.display().to_string());
+    assert_fails_with(&out, "is not empty");
+    assert_eq!(
+        fs::read_to_string(full.join("keep.txt")).unwrap(),
+        "precious"
+    );
+
+    // A tmpfs mounted there.
+    if let Some(mount_tool) = require_tool("mount") {
+        let tmpfs = lib.dir.path().join("tmpfs");
+        fs::create_dir(&tmpfs).unwrap();
+        let out = run(Command::new(mount_tool)
+            .args(["-t", "tmpfs", "-o", "size=1m", "markbase-test"])
+            .arg(&tmpfs));
+        assert!(out.status.success(), "mount -t tmpfs: {}", stderr(&out));
+        let _unmount = Detach(tmpfs.clone());
+        let out = mount_on(&tmpfs);
+        assert_fails_with(&out, &tmpfs.display().to_string());
+        assert_fails_with(&out, "already a mount point (tmpfs)");
+    }
+
+    // markbase mounted there already; the first mount is unharmed.
+    let mut daemon = lib.mount(&[]);
+    let mnt = lib.mountpoint();
+    let out = run(markbase()
+        .arg("--catalog")
+        .arg(lib.catalog())
+        .arg("mount")
+        .arg(&mnt));
+    assert_fails_with(&out, &mnt.display().to_string());
+    assert_fails_with(&out, "already a mount point (fuse.markbase)");
+    use_the_mount(&lib, "still.txt");
+    daemon.stop_with(libc::SIGTERM);
+}
+
+#[test]
+fn usage_errors_and_a_missing_catalog_are_refused() {
+    // Nothing here mounts: each is refused before.
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("mnt");
+    fs::create_dir(&mnt).unwrap();
+    let mnt_arg = mnt.to_str().unwrap();
+
+    let zero = run(markbase().args(["mount", mnt_arg, "--threads", "0"]));
+    assert_eq!(zero.status.code(), Some(2), "{}", stderr(&zero));
+    assert!(stderr(&zero).contains("--threads"), "{}", stderr(&zero));
+
+    let missing = dir.path().join("nowhere/warren.sqlite");
+    let out = run(markbase()
+        .arg("--catalog")
+        .arg(&missing)
+        .args(["mount", mnt_arg]));
+    assert_fails_with(&out, &missing.display().to_string());
+    assert_fails_with(&out, "does not exist");
+    assert_eq!(mount_at(&mnt).unwrap(), None);
+
+    let not_mounted = run(markbase().args(["umount", mnt_arg]));
+    assert_fails_with(&not_mounted, &format!("{mnt_arg} is not a mount point"));
+    let gone = dir.path().join("gone");
+    let out = run(markbase().arg("umount").arg(&gone));
+    assert_fails_with(&out, &gone.display().to_string());
+}
