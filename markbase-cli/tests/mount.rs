@@ -13,12 +13,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use markbase_fuse::{is_dead_fuse_mount, mount_at};
-use markbase_testkit::{require_fuse, require_tool, write_pattern_file};
+use markbase_testkit::{require_fuse, require_tool, run_within, write_pattern_file};
 use tempfile::TempDir;
 
 /// How long a daemon may take to unmount and exit once asked (the 5 s).
@@ -36,39 +35,14 @@ fn markbase() -> Command {
     cmd
 }
 
-/// Runs `command` to its end, killing it and failing after `limit` (a `markbase
-/// mount` that wrongly succeeds would otherwise stay in the foreground for ever).
-#[track_caller]
-fn run_within(command: &mut Command, limit: Duration) -> Output {
-    let what = format!("{command:?}");
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("{what}: {err}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(output) => {
-            let output = output.unwrap_or_else(|err| panic!("{what}: {err}"));
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            assert!(!stderr.contains("panicked"), "{what} panicked: {stderr}");
-            output
-        }
-        Err(_) => {
-            // SAFETY: signalling our own child, not yet reaped (its waiter still waits).
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("{what} did not finish within {limit:?}");
-        }
-    }
-}
-
 fn run(command: &mut Command) -> Output {
-    run_within(command, COMMAND_LIMIT)
+    let output = run_within(command, COMMAND_LIMIT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "{command:?} panicked: {stderr}"
+    );
+    output
 }
 
 fn stderr(output: &Output) -> String {

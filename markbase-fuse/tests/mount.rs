@@ -15,13 +15,15 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use markbase_fuse::{Mount, MountError, MountOptions, mount_at, unmount_path};
-use markbase_testkit::{RawCatalog, pattern_byte, require_fuse, require_tool, write_pattern_file};
+use markbase_testkit::{
+    RawCatalog, pattern_byte, require_fuse, require_tool, run_within, write_pattern_file,
+};
 use markbase_vfs::{ImportOptions, SCHEMA_SQL, Vfs, VfsConfig};
 use tempfile::TempDir;
 
@@ -228,32 +230,6 @@ fn mount_points_below(dir: &Path) -> Vec<PathBuf> {
         .collect();
     points.sort_by_key(|point| std::cmp::Reverse(point.components().count()));
     points
-}
-
-/// Runs `command` to its end, failing if it takes over `limit` (it is killed then):
-/// a command stuck on a mount fails the test instead of stalling it.
-#[track_caller]
-fn run_within(command: &mut Command, limit: Duration) -> Output {
-    let what = format!("{command:?}");
-    let child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| panic!("{what}: {err}"));
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(output) => output.unwrap_or_else(|err| panic!("{what}: {err}")),
-        Err(_) => {
-            // SAFETY: signalling our own child, which has not been reaped (its waiter
-            // is still waiting).
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("{what} did not finish within {limit:?}");
-        }
-    }
 }
 
 /// How long a command run on a mount may take before it counts as hung.

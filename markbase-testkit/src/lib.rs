@@ -137,3 +137,35 @@ pub fn require_fuse() -> bool {
     eprintln!("skipping: cannot mount FUSE: {reason}");
     false
 }
+
+/// Runs `command` to its end with stdin closed and its output captured, killing it
+/// and failing the test if it takes over `limit`: a command stuck on a mount (or a
+/// `markbase mount` that wrongly stays in the foreground) fails instead of stalling.
+#[track_caller]
+pub fn run_within(
+    command: &mut std::process::Command,
+    limit: std::time::Duration,
+) -> std::process::Output {
+    use std::process::Stdio;
+    let what = format!("{command:?}");
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|err| panic!("{what}: {err}"));
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(output) => output.unwrap_or_else(|err| panic!("{what}: {err}")),
+        Err(_) => {
+            // SAFETY: signalling our own child, which has not been reaped (its waiter
+            // is still waiting).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("{what} did not finish within {limit:?}");
+        }
+    }
+}
