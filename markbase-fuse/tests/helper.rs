@@ -26,7 +26,7 @@ use markbase_fuse::{
     HelperConfig, HelperError, INSTALL_LOCATIONS, Mount, MountError, MountOptions, locate_helper,
     mount_at,
 };
-use markbase_testkit::{require_fuse, require_tool, write_pattern_file};
+use markbase_testkit::{pattern_byte, require_fuse, require_tool, write_pattern_file};
 use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
 use tempfile::TempDir;
 
@@ -42,6 +42,10 @@ const OUR_THREADS: &[&str] = &["markbase-fuse-", "markbase-helper", "markbase-pr
 
 /// Request threads per mount.
 const THREADS: usize = 2;
+
+/// A file read concurrently in 1 MiB direct reads, and its size.
+const BIG_FILE: &str = "clip.mov";
+const BIG_SIZE: u64 = 8 << 20;
 
 /// One scenario at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -79,9 +83,10 @@ impl Scenario {
         fs::create_dir_all(source.join("empty")).unwrap();
         fs::write(source.join("readme.txt"), b"hello through fuse-t\n").unwrap();
         fs::write(source.join("music/live/nothing.txt"), b"").unwrap();
-        // Bigger than the fake helper's max_read (32 KiB): several reads, some concurrent.
         write_pattern_file(&source.join("music/track.flac"), 300_001, 7).unwrap();
         write_pattern_file(&source.join("music/live/set.mp3"), 70_000, 8).unwrap();
+        // Read by several threads at once in 1 MiB requests: concurrent large replies.
+        write_pattern_file(&source.join(BIG_FILE), BIG_SIZE, 9).unwrap();
         let catalog = dir.path().join("warren.sqlite");
         let stats = markbase_vfs::import(&source, &catalog, &ImportOptions::default())
             .expect("import the test tree");
@@ -374,7 +379,8 @@ fn relay_mount_is_verified_serves_the_catalog_and_unmounts() {
     let entry = mount_at(&scenario.mountpoint).unwrap().expect("mounted");
     assert_eq!(entry.fstype, "fuse.fakehelper");
     assert_eq!(entry.source, "fake-go-nfsv4");
-    assert_eq!(assert_same_tree(&scenario.source, &scenario.mountpoint), 4);
+    assert_eq!(assert_same_tree(&scenario.source, &scenario.mountpoint), 5);
+    read_concurrently_in_large_requests(&scenario.mountpoint.join(BIG_FILE));
     assert!(
         !mount.wait_ended(Duration::ZERO),
         "the mount ended by itself"
@@ -385,7 +391,8 @@ fn relay_mount_is_verified_serves_the_catalog_and_unmounts() {
             .iter()
             .filter(|name| name.starts_with("markbase-fuse-"))
             .count(),
-        THREADS,
+        // Each request thread has a thread sending its replies.
+        2 * THREADS,
         "request threads while mounted: {threads:?}"
     );
 
@@ -398,6 +405,42 @@ fn relay_mount_is_verified_serves_the_catalog_and_unmounts() {
         "unmounting took {took:?}"
     );
     scenario.assert_clean();
+}
+
+/// Reads `path` (made by `write_pattern_file` with seed 9) from 4 threads at once,
+/// each in 1 MiB `O_DIRECT` reads, so that 1 MiB replies travel the socket
+/// concurrently, and checks every byte.
+fn read_concurrently_in_large_requests(path: &Path) {
+    use std::os::unix::fs::{FileExt, OpenOptionsExt};
+    const CHUNK: usize = 1 << 20;
+    std::thread::scope(|scope| {
+        for reader in 0..4u64 {
+            scope.spawn(move || {
+                let file = fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECT)
+                    .open(path)
+                    .expect("open with O_DIRECT");
+                let mut buf = vec![0u8; CHUNK];
+                // Three passes each: enough concurrent replies that interleaving shows.
+                for round in 0..3 * (BIG_SIZE / CHUNK as u64) {
+                    // Each reader walks the file from another start.
+                    let offset = ((round + reader * 2) % (BIG_SIZE / CHUNK as u64)) * CHUNK as u64;
+                    let n = file.read_at(&mut buf, offset).expect("direct read");
+                    assert_eq!(n, CHUNK, "short read at {offset}");
+                    for (i, byte) in buf.iter().enumerate() {
+                        let at = offset + i as u64;
+                        assert_eq!(
+                            *byte,
+                            pattern_byte(9, at),
+                            "byte {at} of {}",
+                            path.display()
+                        );
+                    }
+                }
+            });
+        }
+    });
 }
 
 /// A read-only catalog is mounted read-only: the helper gets `-r`.

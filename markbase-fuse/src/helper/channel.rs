@@ -3,8 +3,15 @@
 //! fuse-backend-rs's own fuse-t channel spins forever holding its lock once the
 //! socket reaches end of file, and cannot be woken; this loop ends on end of file,
 //! so shutting the socket down stops every thread.
+//!
+//! Replies do not go to the socket directly. fuse-backend-rs writes each with one
+//! unlocked `writev`, and a stream socket splits a send that does not fit its free
+//! buffer (Linux splits anything above about 36 KiB), so two large replies from
+//! different threads could interleave and break the stream. Each request thread
+//! writes its replies into its own pipe instead, and a forwarding thread sends each
+//! reply whole, one at a time.
 
-use std::io::{self, Read};
+use std::io::{self, PipeReader, PipeWriter, Read};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -18,23 +25,29 @@ use crate::fs::MarkbaseFs;
 /// Size of a FUSE request header (`fuse_in_header`); its first field is the message length.
 const IN_HEADER: usize = 40;
 
+/// Size of a FUSE reply header (`fuse_out_header`); its first field is the message length.
+const OUT_HEADER: usize = 16;
+
 /// The largest request: 256 pages of data (the negotiated max write) plus a header page.
 pub(crate) fn buffer_size() -> usize {
     256 * rustix::param::page_size() + 4096
 }
 
-/// The socket's read side, one reader at a time so that messages are never split
-/// between threads.
+/// The socket to the helper: one reader and one sender at a time, so that
+/// messages are never split between threads.
 pub(crate) struct Channel {
     socket: UnixStream,
     reading: Mutex<()>,
+    sending: Mutex<()>,
 }
 
 impl Channel {
+    /// The channel over `socket` (on macOS, made with `SO_NOSIGPIPE`).
     pub fn new(socket: UnixStream) -> Self {
         Self {
             socket,
             reading: Mutex::new(()),
+            sending: Mutex::new(()),
         }
     }
 
@@ -43,14 +56,9 @@ impl Channel {
         let _ = self.socket.shutdown(std::net::Shutdown::Both);
     }
 
-    /// Serves requests until the socket ends or breaks.
-    ///
-    /// Replies are written by fuse-backend-rs with one `writev` each and no lock. A
-    /// stream socket may split a send that does not fit its buffer (4 MiB here), so
-    /// two large replies sent at once by different threads could interleave; Linux
-    /// splits sends above about 36 KiB, which is why the Linux tests' fake helper
-    /// asks for reads of at most 32 KiB.
-    pub fn serve(&self, server: &Server<Arc<MarkbaseFs>>) {
+    /// Serves requests until the socket ends or breaks, writing the replies into
+    /// `replies` for [`Channel::forward`].
+    pub fn serve(&self, server: &Server<Arc<MarkbaseFs>>, replies: PipeWriter) {
         let mut request = vec![0u8; buffer_size()];
         let mut reply = vec![0u8; buffer_size()];
         loop {
@@ -70,7 +78,7 @@ impl Channel {
                     continue;
                 }
             };
-            let writer = match FuseDevWriter::<()>::new(self.socket.as_raw_fd(), &mut reply) {
+            let writer = match FuseDevWriter::<()>::new(replies.as_raw_fd(), &mut reply) {
                 Ok(writer) => writer,
                 Err(err) => {
                     tracing::error!("cannot build a FUSE reply: {err}");
@@ -81,6 +89,49 @@ impl Channel {
                 tracing::debug!("FUSE request not answered: {err}");
             }
         }
+    }
+
+    /// Sends each reply read from `replies` whole, until the serving thread closes it.
+    /// After the socket fails, replies are read and dropped, so that the serving
+    /// thread never blocks on a full pipe.
+    pub fn forward(&self, mut replies: PipeReader) {
+        let mut buf = vec![0u8; buffer_size()];
+        let mut socket_ok = true;
+        loop {
+            let len = match next_reply(&mut replies, &mut buf) {
+                Ok(Some(len)) => len,
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::error!("FUSE reply unreadable: {err}");
+                    self.shut_down();
+                    break;
+                }
+            };
+            if socket_ok && let Err(err) = self.send(&buf[..len]) {
+                tracing::debug!("FUSE reply not sent to the fuse-t helper: {err}");
+                socket_ok = false;
+            }
+        }
+        // The stream of replies lost its framing: drain it until its writer ends.
+        while matches!(replies.read(&mut buf), Ok(n) if n > 0) {}
+    }
+
+    /// Sends one whole message.
+    fn send(&self, message: &[u8]) -> io::Result<()> {
+        let _sending = self.sending.lock();
+        #[cfg(target_os = "linux")]
+        let flags = rustix::net::SendFlags::NOSIGNAL;
+        #[cfg(not(target_os = "linux"))]
+        let flags = rustix::net::SendFlags::empty();
+        let mut sent = 0;
+        while sent < message.len() {
+            match rustix::net::send(&self.socket, &message[sent..], flags) {
+                Ok(n) => sent += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
     }
 
     /// Reads one whole request into `buf`; `None` at end of file.
@@ -103,6 +154,25 @@ impl Channel {
         socket.read_exact(&mut buf[IN_HEADER..len])?;
         Ok(Some(len))
     }
+}
+
+/// Reads one whole reply into `buf`; `None` at end of file.
+fn next_reply(replies: &mut PipeReader, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    if !read_all_or_nothing(replies, &mut buf[..OUT_HEADER])? {
+        return Ok(None);
+    }
+    let len = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
+    if !(OUT_HEADER..=buf.len()).contains(&len) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "reply of {len} bytes (must be {OUT_HEADER} to {} bytes)",
+                buf.len()
+            ),
+        ));
+    }
+    replies.read_exact(&mut buf[OUT_HEADER..len])?;
+    Ok(Some(len))
 }
 
 /// Fills `buf`; false if the stream ended before its first byte.

@@ -87,6 +87,10 @@ impl Sockets {
             rustix::net::sockopt::set_socket_send_buffer_size(socket, CHANNEL_BUFFER)?;
             rustix::net::sockopt::set_socket_recv_buffer_size(socket, CHANNEL_BUFFER)?;
         }
+        // A send after the helper has gone must fail, not raise SIGPIPE (on Linux,
+        // each send asks for that instead).
+        #[cfg(target_os = "macos")]
+        rustix::net::sockopt::set_socket_nosigpipe(&comm, true)?;
         Ok(Self {
             comm,
             monitor,
@@ -149,14 +153,7 @@ impl HelperSession {
         // The helper's mount_nfs needs answers (INIT, the root's attributes) before it
         // can report, so requests are served before the status is awaited.
         for index in 0..threads {
-            let channel = Arc::clone(&this.channel);
-            let server = Arc::clone(&server);
-            if let Err(err) = this
-                .workers
-                .spawn(format!("markbase-fuse-{index}"), move || {
-                    channel.serve(&server)
-                })
-            {
+            if let Err(err) = this.start_thread_pair(index, &server) {
                 this.abandon(before);
                 return Err(err);
             }
@@ -180,6 +177,26 @@ impl HelperSession {
                 Err(err.with_output(output.lines()).into())
             }
         }
+    }
+
+    /// Starts request thread `index` and the thread that sends its replies.
+    fn start_thread_pair(
+        &mut self,
+        index: usize,
+        server: &Arc<Server<Arc<MarkbaseFs>>>,
+    ) -> Result<(), MountError> {
+        let (reader, writer) = std::io::pipe().map_err(MountError::Thread)?;
+        let channel = Arc::clone(&self.channel);
+        self.workers
+            .spawn(format!("markbase-fuse-r{index}"), move || {
+                channel.forward(reader)
+            })?;
+        let channel = Arc::clone(&self.channel);
+        let server = Arc::clone(server);
+        self.workers
+            .spawn(format!("markbase-fuse-{index}"), move || {
+                channel.serve(&server, writer)
+            })
     }
 
     /// Sends `mount`, reads the status, and verifies the mount.
