@@ -56,6 +56,7 @@ mod cache;
 mod catalog;
 mod check;
 mod config;
+mod copy;
 mod error;
 mod files;
 mod handles;

@@ -264,6 +264,26 @@ impl Vfs {
         Ok(self.attr_of(&node))
     }
 
+    /// Splits an absolute path into its parent directory, looked up as
+    /// [`Vfs::lookup_path`] does, and its last name, for path-based adapters that
+    /// create, remove or rename `path`.
+    ///
+    /// The last name must be a valid node name, so the root (which has no parent and
+    /// no name) gets `InvalidName` (EINVAL): no request can remove or replace it.
+    pub fn lookup_parent<'p>(&self, path: &'p str) -> Result<(FileAttr, &'p str)> {
+        let trimmed = path.trim_end_matches('/');
+        let (dir, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+        validate_name(name).map_err(|reason| VfsError::InvalidName {
+            name: path.to_owned(),
+            reason,
+        })?;
+        let parent = self.lookup_path(dir)?;
+        if parent.kind != NodeKind::Dir {
+            return Err(VfsError::NotADirectory(display_path(dir)));
+        }
+        Ok((parent, name))
+    }
+
     /// The absolute path of node `ino`, walking its parents up to the root.
     pub fn path_of(&self, ino: NodeId) -> Result<String> {
         self.refresh();

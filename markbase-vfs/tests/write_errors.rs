@@ -201,6 +201,41 @@ fn out_of_space_is_enospc_naming_the_file_and_leaves_nothing_behind() {
     assert!(files_in(&store).is_empty(), "the tmpfs is still mounted");
 }
 
+#[test]
+fn a_copy_that_runs_out_of_space_is_removed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tmpfs) = Tmpfs::mount(&dir.path().join("store"), "size=1m") else {
+        return;
+    };
+    let store = tmpfs.dir.clone();
+    std::fs::create_dir(dir.path().join("library")).unwrap();
+    let raw = common::raw_catalog(&dir.path().join("library"));
+    // The source lives outside the store: 3 MiB, three times what the store holds.
+    let source = dir.path().join("library/original.mov");
+    markbase_testkit::write_pattern_file(&source, 3 << 20, 4).unwrap();
+    raw.file(2, 1, "original.mov", &[source.to_str().unwrap()])
+        .unwrap();
+    let mut config = common::config(&raw.path);
+    config.store = Some(store.clone());
+    let vfs = Vfs::open(config).unwrap();
+
+    let err = vfs.copy_file(id(2), NodeId::ROOT, "copy.mov").unwrap_err();
+    assert_eq!(err.errno(), libc::ENOSPC, "{err}");
+    assert!(
+        matches!(vfs.lookup_path("/copy.mov"), Err(VfsError::NotFound(_))),
+        "a partial copy is left in the catalog"
+    );
+    assert!(
+        files_in(&store).is_empty(),
+        "store files left: {:?}",
+        files_in(&store)
+    );
+    assert_eq!(vfs.open_handles(), 0);
+    assert_clean(&vfs);
+    drop(vfs);
+    drop(tmpfs);
+}
+
 // ---------------------------------------------------------------------------
 // Permission denied
 // ---------------------------------------------------------------------------

@@ -1,0 +1,51 @@
+//! Copying a file's bytes into a new file: COPY for path-based adapters.
+
+use crate::error::Result;
+use crate::handles::FileHandle;
+use crate::node::{FileAttr, NodeId};
+use crate::vfs::Vfs;
+
+/// Bytes copied per read/write.
+const CHUNK: usize = 1 << 20;
+
+impl Vfs {
+    /// Copies file `src` to a new file `name` in `parent`, byte for byte; the copy's
+    /// bytes live in the store. Fails with `EEXIST` when `name` exists. A copy that
+    /// fails midway (out of space, an unreadable source) is removed again, so no
+    /// partial copy is left under the name.
+    pub fn copy_file(&self, src: NodeId, parent: NodeId, name: &str) -> Result<FileAttr> {
+        let from = self.open_file(src)?;
+        let copied = self.copy_into_new(from, parent, name);
+        // A read handle records nothing on release, so releasing cannot fail.
+        let _ = self.release(from);
+        copied
+    }
+
+    fn copy_into_new(&self, from: FileHandle, parent: NodeId, name: &str) -> Result<FileAttr> {
+        let (_, to) = self.create(parent, name, true)?;
+        let copied = self.copy_bytes(from, to);
+        let released = self.release(to);
+        match copied.and(released) {
+            Ok(()) => self.lookup(parent, name),
+            Err(err) => {
+                if let Err(cleanup) = self.unlink(parent, name) {
+                    tracing::warn!("cannot remove the failed copy {name:?}: {cleanup}");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    fn copy_bytes(&self, from: FileHandle, to: FileHandle) -> Result<()> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut offset = 0u64;
+        loop {
+            let n = self.read_at(from, offset, &mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write_at(to, offset, &buf[..n])?;
+            offset += n as u64;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Path rules for path-based adapters (`lookup_parent`) and `copy_file`.
+
+mod common;
+
+use markbase_vfs::{NodeId, NodeKind, Vfs, VfsError};
+
+fn vfs_in(dir: &std::path::Path) -> Vfs {
+    let raw = common::raw_catalog(dir);
+    common::open(&raw.path)
+}
+
+fn write_file(vfs: &Vfs, parent: NodeId, name: &str, bytes: &[u8]) -> NodeId {
+    let (attr, handle) = vfs.create(parent, name, true).unwrap();
+    vfs.write_at(handle, 0, bytes).unwrap();
+    vfs.release(handle).unwrap();
+    attr.ino
+}
+
+#[test]
+fn lookup_parent_splits_paths_and_refuses_the_root_and_dots() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = vfs_in(dir.path());
+    let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().ino;
+    write_file(&vfs, day, "clip.mov", b"frames");
+
+    let (parent, name) = vfs.lookup_parent("/Day 1/clip.mov").unwrap();
+    assert_eq!((parent.ino, name), (day, "clip.mov"));
+    let (parent, name) = vfs.lookup_parent("/Day 1/new folder/").unwrap();
+    assert_eq!((parent.ino, name), (day, "new folder"));
+    let (parent, name) = vfs.lookup_parent("/top.txt").unwrap();
+    assert_eq!((parent.ino, name), (NodeId::ROOT, "top.txt"));
+    assert_eq!(parent.kind, NodeKind::Dir);
+
+    for root in ["/", "", "//"] {
+        let err = vfs.lookup_parent(root).unwrap_err();
+        assert_eq!(err.errno(), libc::EINVAL, "{root:?}: {err}");
+    }
+    for dots in ["/Day 1/..", "/Day 1/.", "/../etc/passwd", "/Day 1/../../x"] {
+        let err = vfs.lookup_parent(dots).unwrap_err();
+        assert_eq!(err.errno(), libc::EINVAL, "{dots:?}: {err}");
+    }
+    let err = vfs.lookup_parent("/missing/x").unwrap_err();
+    assert!(
+        matches!(&err, VfsError::NotFound(what) if what == "/missing"),
+        "{err}"
+    );
+    let err = vfs.lookup_parent("/Day 1/clip.mov/x").unwrap_err();
+    assert_eq!(err.errno(), libc::ENOTDIR, "{err}");
+    assert!(err.to_string().contains("/Day 1/clip.mov"), "{err}");
+}
+
+#[test]
+fn copy_file_copies_every_byte_into_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = vfs_in(dir.path());
+    let bytes: Vec<u8> = (0..(3 << 20) + 12_345).map(|i| (i % 251) as u8).collect();
+    let src = write_file(&vfs, NodeId::ROOT, "clip.mov", &bytes);
+    let folder = vfs.mkdir(NodeId::ROOT, "Copies").unwrap().ino;
+
+    let copy = vfs.copy_file(src, folder, "clip copy.mov").unwrap();
+    assert_eq!(copy.size, bytes.len() as u64);
+    assert_ne!(copy.ino, src);
+    assert_eq!(common::read_all(&vfs, copy.ino), bytes);
+    assert_eq!(
+        vfs.node(copy.ino).unwrap().recorded_size,
+        bytes.len() as u64
+    );
+    let resolution = vfs.resolve(copy.ino).unwrap();
+    let served_by = &resolution.outcome.as_ref().unwrap().path;
+    assert!(
+        served_by.starts_with(dir.path().join("warren-store")),
+        "{served_by:?}"
+    );
+
+    // The original is untouched; an empty file copies too.
+    assert_eq!(common::read_all(&vfs, src), bytes);
+    let empty = write_file(&vfs, NodeId::ROOT, "empty", b"");
+    assert_eq!(vfs.copy_file(empty, folder, "empty").unwrap().size, 0);
+    assert!(vfs.check().unwrap().is_clean());
+}
+
+#[test]
+fn copy_file_refuses_existing_names_directories_and_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = vfs_in(dir.path());
+    let src = write_file(&vfs, NodeId::ROOT, "a", b"aaa");
+    write_file(&vfs, NodeId::ROOT, "b", b"bbb");
+    let folder = vfs.mkdir(NodeId::ROOT, "dir").unwrap().ino;
+
+    let err = vfs.copy_file(src, NodeId::ROOT, "b").unwrap_err();
+    assert_eq!(err.errno(), libc::EEXIST, "{err}");
+    let b = vfs.lookup_path("/b").unwrap();
+    assert_eq!(common::read_all(&vfs, b.ino), b"bbb");
+    let err = vfs.copy_file(folder, NodeId::ROOT, "dir copy").unwrap_err();
+    assert_eq!(err.errno(), libc::EISDIR, "{err}");
+    let err = vfs.copy_file(src, src, "x").unwrap_err();
+    assert_eq!(err.errno(), libc::ENOTDIR, "{err}");
+    assert_eq!(vfs.open_handles(), 0);
+
+    drop(vfs);
+    let mut config = common::config(&dir.path().join(common::CATALOG));
+    config.read_only = true;
+    let read_only = Vfs::open(config).unwrap();
+    let err = read_only.copy_file(src, NodeId::ROOT, "c").unwrap_err();
+    assert_eq!(err.errno(), libc::EROFS, "{err}");
+    assert!(read_only.lookup_path("/c").is_err());
+    assert_eq!(read_only.open_handles(), 0);
+}
