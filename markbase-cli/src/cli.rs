@@ -52,6 +52,22 @@ pub enum Command {
     Mount(MountArgs),
     /// Unmount a markbase mount; also clears a dead mount whose server was killed.
     Umount(UmountArgs),
+    /// Serve the catalog over WebDAV, in the foreground until Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// `markbase serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:4918", value_name = "ADDR:PORT")]
+    pub listen: std::net::SocketAddr,
+    /// Refuse every change.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Serve on an address other machines can reach, without authentication.
+    #[arg(long)]
+    pub allow_anonymous: bool,
 }
 
 /// `markbase mount`.

@@ -7,6 +7,7 @@ mod fsck;
 mod import;
 mod logging;
 mod mount;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -51,6 +52,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(&args),
         Command::Mount(args) => mount::mount(open_with(args.read_only)?, &args),
         Command::Umount(args) => mount::umount(&args),
+        Command::Serve(args) => serve::serve(open_with(args.read_only)?, &args),
     }
 }
 

@@ -1,3 +1,21 @@
-//! WebDAV adapter for `markbase-vfs` (dav-server over hyper).
+//! MarkBase VFS over WebDAV: a [`dav_server`] filesystem over [`markbase_vfs::Vfs`],
+//! served over HTTP/1.1 by hyper.
 //!
-//! Not built yet: this crate is empty until the WebDAV issue lands.
+//! [`MarkbaseDavFs`] translates dav-server's calls into core calls and nothing else;
+//! [`DavServer`] serves it with an in-memory lock system (LOCK/UNLOCK), refuses what
+//! dav-server would get wrong (PROPFIND with infinite depth, removing the root), and
+//! shuts down within a bounded time.
+//!
+//! Not yet built: authentication, the macOS Finder side area for `._*` and
+//! `.DS_Store`, atomic PUT, request size limits and lock expiry.
+
+mod errors;
+mod file;
+mod fs;
+mod guard;
+mod meta;
+mod props;
+mod server;
+
+pub use fs::MarkbaseDavFs;
+pub use server::DavServer;

@@ -1,0 +1,57 @@
+//! `markbase serve`: the catalog over WebDAV.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use markbase_dav::DavServer;
+use markbase_vfs::Vfs;
+
+use crate::cli::ServeArgs;
+
+/// Serves `vfs` on `args.listen` until SIGINT or SIGTERM.
+pub fn serve(vfs: Vfs, args: &ServeArgs) -> anyhow::Result<()> {
+    if !args.listen.ip().is_loopback() && !args.allow_anonymous {
+        bail!(
+            "refusing to serve {} without authentication to other machines; listen on 127.0.0.1, or pass --allow-anonymous",
+            args.listen
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let catalog = vfs.catalog_path().display().to_string();
+        let read_only = vfs.config().read_only;
+        let server = DavServer::bind(Arc::new(vfs), args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let address = server.local_addr()?;
+        eprintln!(
+            "markbase: serving {catalog} at http://{address}/{}; Ctrl-C stops",
+            if read_only { " (read-only)" } else { "" }
+        );
+        server.run(stop_signal()).await;
+        eprintln!("markbase: stopped serving");
+        Ok(())
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn stop_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot watch SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,35 @@
+//! Core errors as the WebDAV statuses dav-server gives them.
+
+use dav_server::fs::{FsError, FsResult};
+use markbase_vfs::VfsError;
+
+/// `err` as a dav-server error (its status is fixed by dav-server), logged by how
+/// unexpected it is.
+pub(crate) fn fs_error(err: VfsError) -> FsError {
+    let code = err.errno();
+    match code {
+        libc::EIO | libc::EBUSY => tracing::warn!("{err}"),
+        _ => tracing::debug!("{err}"),
+    }
+    match code {
+        libc::ENOENT => FsError::NotFound,
+        libc::EEXIST | libc::ENOTEMPTY => FsError::Exists,
+        libc::EACCES | libc::EPERM | libc::EROFS | libc::EISDIR | libc::ENOTDIR | libc::EINVAL => {
+            FsError::Forbidden
+        }
+        libc::ENOSPC | libc::EDQUOT => FsError::InsufficientStorage,
+        libc::ENAMETOOLONG => FsError::PathTooLong,
+        libc::ELOOP => FsError::LoopDetected,
+        libc::EFBIG => FsError::TooLarge,
+        _ => FsError::GeneralFailure,
+    }
+}
+
+/// Runs blocking core code on tokio's blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> FsResult<T> + Send + 'static,
+) -> FsResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| FsError::GeneralFailure)?
+}

@@ -1,0 +1,297 @@
+//! [`MarkbaseDavFs`]: the dav-server filesystem, each call translated into `Vfs` calls.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use dav_server::davpath::DavPath;
+use dav_server::fs::{
+    DavDirEntry, DavFile, DavFileSystem, DavMetaData, DavProp, FsError, FsFuture, FsResult,
+    FsStream, OpenOptions, ReadDirMeta,
+};
+use futures_util::FutureExt;
+use http::StatusCode;
+use markbase_vfs::{FileAttr, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
+
+use crate::errors::{blocking, fs_error};
+use crate::file::OpenFile;
+use crate::meta::{Entry, Meta};
+use crate::props::PropStore;
+
+/// A catalog as a dav-server filesystem. Cheap to clone (dav-server clones it per request).
+#[derive(Clone)]
+pub struct MarkbaseDavFs {
+    vfs: Arc<Vfs>,
+    props: Arc<PropStore>,
+}
+
+impl MarkbaseDavFs {
+    /// A filesystem serving `vfs`.
+    pub fn new(vfs: Arc<Vfs>) -> Self {
+        Self {
+            vfs,
+            props: Arc::default(),
+        }
+    }
+
+    async fn attr(&self, path: &DavPath) -> FsResult<FileAttr> {
+        let (vfs, path) = (Arc::clone(&self.vfs), path_of(path)?);
+        blocking(move || vfs.lookup_path(&path).map_err(fs_error)).await
+    }
+
+    fn remove<'a>(&'a self, path: &'a DavPath, kind: NodeKind) -> FsFuture<'a, ()> {
+        let (vfs, props, path) = (
+            Arc::clone(&self.vfs),
+            Arc::clone(&self.props),
+            path_of(path),
+        );
+        async move {
+            let path = path?;
+            blocking(move || {
+                let (parent, name) = vfs.lookup_parent(&path).map_err(fs_error)?;
+                let node = vfs.lookup(parent.ino, name).map_err(fs_error)?;
+                match kind {
+                    NodeKind::Dir => vfs.rmdir(parent.ino, name),
+                    NodeKind::File => vfs.unlink(parent.ino, name),
+                }
+                .map_err(fs_error)?;
+                props.forget(node.ino);
+                Ok(())
+            })
+            .await
+        }
+        .boxed()
+    }
+}
+
+/// The path dav-server decoded (percent-decoding done, `..` resolved, prefix
+/// stripped); the catalog holds UTF-8 names only.
+fn path_of(path: &DavPath) -> FsResult<String> {
+    std::str::from_utf8(path.as_bytes())
+        .map(str::to_owned)
+        .map_err(|_| FsError::NotFound)
+}
+
+/// Opens (creating or truncating as asked) the file at `path`.
+fn open_path(
+    vfs: &Vfs,
+    path: &str,
+    options: OpenOptions,
+) -> FsResult<(FileAttr, bool, markbase_vfs::FileHandle)> {
+    let writes = options.write || options.append;
+    match vfs.lookup_path(path) {
+        Ok(attr) if attr.kind == NodeKind::Dir => Err(FsError::Forbidden),
+        Ok(_) if options.create_new => Err(FsError::Exists),
+        Ok(attr) if !writes => Ok((attr, false, vfs.open_file(attr.ino).map_err(fs_error)?)),
+        Ok(attr) => {
+            let handle = vfs.open_file_rw(attr.ino).map_err(fs_error)?;
+            if options.truncate
+                && let Err(err) = vfs.setattr(attr.ino, SetAttr::size(0), Some(handle))
+            {
+                let _ = vfs.release(handle);
+                return Err(fs_error(err));
+            }
+            Ok((attr, true, handle))
+        }
+        Err(VfsError::NotFound(_)) if options.create || options.create_new => {
+            let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
+            let (attr, handle) = vfs
+                .create(parent.ino, name, options.create_new)
+                .map_err(fs_error)?;
+            Ok((attr, true, handle))
+        }
+        Err(err) => Err(fs_error(err)),
+    }
+}
+
+impl DavFileSystem for MarkbaseDavFs {
+    fn open<'a>(
+        &'a self,
+        path: &'a DavPath,
+        options: OpenOptions,
+    ) -> FsFuture<'a, Box<dyn DavFile>> {
+        async move {
+            let (vfs, path) = (Arc::clone(&self.vfs), path_of(path)?);
+            let (attr, writes, handle) = blocking(move || open_path(&vfs, &path, options)).await?;
+            Ok(Box::new(OpenFile {
+                vfs: Arc::clone(&self.vfs),
+                handle,
+                node: attr.ino,
+                position: 0,
+                writes,
+            }) as Box<dyn DavFile>)
+        }
+        .boxed()
+    }
+
+    fn read_dir<'a>(
+        &'a self,
+        path: &'a DavPath,
+        _: ReadDirMeta,
+    ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
+        async move {
+            let (vfs, path) = (Arc::clone(&self.vfs), path_of(path)?);
+            let entries = blocking(move || {
+                let dir = vfs.lookup_path(&path).map_err(fs_error)?;
+                let mut children = Vec::new();
+                vfs.readdir(dir.ino, 0, |entry| {
+                    children.push((entry.name.to_string(), entry.ino));
+                    true
+                })
+                .map_err(fs_error)?;
+                // A child gone since the listing is left out.
+                Ok(children
+                    .into_iter()
+                    .filter_map(|(name, ino)| {
+                        vfs.getattr(ino).ok().map(|attr| Entry { name, attr })
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+            let stream = futures_util::stream::iter(
+                entries
+                    .into_iter()
+                    .map(|entry| Ok(Box::new(entry) as Box<dyn DavDirEntry>)),
+            );
+            Ok(Box::pin(stream) as FsStream<Box<dyn DavDirEntry>>)
+        }
+        .boxed()
+    }
+
+    fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
+        async move { Ok(Box::new(Meta(self.attr(path).await?)) as Box<dyn DavMetaData>) }.boxed()
+    }
+
+    fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+        let (vfs, path) = (Arc::clone(&self.vfs), path_of(path));
+        async move {
+            let path = path?;
+            blocking(move || {
+                let (parent, name) = vfs.lookup_parent(&path).map_err(fs_error)?;
+                vfs.mkdir(parent.ino, name).map(drop).map_err(fs_error)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn remove_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+        self.remove(path, NodeKind::Dir)
+    }
+
+    fn remove_file<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
+        self.remove(path, NodeKind::File)
+    }
+
+    fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
+        let (vfs, from, to) = (Arc::clone(&self.vfs), path_of(from), path_of(to));
+        async move {
+            let (from, to) = (from?, to?);
+            blocking(move || {
+                let (old_parent, old_name) = vfs.lookup_parent(&from).map_err(fs_error)?;
+                let (new_parent, new_name) = vfs.lookup_parent(&to).map_err(fs_error)?;
+                vfs.rename(
+                    old_parent.ino,
+                    old_name,
+                    new_parent.ino,
+                    new_name,
+                    RenameMode::Replace,
+                )
+                .map_err(fs_error)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
+        let (vfs, props, from, to) = (
+            Arc::clone(&self.vfs),
+            Arc::clone(&self.props),
+            path_of(from),
+            path_of(to),
+        );
+        async move {
+            let (from, to) = (from?, to?);
+            blocking(move || {
+                let source = vfs.lookup_path(&from).map_err(fs_error)?;
+                let (parent, name) = vfs.lookup_parent(&to).map_err(fs_error)?;
+                let copy = vfs
+                    .copy_file(source.ino, parent.ino, name)
+                    .map_err(fs_error)?;
+                props.copy(source.ino, copy.ino);
+                Ok(())
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn set_modified<'a>(
+        &'a self,
+        path: &'a DavPath,
+        time: std::time::SystemTime,
+    ) -> FsFuture<'a, ()> {
+        let (vfs, path) = (Arc::clone(&self.vfs), path_of(path));
+        async move {
+            let path = path?;
+            let mtime_ns = time
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|since| i64::try_from(since.as_nanos()).ok())
+                .ok_or(FsError::Forbidden)?;
+            blocking(move || {
+                let attr = vfs.lookup_path(&path).map_err(fs_error)?;
+                vfs.setattr(attr.ino, SetAttr::mtime_ns(mtime_ns), None)
+                    .map(drop)
+                    .map_err(fs_error)
+            })
+            .await
+        }
+        .boxed()
+    }
+
+    fn have_props<'a>(&'a self, _: &'a DavPath) -> Pin<Box<dyn Future<Output = bool> + Send + 'a>> {
+        Box::pin(async { true })
+    }
+
+    fn patch_props<'a>(
+        &'a self,
+        path: &'a DavPath,
+        patch: Vec<(bool, DavProp)>,
+    ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
+        async move {
+            let node = self.attr(path).await?.ino;
+            Ok(self
+                .props
+                .patch(node, patch)
+                .into_iter()
+                .map(|prop| (StatusCode::OK, prop))
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn get_props<'a>(&'a self, path: &'a DavPath, values: bool) -> FsFuture<'a, Vec<DavProp>> {
+        async move { Ok(self.props.all(self.attr(path).await?.ino, values)) }.boxed()
+    }
+
+    fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
+        async move {
+            let node = self.attr(path).await?.ino;
+            self.props.value(node, &prop).ok_or(FsError::NotFound)
+        }
+        .boxed()
+    }
+
+    /// Used and total bytes of the store's filesystem, so that clients show free space.
+    fn get_quota(&self) -> FsFuture<'_, (u64, Option<u64>)> {
+        let vfs = Arc::clone(&self.vfs);
+        blocking(move || {
+            let fs = vfs.statfs().map_err(fs_error)?;
+            let used = fs.blocks.saturating_sub(fs.blocks_free) * fs.block_size;
+            Ok((used, Some(fs.blocks * fs.block_size)))
+        })
+        .boxed()
+    }
+}

@@ -1,0 +1,115 @@
+//! [`DavServer`]: HTTP/1.1 on hyper, one task per connection, a bounded shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dav_server::DavHandler;
+use dav_server::memls::MemLs;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use markbase_vfs::Vfs;
+use tokio::net::TcpListener;
+
+use crate::fs::MarkbaseDavFs;
+use crate::guard;
+
+/// Bytes read from a file per GET body chunk.
+const READ_CHUNK: usize = 256 << 10;
+
+/// Largest request head (request line and headers).
+const MAX_HEADER_BYTES: usize = 64 << 10;
+
+/// How long a client may take to send its request head.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long running requests may go on once shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A WebDAV server over one catalog, bound to one address.
+pub struct DavServer {
+    listener: TcpListener,
+    handler: DavHandler,
+}
+
+impl DavServer {
+    /// Binds `address` and prepares to serve `vfs` (read-only if it was opened so).
+    pub async fn bind(vfs: Arc<Vfs>, address: SocketAddr) -> io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
+        let handler = DavHandler::builder()
+            .filesystem(Box::new(MarkbaseDavFs::new(vfs)))
+            .locksystem(MemLs::new())
+            .read_buf_size(READ_CHUNK)
+            .build_handler();
+        Ok(Self { listener, handler })
+    }
+
+    /// The address the server listens on (the port, when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and gives running
+    /// requests [`SHUTDOWN_GRACE`] to finish before they are cut.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let graceful = GracefulShutdown::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, peer)) => self.serve_connection(&graceful, stream, peer),
+                    Err(err) => {
+                        // Out of descriptors and the like: wait a little, go on.
+                        tracing::warn!("accepting a connection failed: {err}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                () = &mut shutdown => break,
+            }
+        }
+        drop(self.listener);
+        tokio::select! {
+            () = graceful.shutdown() => tracing::debug!("every connection finished"),
+            () = tokio::time::sleep(SHUTDOWN_GRACE) => {
+                tracing::warn!("requests still running after {SHUTDOWN_GRACE:?} were cut");
+            }
+        }
+    }
+
+    fn serve_connection(
+        &self,
+        graceful: &GracefulShutdown,
+        stream: tokio::net::TcpStream,
+        peer: SocketAddr,
+    ) {
+        let handler = self.handler.clone();
+        let service = service_fn(move |request: hyper::Request<Incoming>| {
+            let handler = handler.clone();
+            async move {
+                tracing::debug!("{peer} {} {}", request.method(), request.uri());
+                let response = match guard::refuse(&request) {
+                    Some(refused) => refused,
+                    None => handler.handle(request).await,
+                };
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .max_header_size(MAX_HEADER_BYTES)
+            .header_read_timeout(HEADER_TIMEOUT);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!("connection from {peer}: {err}");
+            }
+        });
+    }
+}

@@ -1,0 +1,209 @@
+//! Real WebDAV clients against a served catalog: the litmus compliance suites, curl.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use markbase_dav::DavServer;
+use markbase_testkit::{pattern_byte, require_tool, run_within, write_pattern_file};
+use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
+use tokio::sync::oneshot;
+
+/// A server on an ephemeral loopback port over a catalog of a small imported tree,
+/// stopped when dropped.
+struct Served {
+    dir: tempfile::TempDir,
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Served {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let source = dir.path().join("media");
+        std::fs::create_dir_all(source.join("Day 1")).unwrap();
+        write_pattern_file(&source.join("Day 1/clip.mov"), 3_000_001, 5).unwrap();
+        std::fs::write(source.join("notes.txt"), b"shot list\n").unwrap();
+        let catalog = dir.path().join("warren.sqlite");
+        markbase_vfs::import(&source, &catalog, &ImportOptions::default()).unwrap();
+        let vfs = Arc::new(Vfs::open(VfsConfig::new(&catalog)).unwrap());
+
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let server = DavServer::bind(vfs, "127.0.0.1:0".parse().unwrap())
+                    .await
+                    .unwrap();
+                bound_tx.send(server.local_addr().unwrap()).unwrap();
+                server
+                    .run(async {
+                        let _ = stopped.await;
+                    })
+                    .await;
+            });
+        });
+        let address = bound_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        Self {
+            dir,
+            address,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn curl(args: &[&str]) -> std::process::Output {
+    let out = run_within(
+        Command::new("curl")
+            .args(["-sS", "--max-time", "60"])
+            .args(args),
+        Duration::from_secs(90),
+    );
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn litmus_passes_every_suite() {
+    let Some(litmus) = require_tool("litmus") else {
+        return;
+    };
+    let served = Served::start();
+    let out = run_within(
+        Command::new(litmus)
+            .arg(served.url("/"))
+            .current_dir(served.dir.path()),
+        Duration::from_secs(300),
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    let summaries: Vec<&str> = said
+        .lines()
+        .filter(|line| line.contains("summary for"))
+        .collect();
+    for line in &summaries {
+        println!("{line}");
+    }
+    // litmus stops after a suite with failures, so every suite must be listed, all passed.
+    for suite in ["basic", "copymove", "props", "locks", "http"] {
+        let line = summaries
+            .iter()
+            .find(|line| line.contains(&format!("`{suite}'")))
+            .unwrap_or_else(|| panic!("no summary for {suite}:\n{said}"));
+        assert!(
+            line.contains(" 0 failed") && line.ends_with("100.0%"),
+            "{line}\n{said}"
+        );
+    }
+}
+
+#[test]
+fn curl_range_requests_and_chunked_puts_move_exact_bytes() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let clip = served.url("/Day%201/clip.mov");
+    for (first, last) in [
+        (0u64, 0u64),
+        (10, 19),
+        (1 << 20, (2 << 20) + 7),
+        (2_999_990, 3_000_000),
+    ] {
+        let range = format!("{first}-{last}");
+        let out = curl(&["-r", &range, &clip]);
+        let expected: Vec<u8> = (first..=last).map(|at| pattern_byte(5, at)).collect();
+        assert_eq!(out.stdout, expected, "range {range}");
+    }
+    // A suffix range and a range past the end.
+    let out = curl(&["-r", "-5", &clip]);
+    let expected: Vec<u8> = (2_999_996..3_000_001)
+        .map(|at| pattern_byte(5, at))
+        .collect();
+    assert_eq!(out.stdout, expected);
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-r",
+        "4000000-",
+        &clip,
+    ]);
+    assert_eq!(out.stdout, b"416");
+
+    // A chunked PUT, read back whole.
+    let upload = served.dir.path().join("upload.bin");
+    write_pattern_file(&upload, 5 << 20, 6).unwrap();
+    let put_url = served.url("/Day%201/upload.bin");
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-T",
+        upload.to_str().unwrap(),
+        &put_url,
+    ]);
+    assert_eq!(out.stdout, b"201");
+    let out = curl(&[&put_url]);
+    assert_eq!(out.stdout, std::fs::read(&upload).unwrap());
+    assert!(Path::new(&served.dir.path().join("warren-store")).is_dir());
+
+    // The root can be neither deleted nor listed to infinite depth.
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-X",
+        "DELETE",
+        &served.url("/"),
+    ]);
+    assert_eq!(out.stdout, b"403");
+    let out = curl(&[
+        "-w",
+        "%{http_code}",
+        "-X",
+        "PROPFIND",
+        "-H",
+        "Depth: infinity",
+        &served.url("/"),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains("propfind-finite-depth") && said.ends_with("403"),
+        "{said}"
+    );
+    let out = curl(&[&served.url("/notes.txt")]);
+    assert_eq!(out.stdout, b"shot list\n");
+}
