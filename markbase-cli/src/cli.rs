@@ -65,8 +65,14 @@ pub struct ServeArgs {
     /// Refuse every change.
     #[arg(long)]
     pub read_only: bool,
-    /// Serve on an address other machines can reach, without authentication.
-    #[arg(long)]
+    /// Admit only this user (HTTP Basic authentication); needs --password-file.
+    #[arg(long, value_name = "NAME", requires = "password_file")]
+    pub user: Option<String>,
+    /// The file whose first line is the user's password.
+    #[arg(long, value_name = "FILE", requires = "user")]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Serve on an address other machines can reach without authentication.
+    #[arg(long, conflicts_with = "user")]
     pub allow_anonymous: bool,
 }
 

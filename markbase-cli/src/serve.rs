@@ -3,19 +3,21 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use markbase_dav::DavServer;
+use markbase_dav::{Access, Credentials, DavServer};
 use markbase_vfs::Vfs;
 
 use crate::cli::ServeArgs;
 
 /// Serves `vfs` on `args.listen` until SIGINT or SIGTERM.
 pub fn serve(vfs: Vfs, args: &ServeArgs) -> anyhow::Result<()> {
-    if !args.listen.ip().is_loopback() && !args.allow_anonymous {
-        bail!(
-            "refusing to serve {} without authentication to other machines; listen on 127.0.0.1, or pass --allow-anonymous",
+    let access = match (&args.user, &args.password_file) {
+        (Some(user), Some(file)) => Access::Basic(Credentials::from_password_file(user, file)?),
+        _ if args.listen.ip().is_loopback() || args.allow_anonymous => Access::Anonymous,
+        _ => bail!(
+            "refusing to serve {} to other machines without authentication; pass --user NAME --password-file FILE, listen on 127.0.0.1, or pass --allow-anonymous",
             args.listen
-        );
-    }
+        ),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -23,7 +25,7 @@ pub fn serve(vfs: Vfs, args: &ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async {
         let catalog = vfs.catalog_path().display().to_string();
         let read_only = vfs.config().read_only;
-        let server = DavServer::bind(Arc::new(vfs), args.listen)
+        let server = DavServer::bind(Arc::new(vfs), args.listen, access)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = server.local_addr()?;

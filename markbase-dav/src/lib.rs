@@ -6,9 +6,12 @@
 //! dav-server would get wrong (PROPFIND with infinite depth, removing the root), and
 //! shuts down within a bounded time.
 //!
-//! Not yet built: authentication, the macOS Finder side area for `._*` and
-//! `.DS_Store`, atomic PUT, request size limits and lock expiry.
+//! [`Access`] admits anyone or one user with a password (HTTP Basic).
+//!
+//! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`, atomic PUT,
+//! request size limits and lock expiry.
 
+mod auth;
 mod errors;
 mod file;
 mod fs;
@@ -17,5 +20,6 @@ mod meta;
 mod props;
 mod server;
 
+pub use auth::{Access, Credentials, CredentialsError};
 pub use fs::MarkbaseDavFs;
 pub use server::DavServer;

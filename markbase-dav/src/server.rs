@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dav_server::DavHandler;
 use dav_server::memls::MemLs;
+use dav_server::{DavConfig, DavHandler};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -17,6 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use markbase_vfs::Vfs;
 use tokio::net::TcpListener;
 
+use crate::auth::Access;
 use crate::fs::MarkbaseDavFs;
 use crate::guard;
 
@@ -36,18 +37,24 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct DavServer {
     listener: TcpListener,
     handler: DavHandler,
+    access: Arc<Access>,
 }
 
 impl DavServer {
-    /// Binds `address` and prepares to serve `vfs` (read-only if it was opened so).
-    pub async fn bind(vfs: Arc<Vfs>, address: SocketAddr) -> io::Result<Self> {
+    /// Binds `address` and prepares to serve `vfs` (read-only if it was opened so) to
+    /// those `access` admits.
+    pub async fn bind(vfs: Arc<Vfs>, address: SocketAddr, access: Access) -> io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let handler = DavHandler::builder()
             .filesystem(Box::new(MarkbaseDavFs::new(vfs)))
             .locksystem(MemLs::new())
             .read_buf_size(READ_CHUNK)
             .build_handler();
-        Ok(Self { listener, handler })
+        Ok(Self {
+            listener,
+            handler,
+            access: Arc::new(access),
+        })
     }
 
     /// The address the server listens on (the port, when bound to port 0).
@@ -88,14 +95,20 @@ impl DavServer {
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
     ) {
-        let handler = self.handler.clone();
+        let (handler, access) = (self.handler.clone(), Arc::clone(&self.access));
         let service = service_fn(move |request: hyper::Request<Incoming>| {
-            let handler = handler.clone();
+            let (handler, access) = (handler.clone(), Arc::clone(&access));
             async move {
                 tracing::debug!("{peer} {} {}", request.method(), request.uri());
-                let response = match guard::refuse(&request) {
-                    Some(refused) => refused,
-                    None => handler.handle(request).await,
+                let response = match (access.check(&request), guard::refuse(&request)) {
+                    (Err(unauthorized), _) => unauthorized.response(),
+                    (Ok(_), Some(refused)) => refused,
+                    (Ok(None), None) => handler.handle(request).await,
+                    // Locks are owned by the user who took them.
+                    (Ok(Some(user)), None) => {
+                        let config = DavConfig::new().principal(user);
+                        handler.handle_with(config, request).await
+                    }
                 };
                 Ok::<_, Infallible>(response)
             }

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use markbase_dav::DavServer;
+use markbase_dav::{Access, Credentials, DavServer};
 use markbase_testkit::{pattern_byte, require_tool, run_within, write_pattern_file};
 use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
 use tokio::sync::oneshot;
@@ -22,6 +22,10 @@ struct Served {
 
 impl Served {
     fn start() -> Self {
+        Self::start_with(Access::Anonymous)
+    }
+
+    fn start_with(access: Access) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("media");
         std::fs::create_dir_all(source.join("Day 1")).unwrap();
@@ -40,7 +44,7 @@ impl Served {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let server = DavServer::bind(vfs, "127.0.0.1:0".parse().unwrap())
+                let server = DavServer::bind(vfs, "127.0.0.1:0".parse().unwrap(), access)
                     .await
                     .unwrap();
                 bound_tx.send(server.local_addr().unwrap()).unwrap();
@@ -206,4 +210,59 @@ fn curl_range_requests_and_chunked_puts_move_exact_bytes() {
     );
     let out = curl(&[&served.url("/notes.txt")]);
     assert_eq!(out.stdout, b"shot list\n");
+}
+
+#[test]
+fn wrong_or_missing_credentials_get_401_and_nothing_else() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("password");
+    std::fs::write(&password_file, "correct horse\n").unwrap();
+    let access = Access::Basic(Credentials::from_password_file("editor", &password_file).unwrap());
+    let served = Served::start_with(access);
+    let notes = served.url("/notes.txt");
+    for auth in [
+        None,
+        Some("editor:wrong"),
+        Some("someone:correct horse"),
+        Some("editor:"),
+    ] {
+        let mut args = vec!["-i"];
+        if let Some(auth) = auth {
+            args.extend(["-u", auth]);
+        }
+        args.push(&notes);
+        let out = curl(&args);
+        let reply = String::from_utf8_lossy(&out.stdout);
+        assert!(reply.starts_with("HTTP/1.1 401"), "{auth:?}: {reply}");
+        assert!(
+            reply.contains("www-authenticate: Basic realm=\"markbase\""),
+            "{reply}"
+        );
+        assert!(
+            !reply.contains("shot list") && !reply.contains("editor"),
+            "{reply}"
+        );
+        assert!(
+            reply.trim_end().ends_with("content-length: 0") || !reply.contains("<"),
+            "{reply}"
+        );
+    }
+    let out = curl(&["-u", "editor:correct horse", &notes]);
+    assert_eq!(out.stdout, b"shot list\n");
+    // The user may write too.
+    let out = curl(&[
+        "-u",
+        "editor:correct horse",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-T",
+        "-",
+        &served.url("/new.txt"),
+    ]);
+    assert_eq!(out.stdout, b"201");
 }
