@@ -266,3 +266,47 @@ fn wrong_or_missing_credentials_get_401_and_nothing_else() {
     ]);
     assert_eq!(out.stdout, b"201");
 }
+
+#[test]
+fn many_concurrent_gets_and_puts_complete() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let clip = served.url("/Day%201/clip.mov");
+    let expected: Vec<u8> = (0..3_000_001u64).map(|at| pattern_byte(5, at)).collect();
+    let uploads: Vec<_> = (0..16u64)
+        .map(|i| {
+            let path = served.dir.path().join(format!("up-{i}.bin"));
+            write_pattern_file(&path, (1 << 20) + i * 4099, 100 + i).unwrap();
+            path
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for _ in 0..64 {
+            scope.spawn(|| assert!(curl(&[&clip]).stdout == expected, "a GET got other bytes"));
+        }
+        for (i, upload) in uploads.iter().enumerate() {
+            let url = served.url(&format!("/Day%201/up-{i}.bin"));
+            scope.spawn(move || {
+                let out = curl(&[
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    "-T",
+                    upload.to_str().unwrap(),
+                    &url,
+                ]);
+                assert_eq!(out.stdout, b"201", "PUT {url}");
+            });
+        }
+    });
+    for (i, upload) in uploads.iter().enumerate() {
+        let out = curl(&[&served.url(&format!("/Day%201/up-{i}.bin"))]);
+        assert!(
+            out.stdout == std::fs::read(upload).unwrap(),
+            "upload {i} reads back other bytes"
+        );
+    }
+}
