@@ -2,20 +2,21 @@
 //! served over HTTP/1.1 by hyper.
 //!
 //! [`MarkbaseDavFs`] translates dav-server's calls into core calls and nothing else;
-//! [`DavServer`] serves it with an in-memory lock system (LOCK/UNLOCK), refuses what
+//! [`DavServer`] serves it with an in-memory lock system whose locks expire, refuses what
 //! dav-server would get wrong (PROPFIND with infinite depth, removing the root), and
 //! shuts down within a bounded time.
 //!
 //! [`Access`] admits anyone or one user with a password (HTTP Basic).
 //!
 //! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`, atomic PUT,
-//! request size limits and lock expiry.
+//! and request size limits.
 
 mod auth;
 mod errors;
 mod file;
 mod fs;
 mod guard;
+mod locks;
 mod meta;
 mod props;
 mod server;

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dav_server::memls::MemLs;
 use dav_server::{DavConfig, DavHandler};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -20,6 +19,7 @@ use tokio::net::TcpListener;
 use crate::auth::Access;
 use crate::fs::MarkbaseDavFs;
 use crate::guard;
+use crate::locks::ExpiringLocks;
 
 /// Bytes read from a file per GET body chunk.
 const READ_CHUNK: usize = 256 << 10;
@@ -47,7 +47,7 @@ impl DavServer {
         let listener = TcpListener::bind(address).await?;
         let handler = DavHandler::builder()
             .filesystem(Box::new(MarkbaseDavFs::new(vfs)))
-            .locksystem(MemLs::new())
+            .locksystem(Box::new(ExpiringLocks::new()))
             .read_buf_size(READ_CHUNK)
             .build_handler();
         Ok(Self {

@@ -310,3 +310,76 @@ fn many_concurrent_gets_and_puts_complete() {
         );
     }
 }
+
+#[test]
+fn locks_end_when_their_timeout_passes() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let notes = served.url("/notes.txt");
+    let lockinfo = concat!(
+        r#"<?xml version="1.0" encoding="utf-8"?>"#,
+        r#"<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope>"#,
+        r#"<D:locktype><D:write/></D:locktype><D:owner>test</D:owner></D:lockinfo>"#
+    );
+    let lock = |timeout: Option<&str>| {
+        let mut args = vec![
+            "-X",
+            "LOCK",
+            "-H",
+            "Content-Type: application/xml",
+            "--data-binary",
+            lockinfo,
+        ];
+        if let Some(timeout) = timeout {
+            args.extend(["-H", timeout]);
+        }
+        args.push(&notes);
+        String::from_utf8_lossy(&curl(&args).stdout).into_owned()
+    };
+    let put = || {
+        let out = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-T", "-", &notes]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    // A one-second lock blocks writers without its token, then ends by itself.
+    let granted = lock(Some("Timeout: Second-1"));
+    assert!(granted.contains("Second-1"), "{granted}");
+    assert_eq!(put(), "423");
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(put().starts_with('2'), "the expired lock still blocks");
+
+    // A lock asked for without a timeout, or for ever, gets a finite one.
+    for timeout in [
+        None,
+        Some("Timeout: Infinite"),
+        Some("Timeout: Second-999999"),
+    ] {
+        let granted = lock(timeout);
+        let seconds: u64 = granted
+            .split("<D:timeout>Second-")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{timeout:?}: no finite timeout in {granted}"));
+        assert!(seconds <= 3600, "{timeout:?}: {seconds} s");
+        let token = granted
+            .split("<D:locktoken><D:href>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("a lock token");
+        let out = curl(&[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "UNLOCK",
+            "-H",
+            &format!("Lock-Token: <{token}>"),
+            &notes,
+        ]);
+        assert_eq!(out.stdout, b"204");
+    }
+}
