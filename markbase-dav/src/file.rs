@@ -5,66 +5,141 @@ use std::io::SeekFrom;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
-use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture};
+use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use futures_util::FutureExt;
-use markbase_vfs::{FileHandle, NodeId, Vfs};
+use markbase_vfs::{FileAttr, FileHandle, NodeId, Upload, Vfs};
 
 use crate::errors::{blocking, fs_error};
 use crate::meta::Meta;
 
-/// An open core handle and the position of the next read or write.
+/// What an open file writes to.
+pub(crate) enum Target {
+    /// An open core handle: reads, and writes in place (partial updates).
+    Handle {
+        handle: FileHandle,
+        node: NodeId,
+        writes: bool,
+    },
+    /// A whole new content (a PUT), which takes the name only when complete:
+    /// `expected` bytes, when the client announced them.
+    Upload {
+        upload: Option<Upload>,
+        expected: Option<u64>,
+    },
+    /// An upload that took its name: the node it became.
+    Committed(FileAttr),
+}
+
+/// An open file and the position of the next read or write.
 pub(crate) struct OpenFile {
     pub vfs: Arc<Vfs>,
-    pub handle: FileHandle,
-    pub node: NodeId,
+    pub target: Target,
     pub position: u64,
-    pub writes: bool,
 }
 
 impl fmt::Debug for OpenFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let target = match &self.target {
+            Target::Handle { handle, node, .. } => format!("node {node}, handle {handle:?}"),
+            Target::Upload { .. } => String::from("upload"),
+            Target::Committed(attr) => format!("uploaded node {}", attr.ino),
+        };
         f.debug_struct("OpenFile")
-            .field("node", &self.node)
-            .field("handle", &self.handle)
+            .field("target", &target)
             .field("position", &self.position)
             .finish()
     }
 }
 
-/// dav-server has no close: the handle is released when the file is dropped (a
-/// written file's size is recorded then, or at `flush`, which a PUT calls).
+/// dav-server has no close: a handle is released, and an upload that never took its
+/// name discarded, when the file is dropped.
 impl Drop for OpenFile {
     fn drop(&mut self) {
-        let (vfs, handle) = (Arc::clone(&self.vfs), self.handle);
-        let release = move || {
-            if let Err(err) = vfs.release(handle) {
-                tracing::warn!("{err}");
+        let vfs = Arc::clone(&self.vfs);
+        let finish: Box<dyn FnOnce() + Send> = match &mut self.target {
+            Target::Handle { handle, .. } => {
+                let handle = *handle;
+                Box::new(move || {
+                    if let Err(err) = vfs.release(handle) {
+                        tracing::warn!("{err}");
+                    }
+                })
             }
+            Target::Upload { upload, .. } => {
+                let upload = upload.take();
+                if upload.is_some() {
+                    tracing::debug!("an upload ended before it was complete; discarded");
+                }
+                Box::new(move || drop(upload))
+            }
+            Target::Committed(_) => return,
         };
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(release)),
-            Err(_) => release(),
+            Ok(runtime) => drop(runtime.spawn_blocking(finish)),
+            Err(_) => finish(),
+        }
+    }
+}
+
+impl OpenFile {
+    async fn attr(&self) -> FsResult<FileAttr> {
+        match &self.target {
+            Target::Handle { handle, node, .. } => {
+                let (vfs, node, handle) = (Arc::clone(&self.vfs), *node, *handle);
+                blocking(move || vfs.getattr_open(node, Some(handle)).map_err(fs_error)).await
+            }
+            Target::Committed(attr) => Ok(*attr),
+            Target::Upload { .. } => Err(FsError::GeneralFailure),
+        }
+    }
+
+    /// The upload, moved out for a blocking call (put back with [`Self::put_back`]).
+    fn take_upload(&mut self) -> FsResult<Upload> {
+        match &mut self.target {
+            Target::Upload { upload, .. } => upload.take().ok_or(FsError::GeneralFailure),
+            _ => Err(FsError::Forbidden),
+        }
+    }
+
+    fn put_back(&mut self, returned: Upload) {
+        if let Target::Upload { upload, .. } = &mut self.target {
+            *upload = Some(returned);
         }
     }
 }
 
 impl DavFile for OpenFile {
     fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
-        let (vfs, node, handle) = (Arc::clone(&self.vfs), self.node, self.handle);
-        async move {
-            let attr =
-                blocking(move || vfs.getattr_open(node, Some(handle)).map_err(fs_error)).await?;
-            Ok(Box::new(Meta(attr)) as Box<dyn DavMetaData>)
-        }
-        .boxed()
+        async move { Ok(Box::new(Meta(self.attr().await?)) as Box<dyn DavMetaData>) }.boxed()
     }
 
     fn write_bytes(&mut self, bytes: Bytes) -> FsFuture<'_, ()> {
         async move {
-            let (vfs, handle, at) = (Arc::clone(&self.vfs), self.handle, self.position);
-            let written =
-                blocking(move || vfs.write_at(handle, at, &bytes).map_err(fs_error)).await?;
-            self.position += written as u64;
+            let (vfs, at) = (Arc::clone(&self.vfs), self.position);
+            let len = bytes.len() as u64;
+            match &self.target {
+                Target::Handle {
+                    handle,
+                    writes: true,
+                    ..
+                } => {
+                    let handle = *handle;
+                    blocking(move || vfs.write_at(handle, at, &bytes).map(drop).map_err(fs_error))
+                        .await?;
+                }
+                Target::Upload { .. } => {
+                    let upload = self.take_upload()?;
+                    let (upload, written) = blocking(move || {
+                        let written = upload.write_at(at, &bytes).map_err(fs_error);
+                        Ok((upload, written))
+                    })
+                    .await?;
+                    self.put_back(upload);
+                    written?;
+                }
+                _ => return Err(FsError::Forbidden),
+            }
+            self.position += len;
             Ok(())
         }
         .boxed()
@@ -78,7 +153,10 @@ impl DavFile for OpenFile {
     /// Reads straight from the alias file into the buffer the response sends.
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
-            let (vfs, handle, at) = (Arc::clone(&self.vfs), self.handle, self.position);
+            let Target::Handle { handle, .. } = &self.target else {
+                return Err(FsError::Forbidden);
+            };
+            let (vfs, handle, at) = (Arc::clone(&self.vfs), *handle, self.position);
             let bytes = blocking(move || {
                 let mut buf = BytesMut::zeroed(count);
                 let n = vfs.read_at(handle, at, &mut buf).map_err(fs_error)?;
@@ -100,28 +178,51 @@ impl DavFile for OpenFile {
                     .position
                     .checked_add_signed(delta)
                     .ok_or(FsError::GeneralFailure)?,
-                SeekFrom::End(delta) => {
-                    let (vfs, node, handle) = (Arc::clone(&self.vfs), self.node, self.handle);
-                    let attr =
-                        blocking(move || vfs.getattr_open(node, Some(handle)).map_err(fs_error))
-                            .await?;
-                    attr.size
-                        .checked_add_signed(delta)
-                        .ok_or(FsError::GeneralFailure)?
-                }
+                SeekFrom::End(delta) => self
+                    .attr()
+                    .await?
+                    .size
+                    .checked_add_signed(delta)
+                    .ok_or(FsError::GeneralFailure)?,
             };
             Ok(self.position)
         }
         .boxed()
     }
 
+    /// Records a written handle's size; gives a complete upload its name (an upload
+    /// of another length than announced is discarded instead).
     fn flush(&mut self) -> FsFuture<'_, ()> {
-        let (vfs, handle, writes) = (Arc::clone(&self.vfs), self.handle, self.writes);
         async move {
-            if writes {
-                blocking(move || vfs.flush(handle).map_err(fs_error)).await?;
+            let vfs = Arc::clone(&self.vfs);
+            match &self.target {
+                Target::Handle {
+                    handle,
+                    writes: true,
+                    ..
+                } => {
+                    let handle = *handle;
+                    blocking(move || vfs.flush(handle).map_err(fs_error)).await
+                }
+                Target::Upload { expected, .. } => {
+                    let expected = *expected;
+                    let upload = self.take_upload()?;
+                    let attr = blocking(move || {
+                        let len = upload.len().map_err(fs_error)?;
+                        if expected.is_some_and(|expected| expected != len) {
+                            tracing::warn!(
+                                "upload discarded: {len} bytes arrived, {expected:?} were announced"
+                            );
+                            return Err(FsError::GeneralFailure);
+                        }
+                        vfs.commit_upload(upload).map_err(fs_error)
+                    })
+                    .await?;
+                    self.target = Target::Committed(attr);
+                    Ok(())
+                }
+                _ => Ok(()),
             }
-            Ok(())
         }
         .boxed()
     }

@@ -14,7 +14,7 @@ use http::StatusCode;
 use markbase_vfs::{FileAttr, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
 
 use crate::errors::{blocking, fs_error};
-use crate::file::OpenFile;
+use crate::file::{OpenFile, Target};
 use crate::meta::{Entry, Meta};
 use crate::props::PropStore;
 
@@ -72,36 +72,42 @@ fn path_of(path: &DavPath) -> FsResult<String> {
         .map_err(|_| FsError::NotFound)
 }
 
-/// Opens (creating or truncating as asked) the file at `path`.
-fn open_path(
-    vfs: &Vfs,
-    path: &str,
-    options: OpenOptions,
-) -> FsResult<(FileAttr, bool, markbase_vfs::FileHandle)> {
+/// Opens the file at `path` as `options` ask: a whole new content (a PUT) becomes an
+/// upload that takes the name only when complete; anything else opens a handle.
+fn open_path(vfs: &Vfs, path: &str, options: &OpenOptions) -> FsResult<Target> {
+    let replaces = options.write && options.truncate && !options.append;
+    let existing = match vfs.lookup_path(path) {
+        Ok(attr) if attr.kind == NodeKind::Dir => return Err(FsError::Forbidden),
+        Ok(_) if options.create_new => return Err(FsError::Exists),
+        Ok(attr) => Some(attr),
+        Err(VfsError::NotFound(_)) if options.create || options.create_new => None,
+        Err(err) => return Err(fs_error(err)),
+    };
+    if replaces {
+        let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
+        let upload = vfs.begin_upload(parent.ino, name).map_err(fs_error)?;
+        return Ok(Target::Upload {
+            upload: Some(upload),
+            expected: options.size,
+        });
+    }
     let writes = options.write || options.append;
-    match vfs.lookup_path(path) {
-        Ok(attr) if attr.kind == NodeKind::Dir => Err(FsError::Forbidden),
-        Ok(_) if options.create_new => Err(FsError::Exists),
-        Ok(attr) if !writes => Ok((attr, false, vfs.open_file(attr.ino).map_err(fs_error)?)),
-        Ok(attr) => {
-            let handle = vfs.open_file_rw(attr.ino).map_err(fs_error)?;
-            if options.truncate
-                && let Err(err) = vfs.setattr(attr.ino, SetAttr::size(0), Some(handle))
-            {
-                let _ = vfs.release(handle);
-                return Err(fs_error(err));
-            }
-            Ok((attr, true, handle))
-        }
-        Err(VfsError::NotFound(_)) if options.create || options.create_new => {
+    let (node, handle) = match existing {
+        Some(attr) if writes => (attr.ino, vfs.open_file_rw(attr.ino).map_err(fs_error)?),
+        Some(attr) => (attr.ino, vfs.open_file(attr.ino).map_err(fs_error)?),
+        None => {
             let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
             let (attr, handle) = vfs
                 .create(parent.ino, name, options.create_new)
                 .map_err(fs_error)?;
-            Ok((attr, true, handle))
+            (attr.ino, handle)
         }
-        Err(err) => Err(fs_error(err)),
-    }
+    };
+    Ok(Target::Handle {
+        handle,
+        node,
+        writes: writes || existing.is_none(),
+    })
 }
 
 impl DavFileSystem for MarkbaseDavFs {
@@ -112,13 +118,11 @@ impl DavFileSystem for MarkbaseDavFs {
     ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move {
             let (vfs, path) = (Arc::clone(&self.vfs), path_of(path)?);
-            let (attr, writes, handle) = blocking(move || open_path(&vfs, &path, options)).await?;
+            let target = blocking(move || open_path(&vfs, &path, &options)).await?;
             Ok(Box::new(OpenFile {
                 vfs: Arc::clone(&self.vfs),
-                handle,
-                node: attr.ino,
+                target,
                 position: 0,
-                writes,
             }) as Box<dyn DavFile>)
         }
         .boxed()

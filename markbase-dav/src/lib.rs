@@ -8,8 +8,11 @@
 //!
 //! [`Access`] admits anyone or one user with a password (HTTP Basic).
 //!
-//! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`, atomic PUT,
-//! and request size limits.
+//! A PUT writes a new content that takes the file's name only once complete
+//! ([`markbase_vfs::Upload`]): a client that goes away mid-upload changes nothing.
+//!
+//! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`, and request
+//! size limits.
 
 mod auth;
 mod errors;

@@ -63,7 +63,7 @@ impl DavServer {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and gives running
-    /// requests [`SHUTDOWN_GRACE`] to finish before they are cut.
+    /// requests 5 seconds to finish before they are cut.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);

@@ -383,3 +383,97 @@ fn locks_end_when_their_timeout_passes() {
         assert_eq!(out.stdout, b"204");
     }
 }
+
+/// Sends `head` and then `body` on a raw connection, then closes it without
+/// waiting for a reply: a client that goes away mid-upload.
+fn send_and_hang_up(address: SocketAddr, head: &str, body: &[u8]) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body).unwrap();
+    stream.flush().unwrap();
+    drop(stream);
+}
+
+#[test]
+fn an_aborted_or_mis_announced_put_changes_nothing() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let notes = served.url("/notes.txt");
+    let store_files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(served.dir.path().join("warren-store"))
+            .map(|entries| entries.map(|entry| entry.unwrap().path()).collect())
+            .unwrap_or_default()
+    };
+
+    // The client announces 10 MB, sends 1 MB and hangs up: the old content stays,
+    // and a new name never appears.
+    for path in ["/notes.txt", "/never.bin"] {
+        let head = format!(
+            "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 10000000\r\n\r\n",
+            served.address
+        );
+        send_and_hang_up(served.address, &head, &vec![b'x'; 1 << 20]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        &served.url("/never.bin"),
+    ]);
+    assert_eq!(out.stdout, b"404");
+    assert!(
+        store_files().is_empty(),
+        "upload debris: {:?}",
+        store_files()
+    );
+
+    // Finder's X-Expected-Entity-Length that does not match the body: refused, and
+    // the old content stays.
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-H",
+        "X-Expected-Entity-Length: 99",
+        "--data-binary",
+        "short",
+        "-X",
+        "PUT",
+        &notes,
+    ]);
+    assert!(
+        out.stdout.starts_with(b"4") || out.stdout.starts_with(b"5"),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
+    assert!(
+        store_files().is_empty(),
+        "upload debris: {:?}",
+        store_files()
+    );
+
+    // A complete PUT replaces the content.
+    let out = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--data-binary",
+        "new list",
+        "-X",
+        "PUT",
+        &notes,
+    ]);
+    assert_eq!(out.stdout, b"204");
+    assert_eq!(curl(&[&notes]).stdout, b"new list");
+}

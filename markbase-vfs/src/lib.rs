@@ -66,6 +66,7 @@ mod node;
 mod primary;
 mod readdir;
 mod store;
+mod upload;
 mod vfs;
 mod write;
 
@@ -83,6 +84,7 @@ pub use node::{
     validate_name,
 };
 pub use readdir::DirEntry;
+pub use upload::Upload;
 pub use vfs::{StatFs, Vfs};
 pub use write::SetAttr;
 

@@ -285,7 +285,7 @@ impl Vfs {
     }
 
     /// Deletes the bytes of a removed file node that live in the store.
-    fn delete_store_bytes(&self, node: &Node) {
+    pub(crate) fn delete_store_bytes(&self, node: &Node) {
         let Content::File(AliasList::Entries(entries)) = &node.content else {
             return;
         };
@@ -307,13 +307,13 @@ impl Vfs {
 }
 
 /// Removes a store file made for a create that did not happen.
-fn discard_store_file(path: &std::path::Path) {
+pub(crate) fn discard_store_file(path: &std::path::Path) {
     if let Err(err) = std::fs::remove_file(path) {
         tracing::warn!(path = %path.display(), error = %err, "cannot remove an unused store file");
     }
 }
 
-fn check_name(name: &str) -> Result<()> {
+pub(crate) fn check_name(name: &str) -> Result<()> {
     validate_name(name).map_err(|reason| VfsError::InvalidName {
         name: name.to_owned(),
         reason,
@@ -326,7 +326,7 @@ fn missing(parent: NodeId, name: &str) -> VfsError {
 
 /// The first valid child `name` of `parent`, as the writer sees it now; an invalid row
 /// alone under that name is an error that names it.
-fn child_in(w: &CatalogWriter, parent: NodeId, name: &str) -> Result<Option<Node>> {
+pub(crate) fn child_in(w: &CatalogWriter, parent: NodeId, name: &str) -> Result<Option<Node>> {
     let rows = w.children_named(parent, name)?;
     let mut invalid = None;
     for row in rows {
@@ -347,7 +347,7 @@ fn child_in(w: &CatalogWriter, parent: NodeId, name: &str) -> Result<Option<Node
 }
 
 /// The directory `id`, as the writer sees it now.
-fn dir_in(w: &CatalogWriter, id: NodeId) -> Result<Node> {
+pub(crate) fn dir_in(w: &CatalogWriter, id: NodeId) -> Result<Node> {
     match w.node(id)? {
         Some(Ok(node)) if node.kind() == NodeKind::Dir => Ok(node),
         Some(Ok(_)) => Err(VfsError::NotADirectory(format!("node {id}"))),

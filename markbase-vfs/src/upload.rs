@@ -1,0 +1,138 @@
+//! [`Upload`]: a file written in full before it takes its name (an HTTP PUT).
+//!
+//! The bytes go to a new store file; only [`Vfs::commit_upload`] makes the catalog
+//! name them, in one transaction, replacing what the name held. An upload dropped
+//! before that (the client went away, the body was short) leaves the catalog and
+//! the old content as they were, and its store file is removed.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+
+use crate::alias::{AliasList, FileStat};
+use crate::error::{Result, VfsError};
+use crate::namespace::{check_name, child_in, dir_in, discard_store_file};
+use crate::node::{FileAttr, NodeId, NodeKind};
+use crate::vfs::Vfs;
+
+/// A file being uploaded under a name it does not have yet.
+#[derive(Debug)]
+pub struct Upload {
+    parent: NodeId,
+    name: String,
+    file: File,
+    path: PathBuf,
+    alias: String,
+    committed: bool,
+}
+
+impl Upload {
+    /// Writes all of `data` at `offset`.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        self.file.write_all_at(data, offset).map_err(|err| {
+            VfsError::io(
+                format!(
+                    "writing the upload of {:?} to {}",
+                    self.name,
+                    self.path.display()
+                ),
+                err,
+            )
+        })
+    }
+
+    /// Bytes written so far (the file's size).
+    pub fn len(&self) -> Result<u64> {
+        self.stat().map(|stat| stat.size)
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.len().map(|len| len == 0)
+    }
+
+    fn stat(&self) -> Result<FileStat> {
+        self.file
+            .metadata()
+            .map(|meta| FileStat::of(&meta))
+            .map_err(|err| VfsError::io(format!("reading {}", self.path.display()), err))
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.committed {
+            discard_store_file(&self.path);
+        }
+    }
+}
+
+impl Vfs {
+    /// Starts an upload of file `name` in directory `parent`. Nothing is visible
+    /// until [`Vfs::commit_upload`].
+    pub fn begin_upload(&self, parent: NodeId, name: &str) -> Result<Upload> {
+        self.ensure_writable()?;
+        check_name(name)?;
+        let dir = self.node(parent)?;
+        if dir.kind() != NodeKind::Dir {
+            return Err(VfsError::NotADirectory(self.describe(&dir)));
+        }
+        let new = self.store.create(name).map_err(|err| {
+            VfsError::io(
+                format!("creating a store file in {}", self.store.dir().display()),
+                err,
+            )
+        })?;
+        Ok(Upload {
+            parent,
+            name: name.to_owned(),
+            file: new.file,
+            path: new.path,
+            alias: new.alias,
+            committed: false,
+        })
+    }
+
+    /// Gives the uploaded bytes their name, in one transaction: a new file node, or,
+    /// when the name holds a file, that node (same id) served by the new bytes. The
+    /// old bytes are deleted if they were in the store; a file elsewhere that served
+    /// the node is left as it was.
+    pub fn commit_upload(&self, mut upload: Upload) -> Result<FileAttr> {
+        let stat = upload.stat()?;
+        let aliases = AliasList::to_json(&[&upload.alias]);
+        let (parent, name) = (upload.parent, upload.name.as_str());
+        let (id, replaced) = self.primary.write(
+            false,
+            || self.drop_caches(),
+            |w| {
+                dir_in(w, parent)?;
+                match child_in(w, parent, name)? {
+                    Some(existing) if existing.kind() == NodeKind::Dir => Err(
+                        VfsError::IsADirectory(format!("{name:?} in directory {parent}")),
+                    ),
+                    Some(existing) => {
+                        let id = i64::try_from(existing.id.get()).unwrap_or(i64::MAX);
+                        w.update_file(id, stat.size, stat.mtime_ns, &aliases)?;
+                        Ok((existing.id, Some(existing)))
+                    }
+                    None => w
+                        .insert(
+                            parent,
+                            name,
+                            NodeKind::File,
+                            stat.size,
+                            stat.mtime_ns,
+                            &aliases,
+                        )
+                        .map(|id| (id, None)),
+                }
+            },
+        )?;
+        upload.committed = true;
+        self.caches.forget(&[id], &[(parent, name)]);
+        if let Some(old) = replaced {
+            self.delete_store_bytes(&old);
+        }
+        self.getattr(id)
+    }
+}
