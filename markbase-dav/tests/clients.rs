@@ -95,6 +95,13 @@ fn curl(args: &[&str]) -> std::process::Output {
     out
 }
 
+/// The HTTP status curl got for `args` (the body is discarded).
+fn status(args: &[&str]) -> String {
+    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
+    all.extend_from_slice(args);
+    String::from_utf8_lossy(&curl(&all).stdout).into_owned()
+}
+
 #[test]
 fn litmus_passes_every_suite() {
     let Some(litmus) = require_tool("litmus") else {
@@ -152,48 +159,28 @@ fn curl_range_requests_and_chunked_puts_move_exact_bytes() {
         .map(|at| pattern_byte(5, at))
         .collect();
     assert_eq!(out.stdout, expected);
-    let out = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-r",
-        "4000000-",
-        &clip,
-    ]);
-    assert_eq!(out.stdout, b"416");
+    let out = status(&["-r", "4000000-", &clip]);
+    assert_eq!(out, "416");
 
     // A chunked PUT, read back whole.
     let upload = served.dir.path().join("upload.bin");
     write_pattern_file(&upload, 5 << 20, 6).unwrap();
     let put_url = served.url("/Day%201/upload.bin");
-    let out = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
+    let out = status(&[
         "-H",
         "Transfer-Encoding: chunked",
         "-T",
         upload.to_str().unwrap(),
         &put_url,
     ]);
-    assert_eq!(out.stdout, b"201");
+    assert_eq!(out, "201");
     let out = curl(&[&put_url]);
     assert_eq!(out.stdout, std::fs::read(&upload).unwrap());
     assert!(Path::new(&served.dir.path().join("warren-store")).is_dir());
 
     // The root can be neither deleted nor listed to infinite depth.
-    let out = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-X",
-        "DELETE",
-        &served.url("/"),
-    ]);
-    assert_eq!(out.stdout, b"403");
+    let out = status(&["-X", "DELETE", &served.url("/")]);
+    assert_eq!(out, "403");
     let out = curl(&[
         "-w",
         "%{http_code}",
@@ -253,18 +240,14 @@ fn wrong_or_missing_credentials_get_401_and_nothing_else() {
     let out = curl(&["-u", "editor:correct horse", &notes]);
     assert_eq!(out.stdout, b"shot list\n");
     // The user may write too.
-    let out = curl(&[
+    let out = status(&[
         "-u",
         "editor:correct horse",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
         "-T",
         "-",
         &served.url("/new.txt"),
     ]);
-    assert_eq!(out.stdout, b"201");
+    assert_eq!(out, "201");
 }
 
 #[test]
@@ -289,16 +272,8 @@ fn many_concurrent_gets_and_puts_complete() {
         for (i, upload) in uploads.iter().enumerate() {
             let url = served.url(&format!("/Day%201/up-{i}.bin"));
             scope.spawn(move || {
-                let out = curl(&[
-                    "-o",
-                    "/dev/null",
-                    "-w",
-                    "%{http_code}",
-                    "-T",
-                    upload.to_str().unwrap(),
-                    &url,
-                ]);
-                assert_eq!(out.stdout, b"201", "PUT {url}");
+                let out = status(&["-T", upload.to_str().unwrap(), &url]);
+                assert_eq!(out, "201", "PUT {url}");
             });
         }
     });
@@ -338,10 +313,7 @@ fn locks_end_when_their_timeout_passes() {
         args.push(&notes);
         String::from_utf8_lossy(&curl(&args).stdout).into_owned()
     };
-    let put = || {
-        let out = curl(&["-o", "/dev/null", "-w", "%{http_code}", "-T", "-", &notes]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let put = || status(&["-T", "-", &notes]);
 
     // A one-second lock blocks writers without its token, then ends by itself.
     let granted = lock(Some("Timeout: Second-1"));
@@ -369,18 +341,14 @@ fn locks_end_when_their_timeout_passes() {
             .nth(1)
             .and_then(|rest| rest.split('<').next())
             .expect("a lock token");
-        let out = curl(&[
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
+        let out = status(&[
             "-X",
             "UNLOCK",
             "-H",
             &format!("Lock-Token: <{token}>"),
             &notes,
         ]);
-        assert_eq!(out.stdout, b"204");
+        assert_eq!(out, "204");
     }
 }
 
@@ -419,14 +387,8 @@ fn an_aborted_or_mis_announced_put_changes_nothing() {
     }
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
-    let out = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        &served.url("/never.bin"),
-    ]);
-    assert_eq!(out.stdout, b"404");
+    let out = status(&[&served.url("/never.bin")]);
+    assert_eq!(out, "404");
     assert!(
         store_files().is_empty(),
         "upload debris: {:?}",
@@ -435,11 +397,7 @@ fn an_aborted_or_mis_announced_put_changes_nothing() {
 
     // Finder's X-Expected-Entity-Length that does not match the body: refused, and
     // the old content stays.
-    let out = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
+    let out = status(&[
         "-H",
         "Transfer-Encoding: chunked",
         "-H",
@@ -450,11 +408,7 @@ fn an_aborted_or_mis_announced_put_changes_nothing() {
         "PUT",
         &notes,
     ]);
-    assert!(
-        out.stdout.starts_with(b"4") || out.stdout.starts_with(b"5"),
-        "{:?}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.starts_with('4') || out.starts_with('5'), "{out}");
     assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
     assert!(
         store_files().is_empty(),
@@ -463,17 +417,7 @@ fn an_aborted_or_mis_announced_put_changes_nothing() {
     );
 
     // A complete PUT replaces the content.
-    let out = curl(&[
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--data-binary",
-        "new list",
-        "-X",
-        "PUT",
-        &notes,
-    ]);
-    assert_eq!(out.stdout, b"204");
+    let out = status(&["--data-binary", "new list", "-X", "PUT", &notes]);
+    assert_eq!(out, "204");
     assert_eq!(curl(&[&notes]).stdout, b"new list");
 }

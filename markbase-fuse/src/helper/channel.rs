@@ -138,40 +138,37 @@ impl Channel {
     fn next_request(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         let _reading = self.reading.lock();
         let mut socket = &self.socket;
-        if !read_all_or_nothing(&mut socket, &mut buf[..IN_HEADER])? {
-            return Ok(None);
-        }
-        let len = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
-        if !(IN_HEADER..=buf.len()).contains(&len) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "request of {len} bytes (must be {IN_HEADER} to {} bytes)",
-                    buf.len()
-                ),
-            ));
-        }
-        socket.read_exact(&mut buf[IN_HEADER..len])?;
-        Ok(Some(len))
+        read_message(&mut socket, buf, IN_HEADER, "request")
     }
 }
 
 /// Reads one whole reply into `buf`; `None` at end of file.
 fn next_reply(replies: &mut PipeReader, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    if !read_all_or_nothing(replies, &mut buf[..OUT_HEADER])? {
+    read_message(replies, buf, OUT_HEADER, "reply")
+}
+
+/// Reads one FUSE message (a `header`-byte header whose first field is the whole
+/// message's length) into `buf`; `None` at end of file.
+fn read_message(
+    stream: &mut impl Read,
+    buf: &mut [u8],
+    header: usize,
+    what: &str,
+) -> io::Result<Option<usize>> {
+    if !read_all_or_nothing(stream, &mut buf[..header])? {
         return Ok(None);
     }
     let len = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
-    if !(OUT_HEADER..=buf.len()).contains(&len) {
+    if !(header..=buf.len()).contains(&len) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
             format!(
-                "reply of {len} bytes (must be {OUT_HEADER} to {} bytes)",
+                "{what} of {len} bytes (must be {header} to {} bytes)",
                 buf.len()
             ),
         ));
     }
-    replies.read_exact(&mut buf[OUT_HEADER..len])?;
+    stream.read_exact(&mut buf[header..len])?;
     Ok(Some(len))
 }
 
