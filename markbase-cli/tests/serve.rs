@@ -1,0 +1,185 @@
+//! `markbase serve` driven as a user would: the real binary in the foreground,
+//! signals during transfers, and the refusals a user can cause.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use markbase_testkit::{require_tool, run_within, write_pattern_file};
+
+/// How long the server may take to stop once signalled (5 s grace, plus slack).
+const STOP_LIMIT: Duration = Duration::from_secs(8);
+
+fn markbase() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_markbase"));
+    cmd.env_remove("MARKBASE_CATALOG").env_remove("RUST_LOG");
+    cmd
+}
+
+/// A library imported from a small tree: its directory and catalog.
+fn library() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let media = dir.path().join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    write_pattern_file(&media.join("clip.mov"), 64 << 20, 3).unwrap();
+    let catalog = dir.path().join("warren.sqlite");
+    let out = run_within(
+        markbase()
+            .arg("--catalog")
+            .arg(&catalog)
+            .arg("import")
+            .arg(&media),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, catalog)
+}
+
+/// `markbase serve` on a free loopback port; returns the child and its base URL once
+/// it says it is serving.
+fn serve(catalog: &std::path::Path) -> (Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = markbase()
+        .arg("--catalog")
+        .arg(catalog)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stderr.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.contains("serving"), "markbase serve said: {first}");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+fn signal(child: &Child, signal: i32) {
+    // SAFETY: signalling our own child, which has not been reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+}
+
+/// Waits for `child` to exit within `limit`, killing it and failing otherwise.
+fn exits_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("still running {limit:?} after the server was signalled");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_signal_stops_the_server_in_time_and_keeps_acknowledged_puts() {
+    let Some(curl) = require_tool("curl") else {
+        return;
+    };
+    for stop in [libc::SIGTERM, libc::SIGINT] {
+        let (dir, catalog) = library();
+        let (mut server, url) = serve(&catalog);
+        // An acknowledged upload...
+        let upload = dir.path().join("upload.bin");
+        write_pattern_file(&upload, 3 << 20, 8).unwrap();
+        let put = run_within(
+            Command::new(&curl)
+                .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-T"])
+                .arg(&upload)
+                .arg(format!("{url}/upload.bin")),
+            Duration::from_secs(60),
+        );
+        assert_eq!(put.stdout, b"201");
+        // ...and a slow download still running when the signal comes.
+        let mut slow = Command::new(&curl)
+            .args(["-sS", "--limit-rate", "1M", "-o", "/dev/null"])
+            .arg(format!("{url}/clip.mov"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        signal(&server, stop);
+        let status = exits_within(&mut server, STOP_LIMIT);
+        assert!(status.success(), "signal {stop}: {status}");
+        // The client still drains what the sockets had buffered (a few MB at 1 MB/s),
+        // then sees the connection end short of the 64 MiB.
+        let slow = exits_within(&mut slow, Duration::from_secs(40));
+        assert!(
+            !slow.success(),
+            "the 64 MiB download at 1 MB/s cannot have finished"
+        );
+
+        let out = run_within(
+            markbase()
+                .arg("--catalog")
+                .arg(&catalog)
+                .args(["cat", "/upload.bin"]),
+            Duration::from_secs(60),
+        );
+        assert!(
+            out.stdout == std::fs::read(&upload).unwrap(),
+            "the acknowledged PUT was lost"
+        );
+    }
+}
+
+#[test]
+fn refusals_name_their_cause() {
+    let (dir, catalog) = library();
+    let run = |args: &[&str]| {
+        run_within(
+            markbase()
+                .arg("--catalog")
+                .arg(&catalog)
+                .arg("serve")
+                .args(args),
+            Duration::from_secs(30),
+        )
+    };
+    let out = run(&["--listen", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("without authentication") && said.contains("0.0.0.0:0"),
+        "{said}"
+    );
+
+    let missing = dir.path().join("no-such-password");
+    let out = run(&[
+        "--user",
+        "editor",
+        "--password-file",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(missing.to_str().unwrap()));
+
+    let out = run(&["--user", "editor"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--user without --password-file is a usage error"
+    );
+    let out = run(&["--listen", "not-an-address"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // A port already taken is named.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let out = run(&["--listen", &address]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&address));
+}
