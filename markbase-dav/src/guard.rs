@@ -36,6 +36,31 @@ pub(crate) fn refuse<B>(request: &Request<B>) -> Option<Response<Body>> {
     changes_root.then(|| status(StatusCode::FORBIDDEN))
 }
 
+/// The reply to a PUT that announces more bytes (`Content-Length`, or Finder's
+/// `X-Expected-Entity-Length`) than the store has `free`: 507, before any is read.
+pub(crate) fn refuse_upload<B>(request: &Request<B>, free: u64) -> Option<Response<Body>> {
+    if request.method().as_str() != "PUT" {
+        return None;
+    }
+    let announced = ["content-length", "x-expected-entity-length"]
+        .iter()
+        .filter_map(|name| {
+            request
+                .headers()
+                .get(*name)?
+                .to_str()
+                .ok()?
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
+        .max()?;
+    (announced > free).then(|| {
+        tracing::warn!("refused a PUT of {announced} bytes: the store has {free} bytes free");
+        status(StatusCode::INSUFFICIENT_STORAGE)
+    })
+}
+
 /// Whether `path` (as sent: percent-encoded, maybe with `.`/`..`) names the root.
 fn is_root(path: &str) -> bool {
     DavPath::new(path).is_ok_and(|path| path.as_bytes() == b"/")
@@ -129,5 +154,25 @@ mod tests {
             None
         );
         assert_eq!(refused("GET", "/", &[]), None);
+    }
+
+    #[test]
+    fn puts_announcing_more_than_is_free_are_refused() {
+        let put = |headers: &[(&str, &str)]| {
+            refuse_upload(&request("PUT", "/a", headers), 1000).map(|response| response.status())
+        };
+        assert_eq!(
+            put(&[("content-length", "1001")]),
+            Some(StatusCode::INSUFFICIENT_STORAGE)
+        );
+        let finder = [
+            ("x-expected-entity-length", "5000"),
+            ("transfer-encoding", "chunked"),
+        ];
+        assert_eq!(put(&finder), Some(StatusCode::INSUFFICIENT_STORAGE));
+        assert_eq!(put(&[("content-length", "1000")]), None);
+        assert_eq!(put(&[]), None);
+        let get = refuse_upload(&request("GET", "/a", &[("content-length", "5000")]), 1000);
+        assert!(get.is_none());
     }
 }

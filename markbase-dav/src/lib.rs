@@ -11,10 +11,13 @@
 //! A PUT writes a new content that takes the file's name only once complete
 //! ([`markbase_vfs::Upload`]): a client that goes away mid-upload changes nothing.
 //!
-//! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`, and request
-//! size limits.
+//! A PUT may not announce or send more bytes than the store has free (507, or the
+//! request fails), nor let its body stall for a minute.
+//!
+//! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`.
 
 mod auth;
+mod body;
 mod errors;
 mod file;
 mod fs;

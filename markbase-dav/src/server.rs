@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use dav_server::body::Body;
 use dav_server::{DavConfig, DavHandler};
+use http::Response;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -17,6 +19,7 @@ use markbase_vfs::Vfs;
 use tokio::net::TcpListener;
 
 use crate::auth::Access;
+use crate::body::GuardedBody;
 use crate::fs::MarkbaseDavFs;
 use crate::guard;
 use crate::locks::ExpiringLocks;
@@ -33,11 +36,21 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long running requests may go on once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// How long a request body may stall before the request fails.
+const BODY_IDLE: Duration = Duration::from_secs(60);
+
 /// A WebDAV server over one catalog, bound to one address.
 pub struct DavServer {
     listener: TcpListener,
+    service: Arc<Service>,
+}
+
+/// What every request needs.
+struct Service {
+    vfs: Arc<Vfs>,
     handler: DavHandler,
-    access: Arc<Access>,
+    access: Access,
+    body_idle: Duration,
 }
 
 impl DavServer {
@@ -46,15 +59,27 @@ impl DavServer {
     pub async fn bind(vfs: Arc<Vfs>, address: SocketAddr, access: Access) -> io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let handler = DavHandler::builder()
-            .filesystem(Box::new(MarkbaseDavFs::new(vfs)))
+            .filesystem(Box::new(MarkbaseDavFs::new(Arc::clone(&vfs))))
             .locksystem(Box::new(ExpiringLocks::new()))
             .read_buf_size(READ_CHUNK)
             .build_handler();
         Ok(Self {
             listener,
-            handler,
-            access: Arc::new(access),
+            service: Arc::new(Service {
+                vfs,
+                handler,
+                access,
+                body_idle: BODY_IDLE,
+            }),
         })
+    }
+
+    /// Fails a request whose body stalls for `idle` (default 60 s).
+    pub fn with_body_idle(mut self, idle: Duration) -> Self {
+        if let Some(service) = Arc::get_mut(&mut self.service) {
+            service.body_idle = idle;
+        }
+        self
     }
 
     /// The address the server listens on (the port, when bound to port 0).
@@ -95,22 +120,12 @@ impl DavServer {
         stream: tokio::net::TcpStream,
         peer: SocketAddr,
     ) {
-        let (handler, access) = (self.handler.clone(), Arc::clone(&self.access));
+        let service = Arc::clone(&self.service);
         let service = service_fn(move |request: hyper::Request<Incoming>| {
-            let (handler, access) = (handler.clone(), Arc::clone(&access));
+            let service = Arc::clone(&service);
             async move {
                 tracing::debug!("{peer} {} {}", request.method(), request.uri());
-                let response = match (access.check(&request), guard::refuse(&request)) {
-                    (Err(unauthorized), _) => unauthorized.response(),
-                    (Ok(_), Some(refused)) => refused,
-                    (Ok(None), None) => handler.handle(request).await,
-                    // Locks are owned by the user who took them.
-                    (Ok(Some(user)), None) => {
-                        let config = DavConfig::new().principal(user);
-                        handler.handle_with(config, request).await
-                    }
-                };
-                Ok::<_, Infallible>(response)
+                Ok::<_, Infallible>(service.respond(request).await)
             }
         });
         let mut builder = http1::Builder::new();
@@ -124,5 +139,37 @@ impl DavServer {
                 tracing::debug!("connection from {peer}: {err}");
             }
         });
+    }
+}
+
+impl Service {
+    async fn respond(&self, request: hyper::Request<Incoming>) -> Response<Body> {
+        let user = match self.access.check(&request) {
+            Ok(user) => user,
+            Err(unauthorized) => return unauthorized.response(),
+        };
+        if let Some(refused) = guard::refuse(&request) {
+            return refused;
+        }
+        let free = self.free_bytes();
+        if let Some(refused) = guard::refuse_upload(&request, free) {
+            return refused;
+        }
+        let request = request.map(|body| GuardedBody::new(body, free, self.body_idle));
+        match user {
+            None => self.handler.handle(request).await,
+            // Locks are owned by the user who took them.
+            Some(user) => {
+                let config = DavConfig::new().principal(user);
+                self.handler.handle_with(config, request).await
+            }
+        }
+    }
+
+    /// Bytes the store's filesystem has free (no limit when it cannot say).
+    fn free_bytes(&self) -> u64 {
+        self.vfs.statfs().map_or(u64::MAX, |fs| {
+            fs.blocks_available.saturating_mul(fs.block_size)
+        })
     }
 }

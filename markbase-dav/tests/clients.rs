@@ -26,14 +26,26 @@ impl Served {
     }
 
     fn start_with(access: Access) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), access, None, None)
+    }
+
+    /// Serves from `dir`, with the store at `store` if given, and bodies allowed to
+    /// stall for `body_idle` if given.
+    fn start_in(
+        dir: tempfile::TempDir,
+        access: Access,
+        store: Option<std::path::PathBuf>,
+        body_idle: Option<Duration>,
+    ) -> Self {
         let source = dir.path().join("media");
         std::fs::create_dir_all(source.join("Day 1")).unwrap();
         write_pattern_file(&source.join("Day 1/clip.mov"), 3_000_001, 5).unwrap();
         std::fs::write(source.join("notes.txt"), b"shot list\n").unwrap();
         let catalog = dir.path().join("warren.sqlite");
         markbase_vfs::import(&source, &catalog, &ImportOptions::default()).unwrap();
-        let vfs = Arc::new(Vfs::open(VfsConfig::new(&catalog)).unwrap());
+        let mut config = VfsConfig::new(&catalog);
+        config.store = store;
+        let vfs = Arc::new(Vfs::open(config).unwrap());
 
         let (stop, stopped) = oneshot::channel::<()>();
         let (bound_tx, bound_rx) = std::sync::mpsc::channel();
@@ -44,9 +56,12 @@ impl Served {
                 .build()
                 .unwrap();
             runtime.block_on(async move {
-                let server = DavServer::bind(vfs, "127.0.0.1:0".parse().unwrap(), access)
+                let mut server = DavServer::bind(vfs, "127.0.0.1:0".parse().unwrap(), access)
                     .await
                     .unwrap();
+                if let Some(idle) = body_idle {
+                    server = server.with_body_idle(idle);
+                }
                 bound_tx.send(server.local_addr().unwrap()).unwrap();
                 server
                     .run(async {
@@ -420,4 +435,91 @@ fn an_aborted_or_mis_announced_put_changes_nothing() {
     let out = status(&["--data-binary", "new list", "-X", "PUT", &notes]);
     assert_eq!(out, "204");
     assert_eq!(curl(&[&notes]).stdout, b"new list");
+}
+
+#[test]
+fn uploads_beyond_the_free_space_or_stalling_are_refused_and_leave_nothing() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    if !markbase_testkit::is_root() {
+        assert!(
+            std::env::var("MARKBASE_REQUIRE_ALL").as_deref() != Ok("1"),
+            "mounting a small tmpfs store needs root (MARKBASE_REQUIRE_ALL=1)"
+        );
+        eprintln!("skipping: mounting a small tmpfs store needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    let mounted = run_within(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(&store),
+        Duration::from_secs(30),
+    );
+    assert!(
+        mounted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mounted.stderr)
+    );
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(store.clone());
+    let served = Served::start_in(
+        dir,
+        Access::Anonymous,
+        Some(store.clone()),
+        Some(Duration::from_secs(1)),
+    );
+    let big = served.dir.path().join("big.bin");
+    write_pattern_file(&big, 2 << 20, 1).unwrap();
+    let store_is_empty = || std::fs::read_dir(&store).unwrap().next().is_none();
+
+    // Announced too large: 507 before a byte is read.
+    let out = status(&["-T", big.to_str().unwrap(), &served.url("/big.bin")]);
+    assert_eq!(out, "507");
+    // Chunked, so unannounced: cut off when it outgrows the store.
+    let out = status(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-T",
+        big.to_str().unwrap(),
+        &served.url("/big.bin"),
+    ]);
+    assert!(out.starts_with('4') || out.starts_with('5'), "{out}");
+    assert_eq!(status(&[&served.url("/big.bin")]), "404");
+    assert!(store_is_empty());
+
+    // A client that stops sending mid-body: the request fails after the idle time,
+    // and nothing is kept.
+    use std::io::Write;
+    let mut stalled = std::net::TcpStream::connect(served.address).unwrap();
+    let head = format!(
+        "PUT /stalled.bin HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\n",
+        served.address
+    );
+    stalled.write_all(head.as_bytes()).unwrap();
+    stalled.write_all(&[b'x'; 100]).unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(status(&[&served.url("/stalled.bin")]), "404");
+    assert!(store_is_empty(), "a stalled upload left bytes in the store");
+    drop(stalled);
+
+    // What fits still goes in.
+    let small = served.dir.path().join("small.bin");
+    write_pattern_file(&small, 100_000, 2).unwrap();
+    assert_eq!(
+        status(&["-T", small.to_str().unwrap(), &served.url("/small.bin")]),
+        "201"
+    );
+    assert_eq!(
+        curl(&[&served.url("/small.bin")]).stdout,
+        std::fs::read(&small).unwrap()
+    );
 }
