@@ -523,3 +523,59 @@ fn uploads_beyond_the_free_space_or_stalling_are_refused_and_leave_nothing() {
         std::fs::read(&small).unwrap()
     );
 }
+
+#[test]
+fn conditional_requests_are_honoured() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let notes = served.url("/notes.txt");
+    let head = String::from_utf8_lossy(&curl(&["-I", &notes]).stdout).into_owned();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|line| {
+                let (key, value) = line.split_once(':')?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {head}"))
+    };
+    let etag = header("etag");
+    let modified = header("last-modified");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+
+    // Reads: unchanged since what the client has -> 304; otherwise the body.
+    assert_eq!(
+        status(&["-H", &format!("If-None-Match: {etag}"), &notes]),
+        "304"
+    );
+    assert_eq!(status(&["-H", "If-None-Match: \"other\"", &notes]), "200");
+    assert_eq!(
+        status(&["-H", &format!("If-Modified-Since: {modified}"), &notes]),
+        "304"
+    );
+    let long_ago = "If-Modified-Since: Mon, 01 Jan 2001 00:00:00 GMT";
+    assert_eq!(status(&["-H", long_ago, &notes]), "200");
+
+    // Writes: only over the version the client names, and If-None-Match: * only
+    // where nothing exists.
+    let put = |condition: &str, body: &str, url: &str| {
+        status(&["-H", condition, "--data-binary", body, "-X", "PUT", url])
+    };
+    assert_eq!(put("If-Match: \"stale\"", "lost update", &notes), "412");
+    assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
+    assert_eq!(put("If-None-Match: *", "clobber", &notes), "412");
+    assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
+    assert_eq!(put(&format!("If-Match: {etag}"), "take two", &notes), "204");
+    assert_eq!(curl(&[&notes]).stdout, b"take two");
+    // The content changed, so the old ETag no longer matches.
+    assert_eq!(
+        put(&format!("If-Match: {etag}"), "take three", &notes),
+        "412"
+    );
+    assert_eq!(
+        put("If-None-Match: *", "fresh", &served.url("/fresh.txt")),
+        "201"
+    );
+}
