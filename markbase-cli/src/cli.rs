@@ -171,7 +171,7 @@ pub struct DemoArgs {
     /// Keep every generated file under 4 MiB (a quick demo, for tests).
     #[arg(long)]
     pub quick: bool,
-    /// Only make and show the library; do not mount it.
+    /// Only make and show the library; do not mount or serve it.
     #[arg(long)]
     pub no_mount: bool,
 }

@@ -8,6 +8,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -130,22 +131,63 @@ pub fn run(args: &crate::cli::DemoArgs) -> Result<()> {
     if args.no_mount {
         return Ok(());
     }
-    mount_demo(vfs, &dir.join("mount"))
+    share_demo(vfs, &dir.join("mount"))
 }
 
-/// Mounts the demo library on `mountpoint` in the foreground, where this machine can.
-fn mount_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
+/// Where the demo serves its library over WebDAV.
+const DEMO_ADDRESS: &str = "127.0.0.1:4918";
+
+/// Serves the demo library over WebDAV and mounts it on `mountpoint` (where this
+/// machine can), in the foreground until Ctrl-C.
+fn share_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
+    let vfs = Arc::new(vfs);
+    let address = DEMO_ADDRESS.parse().expect("a valid address");
+    let server = match crate::serve::Background::start(Arc::clone(&vfs), address) {
+        Ok(server) => {
+            println!(
+                "\nServing it over WebDAV at http://{}/ (Finder: Go > Connect to Server).",
+                server.address
+            );
+            Some(server)
+        }
+        Err(err) => {
+            println!("\nNot serving the library over WebDAV: {err:#}.");
+            None
+        }
+    };
     let options = MountOptions::default();
-    if let Some(reason) = crate::mount::unavailable(&options) {
-        println!("\nNot mounting the library: {reason}.");
-        return Ok(());
+    let shown = match crate::mount::unavailable(&options) {
+        Some(reason) => {
+            println!("Not mounting the library: {reason}.");
+            if server.is_some() {
+                println!("Ctrl-C stops the server.");
+                wait_for_stop_signal()?;
+            }
+            Ok(())
+        }
+        None => {
+            fs::create_dir_all(mountpoint)
+                .with_context(|| format!("creating {}", mountpoint.display()))?;
+            println!(
+                "Mounting it on {}: open it in a file manager or a shell; Ctrl-C unmounts.",
+                mountpoint.display()
+            );
+            crate::mount::serve(vfs, mountpoint, &options)
+        }
+    };
+    if let Some(server) = server {
+        server.stop();
     }
-    fs::create_dir_all(mountpoint).with_context(|| format!("creating {}", mountpoint.display()))?;
-    println!(
-        "\nMounting it on {}: open it in a file manager or a shell; Ctrl-C unmounts.",
-        mountpoint.display()
-    );
-    crate::mount::serve(vfs, mountpoint, &options)
+    shown
+}
+
+/// Blocks until SIGINT, SIGTERM or SIGHUP.
+fn wait_for_stop_signal() -> Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot install signal handlers")?;
+    signals.forever().next();
+    Ok(())
 }
 
 fn default_dir() -> Result<PathBuf> {

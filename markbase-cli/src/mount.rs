@@ -22,18 +22,18 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
         writeback_cache: args.writeback_cache,
         ..MountOptions::default()
     };
-    serve(vfs, &args.mountpoint, &options)
+    serve(Arc::new(vfs), &args.mountpoint, &options)
 }
 
 /// Mounts `vfs` on `mountpoint` in the foreground: until it is unmounted from
 /// outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
-pub fn serve(vfs: Vfs, mountpoint: &Path, options: &MountOptions) -> anyhow::Result<()> {
+pub fn serve(vfs: Arc<Vfs>, mountpoint: &Path, options: &MountOptions) -> anyhow::Result<()> {
     // Signals are caught before mounting, so that none is lost in between.
     let mut signals =
         Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
     let catalog = vfs.catalog_path().display().to_string();
     let read_only = vfs.config().read_only;
-    let mount = Mount::new(Arc::new(vfs), mountpoint, options)?;
+    let mount = Mount::new(vfs, mountpoint, options)?;
     let mountpoint = mount.mountpoint().display().to_string();
     eprintln!(
         "markbase: {catalog} mounted on {mountpoint}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",

@@ -1,10 +1,12 @@
 //! `markbase serve`: the catalog over WebDAV.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use markbase_dav::{Access, Credentials, DavServer};
 use markbase_vfs::Vfs;
+use tokio::sync::oneshot;
 
 use crate::cli::ServeArgs;
 
@@ -18,14 +20,11 @@ pub fn serve(vfs: Vfs, args: &ServeArgs) -> anyhow::Result<()> {
             args.listen
         ),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let catalog = vfs.catalog_path().display().to_string();
-        let read_only = vfs.config().read_only;
-        let server = DavServer::bind(Arc::new(vfs), args.listen, access)
+    let vfs = Arc::new(vfs);
+    let catalog = vfs.catalog_path().display().to_string();
+    let read_only = vfs.config().read_only;
+    runtime()?.block_on(async {
+        let server = DavServer::bind(vfs, args.listen, access)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let address = server.local_addr()?;
@@ -37,6 +36,54 @@ pub fn serve(vfs: Vfs, args: &ServeArgs) -> anyhow::Result<()> {
         eprintln!("markbase: stopped serving");
         Ok(())
     })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// A server running on its own thread (loopback, no authentication), until stopped.
+pub struct Background {
+    /// Where it listens.
+    pub address: SocketAddr,
+    stop: oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Background {
+    /// Serves `vfs` on `address` from a thread of its own.
+    pub fn start(vfs: Arc<Vfs>, address: SocketAddr) -> anyhow::Result<Self> {
+        let runtime = runtime()?;
+        let server = runtime
+            .block_on(DavServer::bind(vfs, address, Access::Anonymous))
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let address = server.local_addr()?;
+        let (stop, stopped) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("markbase-serve".into())
+            .spawn(move || {
+                runtime.block_on(server.run(async {
+                    let _ = stopped.await;
+                }));
+            })
+            .context("cannot start the WebDAV server thread")?;
+        Ok(Self {
+            address,
+            stop,
+            thread,
+        })
+    }
+
+    /// Stops accepting, gives running requests their grace, and waits for the end.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        if self.thread.join().is_err() {
+            tracing::error!("the WebDAV server thread panicked");
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.
