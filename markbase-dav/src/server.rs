@@ -151,7 +151,12 @@ impl Service {
         if let Some(refused) = guard::refuse(&request) {
             return refused;
         }
-        let free = self.free_bytes();
+        // Only a PUT body can be large: dav-server reads others whole, up to 64 KiB.
+        let free = if request.method() == http::Method::PUT {
+            self.free_bytes()
+        } else {
+            u64::MAX
+        };
         if let Some(refused) = guard::refuse_upload(&request, free) {
             return refused;
         }
