@@ -35,6 +35,30 @@ pub(crate) struct OpenFile {
     pub vfs: Arc<Vfs>,
     pub target: Target,
     pub position: u64,
+    /// The next chunk of a sequential read, being read while the last one is sent.
+    pub read_ahead: Option<ReadAhead>,
+}
+
+/// A chunk read in the background: where, how much, and the read.
+pub(crate) struct ReadAhead {
+    at: u64,
+    count: usize,
+    task: tokio::task::JoinHandle<FsResult<Bytes>>,
+}
+
+/// Reads `count` bytes at `at` of `handle` on the blocking pool.
+fn read_chunk(
+    vfs: Arc<Vfs>,
+    handle: FileHandle,
+    at: u64,
+    count: usize,
+) -> tokio::task::JoinHandle<FsResult<Bytes>> {
+    tokio::task::spawn_blocking(move || {
+        let mut buf = BytesMut::zeroed(count);
+        let n = vfs.read_at(handle, at, &mut buf).map_err(fs_error)?;
+        buf.truncate(n);
+        Ok(buf.freeze())
+    })
 }
 
 impl fmt::Debug for OpenFile {
@@ -150,21 +174,28 @@ impl DavFile for OpenFile {
         self.write_bytes(bytes)
     }
 
-    /// Reads straight from the alias file into the buffer the response sends.
+    /// Reads straight from the alias file into the buffer the response sends. A
+    /// full chunk starts the read of the next one, so that the disk works while the
+    /// network sends (a GET reads chunk after chunk).
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
             let Target::Handle { handle, .. } = &self.target else {
                 return Err(FsError::Forbidden);
             };
-            let (vfs, handle, at) = (Arc::clone(&self.vfs), *handle, self.position);
-            let bytes = blocking(move || {
-                let mut buf = BytesMut::zeroed(count);
-                let n = vfs.read_at(handle, at, &mut buf).map_err(fs_error)?;
-                buf.truncate(n);
-                Ok(buf.freeze())
-            })
-            .await?;
+            let handle = *handle;
+            let task = match self.read_ahead.take() {
+                Some(ahead) if ahead.at == self.position && ahead.count == count => ahead.task,
+                _ => read_chunk(Arc::clone(&self.vfs), handle, self.position, count),
+            };
+            let bytes = task.await.map_err(|_| FsError::GeneralFailure)??;
             self.position += bytes.len() as u64;
+            if bytes.len() == count {
+                self.read_ahead = Some(ReadAhead {
+                    at: self.position,
+                    count,
+                    task: read_chunk(Arc::clone(&self.vfs), handle, self.position, count),
+                });
+            }
             Ok(bytes)
         }
         .boxed()

@@ -123,6 +123,7 @@ impl DavFileSystem for MarkbaseDavFs {
                 vfs: Arc::clone(&self.vfs),
                 target,
                 position: 0,
+                read_ahead: None,
             }) as Box<dyn DavFile>)
         }
         .boxed()

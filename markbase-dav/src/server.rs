@@ -25,7 +25,7 @@ use crate::guard;
 use crate::locks::ExpiringLocks;
 
 /// Bytes read from a file per GET body chunk.
-const READ_CHUNK: usize = 256 << 10;
+const READ_CHUNK: usize = 1 << 20;
 
 /// Largest request head (request line and headers).
 const MAX_HEADER_BYTES: usize = 64 << 10;
