@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use markbase_dav::{Access, Background, DEFAULT_BODY_IDLE};
 use markbase_fuse::MountOptions;
 use markbase_vfs::{NodeId, Vfs, VfsConfig};
 
@@ -142,11 +143,18 @@ const DEMO_ADDRESS: &str = "127.0.0.1:4918";
 fn share_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
     let vfs = Arc::new(vfs);
     let address = DEMO_ADDRESS.parse().expect("a valid address");
-    let server = match crate::serve::Background::start(Arc::clone(&vfs), address) {
+    let started = Background::start(
+        Arc::clone(&vfs),
+        address,
+        Access::Anonymous,
+        DEFAULT_BODY_IDLE,
+    )
+    .with_context(|| format!("cannot listen on {address}"));
+    let server = match started {
         Ok(server) => {
             println!(
                 "\nServing it over WebDAV at http://{}/ (Finder: Go > Connect to Server).",
-                server.address
+                server.address()
             );
             Some(server)
         }

@@ -1,12 +1,10 @@
 //! `markbase serve`: the catalog over WebDAV.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use markbase_dav::{Access, Credentials, DavServer};
 use markbase_vfs::Vfs;
-use tokio::sync::oneshot;
 
 use crate::cli::ServeArgs;
 
@@ -43,47 +41,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")
-}
-
-/// A server running on its own thread (loopback, no authentication), until stopped.
-pub struct Background {
-    /// Where it listens.
-    pub address: SocketAddr,
-    stop: oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Background {
-    /// Serves `vfs` on `address` from a thread of its own.
-    pub fn start(vfs: Arc<Vfs>, address: SocketAddr) -> anyhow::Result<Self> {
-        let runtime = runtime()?;
-        let server = runtime
-            .block_on(DavServer::bind(vfs, address, Access::Anonymous))
-            .with_context(|| format!("cannot listen on {address}"))?;
-        let address = server.local_addr()?;
-        let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("markbase-serve".into())
-            .spawn(move || {
-                runtime.block_on(server.run(async {
-                    let _ = stopped.await;
-                }));
-            })
-            .context("cannot start the WebDAV server thread")?;
-        Ok(Self {
-            address,
-            stop,
-            thread,
-        })
-    }
-
-    /// Stops accepting, gives running requests their grace, and waits for the end.
-    pub fn stop(self) {
-        let _ = self.stop.send(());
-        if self.thread.join().is_err() {
-            tracing::error!("the WebDAV server thread panicked");
-        }
-    }
 }
 
 /// Completes on SIGINT or SIGTERM.

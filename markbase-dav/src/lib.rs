@@ -17,6 +17,7 @@
 //! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`.
 
 mod auth;
+mod background;
 mod body;
 mod errors;
 mod file;
@@ -28,5 +29,6 @@ mod props;
 mod server;
 
 pub use auth::{Access, Credentials, CredentialsError};
+pub use background::Background;
 pub use fs::MarkbaseDavFs;
-pub use server::DavServer;
+pub use server::{DEFAULT_BODY_IDLE, DavServer};

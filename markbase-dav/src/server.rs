@@ -36,8 +36,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long running requests may go on once shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// How long a request body may stall before the request fails.
-const BODY_IDLE: Duration = Duration::from_secs(60);
+/// How long a request body may stall before the request fails, unless set with
+/// [`DavServer::with_body_idle`].
+pub const DEFAULT_BODY_IDLE: Duration = Duration::from_secs(60);
 
 /// A WebDAV server over one catalog, bound to one address.
 pub struct DavServer {
@@ -69,7 +70,7 @@ impl DavServer {
                 vfs,
                 handler,
                 access,
-                body_idle: BODY_IDLE,
+                body_idle: DEFAULT_BODY_IDLE,
             }),
         })
     }

@@ -6,21 +6,22 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use markbase_dav::{Access, Credentials, DavServer};
+use markbase_dav::{Access, Background, Credentials, DEFAULT_BODY_IDLE};
 use markbase_testkit::{pattern_byte, require_tool, run_within, write_pattern_file};
 use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
-use tokio::sync::oneshot;
 
-/// A server on an ephemeral loopback port over a catalog of a small imported tree,
-/// stopped when dropped.
+/// A server on an ephemeral loopback port over a catalog of a small imported tree.
 struct Served {
+    /// Stopped when dropped, before the directory it serves goes.
+    server: Background,
     dir: tempfile::TempDir,
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
+    fn address(&self) -> SocketAddr {
+        self.server.address()
+    }
+
     fn start() -> Self {
         Self::start_with(Access::Anonymous)
     }
@@ -47,51 +48,18 @@ impl Served {
         config.store = store;
         let vfs = Arc::new(Vfs::open(config).unwrap());
 
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let mut server = DavServer::bind(vfs, "127.0.0.1:0".parse().unwrap(), access)
-                    .await
-                    .unwrap();
-                if let Some(idle) = body_idle {
-                    server = server.with_body_idle(idle);
-                }
-                bound_tx.send(server.local_addr().unwrap()).unwrap();
-                server
-                    .run(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
-        let address = bound_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        Self {
-            dir,
-            address,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        let server = Background::start(
+            vfs,
+            "127.0.0.1:0".parse().unwrap(),
+            access,
+            body_idle.unwrap_or(DEFAULT_BODY_IDLE),
+        )
+        .unwrap();
+        Self { dir, server }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        format!("http://{}{path}", self.address())
     }
 }
 
@@ -396,9 +364,9 @@ fn an_aborted_or_mis_announced_put_changes_nothing() {
     for path in ["/notes.txt", "/never.bin"] {
         let head = format!(
             "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 10000000\r\n\r\n",
-            served.address
+            served.address()
         );
-        send_and_hang_up(served.address, &head, &vec![b'x'; 1 << 20]);
+        send_and_hang_up(served.address(), &head, &vec![b'x'; 1 << 20]);
     }
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
@@ -499,10 +467,10 @@ fn uploads_beyond_the_free_space_or_stalling_are_refused_and_leave_nothing() {
     // A client that stops sending mid-body: the request fails after the idle time,
     // and nothing is kept.
     use std::io::Write;
-    let mut stalled = std::net::TcpStream::connect(served.address).unwrap();
+    let mut stalled = std::net::TcpStream::connect(served.address()).unwrap();
     let head = format!(
         "PUT /stalled.bin HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\n",
-        served.address
+        served.address()
     );
     stalled.write_all(head.as_bytes()).unwrap();
     stalled.write_all(&[b'x'; 100]).unwrap();

@@ -10,22 +10,23 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use markbase_dav::{Access, DavServer};
+use markbase_dav::{Access, Background, DEFAULT_BODY_IDLE};
 use markbase_testkit::{pattern_byte, require_tool, run_within, write_pattern_file};
 use markbase_vfs::{ImportOptions, NodeKind, Vfs, VfsConfig, VfsError};
-use tokio::sync::oneshot;
 
-/// A server on an ephemeral loopback port over a catalog of a tiny imported tree,
-/// stopped when dropped.
+/// A server on an ephemeral loopback port over a catalog of a tiny imported tree.
 struct Served {
+    /// Stopped when dropped, before the directory it serves goes.
+    server: Background,
     dir: tempfile::TempDir,
     catalog: PathBuf,
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Served {
+    fn address(&self) -> SocketAddr {
+        self.server.address()
+    }
+
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let source = dir.path().join("media");
@@ -35,39 +36,22 @@ impl Served {
         markbase_vfs::import(&source, &catalog, &ImportOptions::default()).unwrap();
         let vfs = Arc::new(Vfs::open(VfsConfig::new(&catalog)).unwrap());
 
-        let (stop, stopped) = oneshot::channel::<()>();
-        let (bound_tx, bound_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let server =
-                    DavServer::bind(vfs, "127.0.0.1:0".parse().unwrap(), Access::Anonymous)
-                        .await
-                        .unwrap();
-                bound_tx.send(server.local_addr().unwrap()).unwrap();
-                server
-                    .run(async {
-                        let _ = stopped.await;
-                    })
-                    .await;
-            });
-        });
-        let address = bound_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        let server = Background::start(
+            vfs,
+            "127.0.0.1:0".parse().unwrap(),
+            Access::Anonymous,
+            DEFAULT_BODY_IDLE,
+        )
+        .unwrap();
         Self {
             dir,
             catalog,
-            address,
-            stop: Some(stop),
-            thread: Some(thread),
+            server,
         }
     }
 
     fn url(&self) -> String {
-        format!("http://{}/", self.address)
+        format!("http://{}/", self.address())
     }
 
     /// A fresh, read-only view of the catalog, sharing nothing with the server's.
@@ -75,17 +59,6 @@ impl Served {
         let mut config = VfsConfig::new(&self.catalog);
         config.read_only = true;
         Vfs::open(config).unwrap()
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
