@@ -4,6 +4,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::finder::FinderFiles;
+
 /// Options for [`Vfs::open`](crate::Vfs::open). Start from [`VfsConfig::new`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -30,6 +32,9 @@ pub struct VfsConfig {
     pub store: Option<PathBuf>,
     /// Refuse every write with `EROFS`, touching nothing (default `false`).
     pub read_only: bool,
+    /// Where Finder's `._*` and `.DS_Store` files go through [`Vfs::place`](crate::Vfs::place)
+    /// (default: aside, out of the catalog).
+    pub finder_files: FinderFiles,
 }
 
 impl VfsConfig {
@@ -46,6 +51,7 @@ impl VfsConfig {
             change_check_interval: Duration::from_millis(1),
             store: None,
             read_only: false,
+            finder_files: FinderFiles::default(),
         }
     }
 }

@@ -183,7 +183,7 @@ impl Vfs {
     pub fn rmdir(&self, parent: NodeId, name: &str) -> Result<()> {
         self.ensure_writable()?;
         check_name(name)?;
-        let id = self.primary.write(
+        let node = self.primary.write(
             false,
             || self.drop_caches(),
             |w| {
@@ -200,10 +200,11 @@ impl Vfs {
                     )));
                 }
                 w.delete(node.id)?;
-                Ok(node.id)
+                Ok(node)
             },
         )?;
-        self.caches.forget(&[id], &[(parent, name)]);
+        self.caches.forget(&[node.id], &[(parent, name)]);
+        self.delete_store_bytes(&node);
         Ok(())
     }
 
@@ -284,10 +285,13 @@ impl Vfs {
         }
     }
 
-    /// Deletes the bytes of a removed file node that live in the store.
+    /// Deletes what the store holds for a removed node: a file's bytes, a
+    /// directory's Finder files.
     pub(crate) fn delete_store_bytes(&self, node: &Node) {
-        let Content::File(AliasList::Entries(entries)) = &node.content else {
-            return;
+        let entries = match &node.content {
+            Content::Dir => return self.discard_finder_area(node.id),
+            Content::File(AliasList::Entries(entries)) => entries,
+            Content::File(_) => return,
         };
         for entry in entries.iter() {
             let AliasEntry::Path(alias) = entry else {
