@@ -74,6 +74,10 @@ pub struct ServeArgs {
     /// Serve on an address other machines can reach without authentication.
     #[arg(long, conflicts_with = "user")]
     pub allow_anonymous: bool,
+    /// Keep Finder's `._*` and `.DS_Store` files in the catalog like any other file
+    /// (by default they are kept aside, in the store's `finder/` directory).
+    #[arg(long)]
+    pub finder_files_in_catalog: bool,
 }
 
 /// `markbase mount`.

@@ -12,7 +12,7 @@ mod serve;
 use std::process::ExitCode;
 
 use clap::Parser;
-use markbase_vfs::{Vfs, VfsConfig, VfsError};
+use markbase_vfs::{FinderFiles, Vfs, VfsConfig, VfsError};
 
 use cli::{Cli, Command};
 
@@ -30,18 +30,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let open_with = |read_only: bool| {
+    let open_with = |configure: &dyn Fn(&mut VfsConfig)| {
         let mut config = VfsConfig::new(&cli.catalog);
-        config.read_only = read_only;
+        configure(&mut config);
         Vfs::open(config)
     };
-    let open_with = |read_only: bool| match open_with(read_only) {
+    let open_with = |configure: &dyn Fn(&mut VfsConfig)| match open_with(configure) {
         Err(err @ VfsError::CatalogMissing(_)) => Err(anyhow::anyhow!(
             "{err} (pass --catalog PATH or set MARKBASE_CATALOG; `markbase import DIR` makes one)"
         )),
         other => Ok(other?),
     };
-    let open = || open_with(false);
+    let open = || open_with(&|_| {});
     match cli.command {
         Command::Import(args) => import::run(&args, &cli.catalog),
         Command::Ls(args) => browse::ls(&open()?, &args),
@@ -50,9 +50,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => browse::resolve(&open()?, &args.path),
         Command::Fsck(args) => fsck::run(&open()?, &args),
         Command::Demo(args) => demo::run(&args),
-        Command::Mount(args) => mount::mount(open_with(args.read_only)?, &args),
+        Command::Mount(args) => mount::mount(
+            open_with(&|config| config.read_only = args.read_only)?,
+            &args,
+        ),
         Command::Umount(args) => mount::umount(&args),
-        Command::Serve(args) => serve::serve(open_with(args.read_only)?, &args),
+        Command::Serve(args) => {
+            let vfs = open_with(&|config| {
+                config.read_only = args.read_only;
+                if args.finder_files_in_catalog {
+                    config.finder_files = FinderFiles::InCatalog;
+                }
+            })?;
+            serve::serve(vfs, &args)
+        }
     }
 }
 

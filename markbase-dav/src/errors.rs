@@ -1,4 +1,4 @@
-//! Core errors as the WebDAV statuses dav-server gives them.
+//! Core and I/O errors as the WebDAV statuses dav-server gives them.
 
 use dav_server::fs::{FsError, FsResult};
 use markbase_vfs::VfsError;
@@ -11,7 +11,17 @@ pub(crate) fn fs_error(err: VfsError) -> FsError {
         libc::EIO | libc::EBUSY => tracing::warn!("{err}"),
         _ => tracing::debug!("{err}"),
     }
-    match code {
+    status_of(code)
+}
+
+/// An I/O error while `doing` something to a Finder file kept aside.
+pub(crate) fn io_error(doing: &str, err: std::io::Error) -> FsError {
+    tracing::warn!("{doing} a Finder file: {err}");
+    status_of(err.raw_os_error().unwrap_or(libc::EIO))
+}
+
+fn status_of(errno: i32) -> FsError {
+    match errno {
         libc::ENOENT => FsError::NotFound,
         libc::EEXIST | libc::ENOTEMPTY => FsError::Exists,
         libc::EACCES | libc::EPERM | libc::EROFS | libc::EISDIR | libc::ENOTDIR | libc::EINVAL => {

@@ -1,7 +1,9 @@
 //! An open file as a dav-server [`DavFile`]: GET bodies and PUT bodies.
 
 use std::fmt;
+use std::fs::File;
 use std::io::SeekFrom;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -9,7 +11,7 @@ use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use futures_util::FutureExt;
 use markbase_vfs::{FileAttr, FileHandle, NodeId, Upload, Vfs};
 
-use crate::errors::{blocking, fs_error};
+use crate::errors::{blocking, fs_error, io_error};
 use crate::meta::Meta;
 
 /// What an open file writes to.
@@ -28,6 +30,10 @@ pub(crate) enum Target {
     },
     /// An upload that took its name: the node it became.
     Committed(FileAttr),
+    /// A Finder file kept aside, read and written in place.
+    Aside(Arc<File>),
+    /// A probe file: empty, read-only.
+    Probe,
 }
 
 /// An open file and the position of the next read or write.
@@ -67,6 +73,8 @@ impl fmt::Debug for OpenFile {
             Target::Handle { handle, node, .. } => format!("node {node}, handle {handle:?}"),
             Target::Upload { .. } => String::from("upload"),
             Target::Committed(attr) => format!("uploaded node {}", attr.ino),
+            Target::Aside(_) => String::from("Finder file"),
+            Target::Probe => String::from("probe file"),
         };
         f.debug_struct("OpenFile")
             .field("target", &target)
@@ -96,7 +104,7 @@ impl Drop for OpenFile {
                 }
                 Box::new(move || drop(upload))
             }
-            Target::Committed(_) => return,
+            Target::Committed(_) | Target::Aside(_) | Target::Probe => return,
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(finish)),
@@ -106,13 +114,22 @@ impl Drop for OpenFile {
 }
 
 impl OpenFile {
-    async fn attr(&self) -> FsResult<FileAttr> {
+    async fn meta(&self) -> FsResult<Meta> {
         match &self.target {
             Target::Handle { handle, node, .. } => {
                 let (vfs, node, handle) = (Arc::clone(&self.vfs), *node, *handle);
-                blocking(move || vfs.getattr_open(node, Some(handle)).map_err(fs_error)).await
+                blocking(move || vfs.getattr_open(node, Some(handle)).map_err(fs_error))
+                    .await
+                    .map(|attr| Meta::of_node(&attr))
             }
-            Target::Committed(attr) => Ok(*attr),
+            Target::Committed(attr) => Ok(Meta::of_node(attr)),
+            Target::Aside(file) => {
+                let file = Arc::clone(file);
+                blocking(move || file.metadata().map_err(|err| io_error("reading", err)))
+                    .await
+                    .map(|meta| Meta::of_aside(&meta))
+            }
+            Target::Probe => Ok(Meta::probe()),
             Target::Upload { .. } => Err(FsError::GeneralFailure),
         }
     }
@@ -134,7 +151,7 @@ impl OpenFile {
 
 impl DavFile for OpenFile {
     fn metadata(&mut self) -> FsFuture<'_, Box<dyn DavMetaData>> {
-        async move { Ok(Box::new(Meta(self.attr().await?)) as Box<dyn DavMetaData>) }.boxed()
+        async move { Ok(Box::new(self.meta().await?) as Box<dyn DavMetaData>) }.boxed()
     }
 
     fn write_bytes(&mut self, bytes: Bytes) -> FsFuture<'_, ()> {
@@ -161,6 +178,14 @@ impl DavFile for OpenFile {
                     self.put_back(upload);
                     written?;
                 }
+                Target::Aside(file) => {
+                    let file = Arc::clone(file);
+                    blocking(move || {
+                        file.write_all_at(&bytes, at)
+                            .map_err(|err| io_error("writing", err))
+                    })
+                    .await?;
+                }
                 _ => return Err(FsError::Forbidden),
             }
             self.position += len;
@@ -179,10 +204,25 @@ impl DavFile for OpenFile {
     /// network sends (a GET reads chunk after chunk).
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
-            let Target::Handle { handle, .. } = &self.target else {
-                return Err(FsError::Forbidden);
+            let handle = match &self.target {
+                Target::Handle { handle, .. } => *handle,
+                Target::Aside(file) => {
+                    let (file, at) = (Arc::clone(file), self.position);
+                    let bytes = blocking(move || {
+                        let mut buf = BytesMut::zeroed(count);
+                        let n = file
+                            .read_at(&mut buf, at)
+                            .map_err(|err| io_error("reading", err))?;
+                        buf.truncate(n);
+                        Ok(buf.freeze())
+                    })
+                    .await?;
+                    self.position += bytes.len() as u64;
+                    return Ok(bytes);
+                }
+                Target::Probe => return Ok(Bytes::new()),
+                _ => return Err(FsError::Forbidden),
             };
-            let handle = *handle;
             let task = match self.read_ahead.take() {
                 Some(ahead) if ahead.at == self.position && ahead.count == count => ahead.task,
                 _ => read_chunk(Arc::clone(&self.vfs), handle, self.position, count),
@@ -210,7 +250,7 @@ impl DavFile for OpenFile {
                     .checked_add_signed(delta)
                     .ok_or(FsError::GeneralFailure)?,
                 SeekFrom::End(delta) => self
-                    .attr()
+                    .meta()
                     .await?
                     .size
                     .checked_add_signed(delta)

@@ -11,9 +11,9 @@ use dav_server::fs::{
 };
 use futures_util::FutureExt;
 use http::StatusCode;
-use markbase_vfs::{FileAttr, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
+use markbase_vfs::{AsideOpen, NodeId, NodeKind, Place, RenameMode, SetAttr, Vfs, VfsError};
 
-use crate::errors::{blocking, fs_error};
+use crate::errors::{blocking, fs_error, io_error};
 use crate::file::{OpenFile, Target};
 use crate::meta::{Entry, Meta};
 use crate::props::PropStore;
@@ -34,21 +34,39 @@ impl MarkbaseDavFs {
         }
     }
 
-    async fn attr(&self, path: &DavPath) -> FsResult<FileAttr> {
+    /// Runs `work` on the blocking pool with the core and what `path` names.
+    async fn at<T: Send + 'static>(
+        &self,
+        path: &DavPath,
+        work: impl FnOnce(&Vfs, &str, Place) -> FsResult<T> + Send + 'static,
+    ) -> FsResult<T> {
         let (vfs, path) = (Arc::clone(&self.vfs), path_of(path)?);
-        blocking(move || vfs.lookup_path(&path).map_err(fs_error)).await
+        blocking(move || {
+            let place = vfs.place(&path).map_err(fs_error)?;
+            work(&vfs, &path, place)
+        })
+        .await
+    }
+
+    /// The node at `path`, or `None` for a file that is not one (a Finder file kept
+    /// aside, a probe file), which has no properties of its own.
+    async fn node(&self, path: &DavPath) -> FsResult<Option<NodeId>> {
+        self.at(path, |vfs, path, place| match place {
+            Place::Catalog => vfs
+                .lookup_path(path)
+                .map(|attr| Some(attr.ino))
+                .map_err(fs_error),
+            Place::Aside(file) => file.metadata().map(|_| None).map_err(fs_error),
+            Place::Probe => Ok(None),
+        })
+        .await
     }
 
     fn remove<'a>(&'a self, path: &'a DavPath, kind: NodeKind) -> FsFuture<'a, ()> {
-        let (vfs, props, path) = (
-            Arc::clone(&self.vfs),
-            Arc::clone(&self.props),
-            path_of(path),
-        );
-        async move {
-            let path = path?;
-            blocking(move || {
-                let (parent, name) = vfs.lookup_parent(&path).map_err(fs_error)?;
+        let props = Arc::clone(&self.props);
+        self.at(path, move |vfs, path, place| match (place, kind) {
+            (Place::Catalog, _) => {
+                let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
                 let node = vfs.lookup(parent.ino, name).map_err(fs_error)?;
                 match kind {
                     NodeKind::Dir => vfs.rmdir(parent.ino, name),
@@ -57,10 +75,28 @@ impl MarkbaseDavFs {
                 .map_err(fs_error)?;
                 props.forget(node.ino);
                 Ok(())
-            })
-            .await
-        }
+            }
+            (Place::Aside(file), NodeKind::File) => file.remove().map_err(fs_error),
+            (Place::Aside(_), NodeKind::Dir) => Err(FsError::NotFound),
+            (Place::Probe, _) => Err(FsError::Forbidden),
+        })
         .boxed()
+    }
+
+    /// Runs `work` with what `from` and `to` name.
+    async fn between<T: Send + 'static>(
+        &self,
+        from: &DavPath,
+        to: &DavPath,
+        work: impl FnOnce(&Vfs, (&str, Place), (&str, Place)) -> FsResult<T> + Send + 'static,
+    ) -> FsResult<T> {
+        let (vfs, from, to) = (Arc::clone(&self.vfs), path_of(from)?, path_of(to)?);
+        blocking(move || {
+            let from_place = vfs.place(&from).map_err(fs_error)?;
+            let to_place = vfs.place(&to).map_err(fs_error)?;
+            work(&vfs, (&from, from_place), (&to, to_place))
+        })
+        .await
     }
 }
 
@@ -72,9 +108,30 @@ fn path_of(path: &DavPath) -> FsResult<String> {
         .map_err(|_| FsError::NotFound)
 }
 
-/// Opens the file at `path` as `options` ask: a whole new content (a PUT) becomes an
-/// upload that takes the name only when complete; anything else opens a handle.
-fn open_path(vfs: &Vfs, path: &str, options: &OpenOptions) -> FsResult<Target> {
+/// Opens what `path` names as `options` ask.
+fn open_path(vfs: &Vfs, path: &str, place: Place, options: &OpenOptions) -> FsResult<Target> {
+    let writes = options.write || options.append || options.create || options.create_new;
+    match place {
+        Place::Catalog => open_node(vfs, path, options),
+        Place::Aside(file) => {
+            let options = AsideOpen {
+                write: options.write,
+                append: options.append,
+                truncate: options.truncate,
+                create: options.create,
+                create_new: options.create_new,
+            };
+            let file = file.open(options).map_err(fs_error)?;
+            Ok(Target::Aside(Arc::new(file)))
+        }
+        Place::Probe if writes => Err(FsError::Forbidden),
+        Place::Probe => Ok(Target::Probe),
+    }
+}
+
+/// Opens the file node at `path` as `options` ask: a whole new content (a PUT) becomes
+/// an upload that takes the name only when complete; anything else opens a handle.
+fn open_node(vfs: &Vfs, path: &str, options: &OpenOptions) -> FsResult<Target> {
     let replaces = options.write && options.truncate && !options.append;
     let existing = match vfs.lookup_path(path) {
         Ok(attr) if attr.kind == NodeKind::Dir => return Err(FsError::Forbidden),
@@ -117,8 +174,11 @@ impl DavFileSystem for MarkbaseDavFs {
         options: OpenOptions,
     ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move {
-            let (vfs, path) = (Arc::clone(&self.vfs), path_of(path)?);
-            let target = blocking(move || open_path(&vfs, &path, &options)).await?;
+            let target = self
+                .at(path, move |vfs, path, place| {
+                    open_path(vfs, path, place, &options)
+                })
+                .await?;
             Ok(Box::new(OpenFile {
                 vfs: Arc::clone(&self.vfs),
                 target,
@@ -129,6 +189,8 @@ impl DavFileSystem for MarkbaseDavFs {
         .boxed()
     }
 
+    /// Lists the catalog's children; Finder files kept aside and probe files are
+    /// never listed.
     fn read_dir<'a>(
         &'a self,
         path: &'a DavPath,
@@ -164,19 +226,30 @@ impl DavFileSystem for MarkbaseDavFs {
     }
 
     fn metadata<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, Box<dyn DavMetaData>> {
-        async move { Ok(Box::new(Meta(self.attr(path).await?)) as Box<dyn DavMetaData>) }.boxed()
+        async move {
+            let meta = self
+                .at(path, |vfs, path, place| match place {
+                    Place::Catalog => vfs
+                        .lookup_path(path)
+                        .map(|attr| Meta::of_node(&attr))
+                        .map_err(fs_error),
+                    Place::Aside(file) => file
+                        .metadata()
+                        .map(|meta| Meta::of_aside(&meta))
+                        .map_err(fs_error),
+                    Place::Probe => Ok(Meta::probe()),
+                })
+                .await?;
+            Ok(Box::new(meta) as Box<dyn DavMetaData>)
+        }
+        .boxed()
     }
 
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
-        let (vfs, path) = (Arc::clone(&self.vfs), path_of(path));
-        async move {
-            let path = path?;
-            blocking(move || {
-                let (parent, name) = vfs.lookup_parent(&path).map_err(fs_error)?;
-                vfs.mkdir(parent.ino, name).map(drop).map_err(fs_error)
-            })
-            .await
-        }
+        self.at(path, |vfs, path, _| {
+            let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
+            vfs.mkdir(parent.ino, name).map(drop).map_err(fs_error)
+        })
         .boxed()
     }
 
@@ -188,13 +261,13 @@ impl DavFileSystem for MarkbaseDavFs {
         self.remove(path, NodeKind::File)
     }
 
+    /// Moves within the catalog, or between Finder files kept aside; never from one
+    /// to the other.
     fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
-        let (vfs, from, to) = (Arc::clone(&self.vfs), path_of(from), path_of(to));
-        async move {
-            let (from, to) = (from?, to?);
-            blocking(move || {
-                let (old_parent, old_name) = vfs.lookup_parent(&from).map_err(fs_error)?;
-                let (new_parent, new_name) = vfs.lookup_parent(&to).map_err(fs_error)?;
+        self.between(from, to, |vfs, from, to| match (from, to) {
+            ((from, Place::Catalog), (to, Place::Catalog)) => {
+                let (old_parent, old_name) = vfs.lookup_parent(from).map_err(fs_error)?;
+                let (new_parent, new_name) = vfs.lookup_parent(to).map_err(fs_error)?;
                 vfs.rename(
                     old_parent.ino,
                     old_name,
@@ -203,32 +276,29 @@ impl DavFileSystem for MarkbaseDavFs {
                     RenameMode::Replace,
                 )
                 .map_err(fs_error)
-            })
-            .await
-        }
+            }
+            ((_, Place::Aside(from)), (_, Place::Aside(to))) => from.rename(&to).map_err(fs_error),
+            _ => Err(FsError::Forbidden),
+        })
         .boxed()
     }
 
+    /// Copies within the catalog, or between Finder files kept aside.
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
-        let (vfs, props, from, to) = (
-            Arc::clone(&self.vfs),
-            Arc::clone(&self.props),
-            path_of(from),
-            path_of(to),
-        );
-        async move {
-            let (from, to) = (from?, to?);
-            blocking(move || {
-                let source = vfs.lookup_path(&from).map_err(fs_error)?;
-                let (parent, name) = vfs.lookup_parent(&to).map_err(fs_error)?;
+        let props = Arc::clone(&self.props);
+        self.between(from, to, move |vfs, from, to| match (from, to) {
+            ((from, Place::Catalog), (to, Place::Catalog)) => {
+                let source = vfs.lookup_path(from).map_err(fs_error)?;
+                let (parent, name) = vfs.lookup_parent(to).map_err(fs_error)?;
                 let copy = vfs
                     .copy_file(source.ino, parent.ino, name)
                     .map_err(fs_error)?;
                 props.copy(source.ino, copy.ino);
                 Ok(())
-            })
-            .await
-        }
+            }
+            ((_, Place::Aside(from)), (_, Place::Aside(to))) => from.copy(&to).map_err(fs_error),
+            _ => Err(FsError::Forbidden),
+        })
         .boxed()
     }
 
@@ -237,19 +307,30 @@ impl DavFileSystem for MarkbaseDavFs {
         path: &'a DavPath,
         time: std::time::SystemTime,
     ) -> FsFuture<'a, ()> {
-        let (vfs, path) = (Arc::clone(&self.vfs), path_of(path));
         async move {
-            let path = path?;
             let mtime_ns = time
                 .duration_since(std::time::UNIX_EPOCH)
                 .ok()
                 .and_then(|since| i64::try_from(since.as_nanos()).ok())
                 .ok_or(FsError::Forbidden)?;
-            blocking(move || {
-                let attr = vfs.lookup_path(&path).map_err(fs_error)?;
-                vfs.setattr(attr.ino, SetAttr::mtime_ns(mtime_ns), None)
-                    .map(drop)
-                    .map_err(fs_error)
+            self.at(path, move |vfs, path, place| match place {
+                Place::Catalog => {
+                    let attr = vfs.lookup_path(path).map_err(fs_error)?;
+                    vfs.setattr(attr.ino, SetAttr::mtime_ns(mtime_ns), None)
+                        .map(drop)
+                        .map_err(fs_error)
+                }
+                Place::Aside(file) => {
+                    let write = AsideOpen {
+                        write: true,
+                        ..AsideOpen::default()
+                    };
+                    file.open(write)
+                        .map_err(fs_error)?
+                        .set_modified(time)
+                        .map_err(|err| io_error("setting the time of", err))
+                }
+                Place::Probe => Err(FsError::Forbidden),
             })
             .await
         }
@@ -266,7 +347,7 @@ impl DavFileSystem for MarkbaseDavFs {
         patch: Vec<(bool, DavProp)>,
     ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
         async move {
-            let node = self.attr(path).await?.ino;
+            let node = self.node(path).await?.ok_or(FsError::Forbidden)?;
             Ok(self
                 .props
                 .patch(node, patch)
@@ -278,12 +359,18 @@ impl DavFileSystem for MarkbaseDavFs {
     }
 
     fn get_props<'a>(&'a self, path: &'a DavPath, values: bool) -> FsFuture<'a, Vec<DavProp>> {
-        async move { Ok(self.props.all(self.attr(path).await?.ino, values)) }.boxed()
+        async move {
+            Ok(match self.node(path).await? {
+                Some(node) => self.props.all(node, values),
+                None => Vec::new(),
+            })
+        }
+        .boxed()
     }
 
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
         async move {
-            let node = self.attr(path).await?.ino;
+            let node = self.node(path).await?.ok_or(FsError::NotFound)?;
             self.props.value(node, &prop).ok_or(FsError::NotFound)
         }
         .boxed()

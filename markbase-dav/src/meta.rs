@@ -1,35 +1,73 @@
-//! Node attributes as dav-server metadata and directory entries.
+//! Attributes as dav-server metadata and directory entries.
 
+use std::os::unix::fs::MetadataExt;
 use std::time::SystemTime;
 
 use dav_server::fs::{DavDirEntry, DavMetaData, FsFuture, FsResult};
 use futures_util::FutureExt;
-use markbase_vfs::{FileAttr, NodeKind};
+use markbase_vfs::{FileAttr, NodeKind, system_time_from_ns};
 
-/// A node's attributes.
+/// What a client sees of a file or directory.
 #[derive(Clone, Debug)]
-pub(crate) struct Meta(pub FileAttr);
+pub(crate) struct Meta {
+    pub size: u64,
+    mtime_ns: i64,
+    dir: bool,
+    /// Tells one file from another in the ETag: `n<node id>`, or `f<inode>` for a
+    /// Finder file kept aside.
+    identity: String,
+}
+
+impl Meta {
+    /// A catalog node's attributes.
+    pub fn of_node(attr: &FileAttr) -> Self {
+        Self {
+            size: attr.size,
+            mtime_ns: attr.mtime_ns,
+            dir: attr.kind == NodeKind::Dir,
+            identity: format!("n{:x}", attr.ino.get()),
+        }
+    }
+
+    /// A Finder file kept aside, from its metadata.
+    pub fn of_aside(meta: &std::fs::Metadata) -> Self {
+        Self {
+            size: meta.len(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            dir: false,
+            identity: format!("f{:x}", meta.ino()),
+        }
+    }
+
+    /// A probe file: empty and unchanging.
+    pub fn probe() -> Self {
+        Self {
+            size: 0,
+            mtime_ns: 0,
+            dir: false,
+            identity: String::from("probe"),
+        }
+    }
+}
 
 impl DavMetaData for Meta {
     fn len(&self) -> u64 {
-        self.0.size
+        self.size
     }
 
     fn modified(&self) -> FsResult<SystemTime> {
-        Ok(self.0.mtime())
+        Ok(system_time_from_ns(self.mtime_ns))
     }
 
     fn is_dir(&self) -> bool {
-        self.0.kind == NodeKind::Dir
+        self.dir
     }
 
-    /// Node id, size and mtime: any change of the bytes that serve a file changes it.
+    /// Identity, size and mtime: any change of the bytes that serve a file changes it.
     fn etag(&self) -> Option<String> {
         Some(format!(
-            "{:x}-{:x}-{:x}",
-            self.0.ino.get(),
-            self.0.size,
-            self.0.mtime_ns
+            "{}-{:x}-{:x}",
+            self.identity, self.size, self.mtime_ns
         ))
     }
 }
@@ -46,7 +84,7 @@ impl DavDirEntry for Entry {
     }
 
     fn metadata(&self) -> FsFuture<'_, Box<dyn DavMetaData>> {
-        let meta: Box<dyn DavMetaData> = Box::new(Meta(self.attr));
+        let meta: Box<dyn DavMetaData> = Box::new(Meta::of_node(&self.attr));
         async move { Ok(meta) }.boxed()
     }
 
