@@ -29,12 +29,23 @@ impl Background {
         access: Access,
         body_idle: Duration,
     ) -> io::Result<Self> {
+        Self::start_configured(vfs, address, access, |server| {
+            server.with_body_idle(body_idle)
+        })
+    }
+
+    /// Like [`Background::start`], with the server's settings chosen by `configure`
+    /// (for example `|server| server.with_header_timeout(timeout)`).
+    pub fn start_configured(
+        vfs: Arc<Vfs>,
+        address: SocketAddr,
+        access: Access,
+        configure: impl FnOnce(DavServer) -> DavServer,
+    ) -> io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?;
-        let server = runtime
-            .block_on(DavServer::bind(vfs, address, access))?
-            .with_body_idle(body_idle);
+        let server = configure(runtime.block_on(DavServer::bind(vfs, address, access))?);
         let address = server.local_addr()?;
         let (stop, stopped) = oneshot::channel();
         let thread = std::thread::Builder::new()

@@ -30,7 +30,8 @@ const READ_CHUNK: usize = 1 << 20;
 /// Largest request head (request line and headers).
 const MAX_HEADER_BYTES: usize = 64 << 10;
 
-/// How long a client may take to send its request head.
+/// How long a client may take to send its request head, unless set with
+/// [`DavServer::with_header_timeout`].
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long running requests may go on once shutdown begins.
@@ -44,6 +45,7 @@ pub const DEFAULT_BODY_IDLE: Duration = Duration::from_secs(60);
 pub struct DavServer {
     listener: TcpListener,
     service: Arc<Service>,
+    header_timeout: Duration,
 }
 
 /// What every request needs.
@@ -72,6 +74,7 @@ impl DavServer {
                 access,
                 body_idle: DEFAULT_BODY_IDLE,
             }),
+            header_timeout: HEADER_TIMEOUT,
         })
     }
 
@@ -80,6 +83,14 @@ impl DavServer {
         if let Some(service) = Arc::get_mut(&mut self.service) {
             service.body_idle = idle;
         }
+        self
+    }
+
+    /// Drops a connection whose request head (request line and headers) takes longer
+    /// than `timeout` to arrive (default 30 s): a client that sends a request slowly,
+    /// byte by byte, cannot hold a connection open for ever.
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
         self
     }
 
@@ -133,7 +144,7 @@ impl DavServer {
         builder
             .timer(TokioTimer::new())
             .max_header_size(MAX_HEADER_BYTES)
-            .header_read_timeout(HEADER_TIMEOUT);
+            .header_read_timeout(self.header_timeout);
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {

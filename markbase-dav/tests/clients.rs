@@ -1,89 +1,15 @@
 //! Real WebDAV clients against a served catalog: the litmus compliance suites, curl.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
 
-use markbase_dav::{Access, Background, Credentials, DEFAULT_BODY_IDLE};
+use common::{Served, curl, status};
+use markbase_dav::{Access, Credentials};
 use markbase_testkit::{pattern_byte, require_tool, run_within, write_pattern_file};
-use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
-
-/// A server on an ephemeral loopback port over a catalog of a small imported tree.
-struct Served {
-    /// Stopped when dropped, before the directory it serves goes.
-    server: Background,
-    dir: tempfile::TempDir,
-}
-
-impl Served {
-    fn address(&self) -> SocketAddr {
-        self.server.address()
-    }
-
-    fn start() -> Self {
-        Self::start_with(Access::Anonymous)
-    }
-
-    fn start_with(access: Access) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), access, None, None)
-    }
-
-    /// Serves from `dir`, with the store at `store` if given, and bodies allowed to
-    /// stall for `body_idle` if given.
-    fn start_in(
-        dir: tempfile::TempDir,
-        access: Access,
-        store: Option<std::path::PathBuf>,
-        body_idle: Option<Duration>,
-    ) -> Self {
-        let source = dir.path().join("media");
-        std::fs::create_dir_all(source.join("Day 1")).unwrap();
-        write_pattern_file(&source.join("Day 1/clip.mov"), 3_000_001, 5).unwrap();
-        std::fs::write(source.join("notes.txt"), b"shot list\n").unwrap();
-        let catalog = dir.path().join("warren.sqlite");
-        markbase_vfs::import(&source, &catalog, &ImportOptions::default()).unwrap();
-        let mut config = VfsConfig::new(&catalog);
-        config.store = store;
-        let vfs = Arc::new(Vfs::open(config).unwrap());
-
-        let server = Background::start(
-            vfs,
-            "127.0.0.1:0".parse().unwrap(),
-            access,
-            body_idle.unwrap_or(DEFAULT_BODY_IDLE),
-        )
-        .unwrap();
-        Self { dir, server }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address())
-    }
-}
-
-fn curl(args: &[&str]) -> std::process::Output {
-    let out = run_within(
-        Command::new("curl")
-            .args(["-sS", "--max-time", "60"])
-            .args(args),
-        Duration::from_secs(90),
-    );
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// The HTTP status curl got for `args` (the body is discarded).
-fn status(args: &[&str]) -> String {
-    let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
-    all.extend_from_slice(args);
-    String::from_utf8_lossy(&curl(&all).stdout).into_owned()
-}
 
 #[test]
 fn litmus_passes_every_suite() {
