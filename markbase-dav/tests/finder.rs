@@ -1,0 +1,244 @@
+//! macOS Finder's way of using a WebDAV server, replayed with curl: locked chunked
+//! uploads with `X-Expected-Entity-Length`, AppleDouble and `.DS_Store` files kept out
+//! of the catalog, and the probe files that keep Spotlight and Quick Look away.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::{Served, curl, status};
+use markbase_dav::{Access, Background};
+use markbase_testkit::{pattern_byte, require_tool, write_pattern_file};
+use markbase_vfs::{FinderFiles, Vfs, VfsConfig};
+
+const LOCK_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>Finder</D:href></D:owner></D:lockinfo>"#;
+
+/// Locks `url` as Finder does before it writes; the lock token.
+fn lock(url: &str) -> String {
+    let out = curl(&[
+        "-D",
+        "-",
+        "-o",
+        "/dev/null",
+        "-X",
+        "LOCK",
+        "-H",
+        "Timeout: Second-600",
+        "-H",
+        "Depth: 0",
+        "-H",
+        "Content-Type: text/xml; charset=\"utf-8\"",
+        "--data-binary",
+        LOCK_BODY,
+        url,
+    ]);
+    let head = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 201"),
+        "{head}"
+    );
+    head.lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("lock-token")
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no Lock-Token in {head}"))
+}
+
+/// Copies `source` to `url` as Finder does: LOCK, a chunked PUT that announces its
+/// length in `X-Expected-Entity-Length`, UNLOCK. The PUT's status.
+fn finder_copy(source: &Path, url: &str) -> String {
+    let token = lock(url);
+    let length = std::fs::metadata(source).unwrap().len().to_string();
+    let put = status(&[
+        "-X",
+        "PUT",
+        "-T",
+        source.to_str().unwrap(),
+        "-H",
+        "Transfer-Encoding: chunked",
+        "-H",
+        &format!("X-Expected-Entity-Length: {length}"),
+        "-H",
+        &format!("If: ({token})"),
+        url,
+    ]);
+    let unlock = status(&["-X", "UNLOCK", "-H", &format!("Lock-Token: {token}"), url]);
+    assert_eq!(unlock, "204");
+    put
+}
+
+/// What a PROPFIND with `depth` of `url` lists, and its status.
+fn propfind(url: &str, depth: &str) -> (String, String) {
+    let out = curl(&[
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "PROPFIND",
+        "-H",
+        &format!("Depth: {depth}"),
+        url,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (body.to_owned(), code.to_owned())
+}
+
+fn fresh_vfs(served: &Served) -> Vfs {
+    Vfs::open(VfsConfig::new(served.dir.path().join("warren.sqlite"))).unwrap()
+}
+
+#[test]
+fn finder_copies_keep_apple_double_and_ds_store_out_of_the_catalog() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let clip = served.dir.path().join("new.mov");
+    write_pattern_file(&clip, 5_000_000, 9).unwrap();
+    let fork = served.dir.path().join("fork");
+    std::fs::write(&fork, b"\x00\x05\x16\x07 AppleDouble resource fork").unwrap();
+
+    assert_eq!(finder_copy(&clip, &served.url("/Day%201/new.mov")), "204");
+    assert_eq!(finder_copy(&fork, &served.url("/Day%201/._new.mov")), "204");
+    let out = status(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        "view state",
+        &served.url("/Day%201/.DS_Store"),
+    ]);
+    assert_eq!(out, "201");
+
+    // Finder reads back what it wrote.
+    let got = curl(&[&served.url("/Day%201/new.mov")]).stdout;
+    assert_eq!(got.len(), 5_000_000);
+    assert!(
+        got.iter()
+            .enumerate()
+            .all(|(i, b)| *b == pattern_byte(9, i as u64))
+    );
+    let got = curl(&[&served.url("/Day%201/._new.mov")]).stdout;
+    assert_eq!(got, std::fs::read(&fork).unwrap());
+    let (body, code) = propfind(&served.url("/Day%201/.DS_Store"), "0");
+    assert_eq!(code, "207", "{body}");
+    assert!(body.contains("<D:getcontentlength>10<"), "{body}");
+    assert!(body.contains("getetag"), "{body}");
+
+    // No one lists them, and the catalog has no node for them.
+    let (listing, code) = propfind(&served.url("/Day%201/"), "1");
+    assert_eq!(code, "207");
+    assert!(
+        listing.contains("new.mov") && listing.contains("clip.mov"),
+        "{listing}"
+    );
+    assert!(
+        !listing.contains("._new.mov") && !listing.contains(".DS_Store"),
+        "{listing}"
+    );
+    let vfs = fresh_vfs(&served);
+    assert_eq!(vfs.lookup_path("/Day 1/new.mov").unwrap().size, 5_000_000);
+    assert!(vfs.lookup_path("/Day 1/._new.mov").is_err());
+    assert!(vfs.lookup_path("/Day 1/.DS_Store").is_err());
+    let day = vfs.lookup_path("/Day 1").unwrap().ino;
+    let area = served.dir.path().join(format!("warren-store/finder/{day}"));
+    assert_eq!(
+        std::fs::read(area.join(".DS_Store")).unwrap(),
+        b"view state"
+    );
+
+    // They move, and are deleted, by name.
+    let out = status(&[
+        "-X",
+        "MOVE",
+        "-H",
+        &format!("Destination: {}", served.url("/Day%201/._renamed.mov")),
+        &served.url("/Day%201/._new.mov"),
+    ]);
+    assert_eq!(out, "201");
+    assert_eq!(status(&[&served.url("/Day%201/._new.mov")]), "404");
+    assert_eq!(
+        curl(&[&served.url("/Day%201/._renamed.mov")]).stdout,
+        std::fs::read(&fork).unwrap()
+    );
+    // Not into the catalog, though.
+    let out = status(&[
+        "-X",
+        "MOVE",
+        "-H",
+        &format!("Destination: {}", served.url("/Day%201/renamed.mov")),
+        &served.url("/Day%201/._renamed.mov"),
+    ]);
+    assert_eq!(out, "403");
+    assert_eq!(
+        status(&["-X", "DELETE", &served.url("/Day%201/.DS_Store")]),
+        "204"
+    );
+    assert!(!area.join(".DS_Store").exists());
+
+    // A folder that goes takes its Finder files along.
+    assert_eq!(status(&["-X", "DELETE", &served.url("/Day%201")]), "204");
+    assert!(!area.exists(), "{} is still there", area.display());
+    assert!(fresh_vfs(&served).check().unwrap().is_clean());
+}
+
+#[test]
+fn probe_files_keep_spotlight_and_quick_look_away() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    for name in markbase_vfs::PROBE_FILES {
+        let url = served.url(&format!("/{name}"));
+        let (body, code) = propfind(&url, "0");
+        assert_eq!(code, "207", "{name}: {body}");
+        assert!(body.contains("<D:getcontentlength>0<"), "{body}");
+        let out = curl(&["-w", "%{http_code}", &url]);
+        assert_eq!(out.stdout, b"200");
+        assert_eq!(status(&["-X", "PUT", "--data-binary", "x", &url]), "403");
+        assert_eq!(status(&["-X", "DELETE", &url]), "403");
+        // Only at the root, and never listed.
+        assert_eq!(status(&[&served.url(&format!("/Day%201/{name}"))]), "404");
+    }
+    let (listing, _) = propfind(&served.url("/"), "1");
+    assert!(!listing.contains(".metadata_never_index"), "{listing}");
+    assert!(!listing.contains(".ql_disablethumbnails"), "{listing}");
+    assert_eq!(status(&[&served.url("/.localized")]), "404");
+    assert_eq!(status(&[&served.url("/Day%201/.localized")]), "404");
+}
+
+#[test]
+fn finder_files_can_be_kept_in_the_catalog() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("warren.sqlite");
+    std::fs::create_dir(dir.path().join("media")).unwrap();
+    markbase_vfs::import(
+        &dir.path().join("media"),
+        &catalog,
+        &markbase_vfs::ImportOptions::default(),
+    )
+    .unwrap();
+    let mut config = VfsConfig::new(&catalog);
+    config.finder_files = FinderFiles::InCatalog;
+    let server = Background::start_configured(
+        Arc::new(Vfs::open(config).unwrap()),
+        "127.0.0.1:0".parse().unwrap(),
+        Access::Anonymous,
+        |server| server,
+    )
+    .unwrap();
+    let url = format!("http://{}/._clip.mov", server.address());
+    let out = status(&["-X", "PUT", "--data-binary", "fork", &url]);
+    assert_eq!(out, "201");
+    let (listing, _) = propfind(&format!("http://{}/", server.address()), "1");
+    assert!(listing.contains("._clip.mov"), "{listing}");
+    drop(server);
+    let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
+    assert_eq!(vfs.lookup_path("/._clip.mov").unwrap().size, 4);
+}
