@@ -4,11 +4,7 @@ use dav_server::body::Body;
 use dav_server::davpath::{DavPath, ParseError};
 use http::uri::{Authority, Uri};
 use http::{Request, Response, StatusCode, header};
-use markbase_vfs::NAME_MAX;
-
-/// The longest path a request may name, in bytes once decoded (Linux's `PATH_MAX`):
-/// no longer path can be reached through a mount either.
-const PATH_MAX: usize = 4096;
+use markbase_vfs::validate_path;
 
 /// The reply to a request that must not reach dav-server, if `request` is one:
 ///
@@ -84,17 +80,16 @@ pub(crate) fn refuse_upload<B>(request: &Request<B>, free: u64) -> Option<Respon
 
 /// Checks a request path as sent (percent-encoded, maybe with `.` and `..`) once
 /// decoded as dav-server decodes it ([`DavPath`]): `..` above the root is refused
-/// (403), as dav-server does; so are an encoded `/` or NUL in a name, bytes outside
-/// printable ASCII (400, as dav-server does), a name holding a backslash (400), and a
-/// name over `NAME_MAX` bytes or a path over `PATH_MAX` bytes (414). `*` (for
-/// `OPTIONS *`) passes.
+/// (403), as dav-server does; an encoded `/` or NUL in a name, bytes outside printable
+/// ASCII (as dav-server does), a path that is not UTF-8 (the catalog holds UTF-8 names
+/// only) and a name holding a backslash get 400; a name over `NAME_MAX` bytes or a path
+/// over `PATH_MAX` bytes 414 ([`markbase_vfs::validate_path`]). `*` (for `OPTIONS *`)
+/// passes.
 ///
 /// dav-server takes a backslash for an ordinary name byte, so `PUT /a%5c..%5cb` would
-/// create a file named `a\..\b`: a name no Windows client can hold, where `\`
-/// separates names and `a\..\b` reads as a path that climbs out, and that tools
-/// elsewhere may split the same way. The core refuses names over `NAME_MAX` on its
-/// own, but dav-server reports that refusal for the target of a directory COPY as a
-/// 207 Multi-Status, not as a 4xx.
+/// create a file named `a\..\b`. The core refuses names over `NAME_MAX` on its own,
+/// but dav-server reports that refusal for the target of a directory COPY as a 207
+/// Multi-Status, not as a 4xx.
 pub(crate) fn refuse_path(path: &str) -> Result<(), StatusCode> {
     if path == "*" {
         return Ok(());
@@ -103,18 +98,14 @@ pub(crate) fn refuse_path(path: &str) -> Result<(), StatusCode> {
         ParseError::ForbiddenPath => StatusCode::FORBIDDEN,
         ParseError::InvalidPath | ParseError::PrefixMismatch => StatusCode::BAD_REQUEST,
     })?;
-    let bytes = decoded.as_bytes();
-    if bytes.contains(&b'\\') {
-        return Err(StatusCode::BAD_REQUEST);
-    }
-    if bytes.len() > PATH_MAX
-        || bytes
-            .split(|&byte| byte == b'/')
-            .any(|name| name.len() > NAME_MAX)
-    {
-        return Err(StatusCode::URI_TOO_LONG);
-    }
-    Ok(())
+    let decoded = std::str::from_utf8(decoded.as_bytes()).map_err(|_| StatusCode::BAD_REQUEST)?;
+    validate_path(decoded).map_err(|err| {
+        if err.is_too_long() {
+            StatusCode::URI_TOO_LONG
+        } else {
+            StatusCode::BAD_REQUEST
+        }
+    })
 }
 
 /// Checks the `destination` of a COPY or MOVE sent to `authority` (the request's
@@ -209,6 +200,8 @@ fn status(status: StatusCode) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
+    use markbase_vfs::{NAME_MAX, PATH_MAX};
+
     use http::Method;
 
     use super::*;

@@ -82,8 +82,8 @@ pub use handles::{FileHandle, ReadSink, WriteSource};
 pub use import::{ImportOptions, ImportSkip, ImportStats, import};
 pub use namespace::RenameMode;
 pub use node::{
-    Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, system_time_from_ns,
-    validate_name,
+    Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, PATH_MAX, PathError,
+    system_time_from_ns, validate_name, validate_path,
 };
 pub use readdir::DirEntry;
 pub use upload::Upload;

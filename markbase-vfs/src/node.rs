@@ -110,6 +110,54 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
     }
 }
 
+/// The longest path [`validate_path`] accepts, in bytes (`PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+
+/// Why a path sent over a path-based protocol (WebDAV) is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// A component that is no node name.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// A component holding a backslash.
+    #[error("a name contains '\\'")]
+    Backslash,
+    /// Longer than [`PATH_MAX`] bytes.
+    #[error("the path is {0} bytes long; at most 4096 are allowed")]
+    TooLong(usize),
+}
+
+impl PathError {
+    /// Whether the path or one of its names is too long.
+    pub fn is_too_long(self) -> bool {
+        matches!(self, Self::TooLong(_) | Self::Name(NameError::TooLong(_)))
+    }
+}
+
+/// Checks an absolute path that arrived over a path-based protocol, decoded, before
+/// it is looked up: at most [`PATH_MAX`] bytes, every component a valid name
+/// ([`validate_name`]; empty and `.` components are skipped, as
+/// [`Vfs::lookup_path`](crate::Vfs::lookup_path) skips them) without a backslash.
+///
+/// A backslash is a valid byte of a Unix name, but Windows clients read it as a
+/// separator, for whom `a\..\..\b` would climb out of the library; the catalog keeps
+/// such names, and no request may make or reach one.
+pub fn validate_path(path: &str) -> Result<(), PathError> {
+    if path.len() > PATH_MAX {
+        return Err(PathError::TooLong(path.len()));
+    }
+    for name in path
+        .split('/')
+        .filter(|name| !name.is_empty() && *name != ".")
+    {
+        validate_name(name)?;
+        if name.contains('\\') {
+            return Err(PathError::Backslash);
+        }
+    }
+    Ok(())
+}
+
 /// What a node holds: children, or bytes reached through aliases.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {

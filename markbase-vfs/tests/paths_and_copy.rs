@@ -106,3 +106,29 @@ fn copy_file_refuses_existing_names_directories_and_read_only() {
     assert!(read_only.lookup_path("/c").is_err());
     assert_eq!(read_only.open_handles(), 0);
 }
+
+#[test]
+fn request_paths_are_checked_name_by_name_and_as_a_whole() {
+    use markbase_vfs::{NameError, PATH_MAX, PathError, validate_path};
+    for fine in ["/", "/Day 1/clip.mov", "/a//b/./c/", "/ü/e\u{301}"] {
+        assert_eq!(validate_path(fine), Ok(()), "{fine}");
+    }
+    assert_eq!(
+        validate_path("/a/../b"),
+        Err(PathError::Name(NameError::Dots))
+    );
+    assert_eq!(validate_path("/a\0b"), Err(PathError::Name(NameError::Nul)));
+    assert_eq!(validate_path("/..\\..\\etc"), Err(PathError::Backslash));
+    assert_eq!(validate_path("/a\\b/c"), Err(PathError::Backslash));
+    let long_name = format!("/d/{}", "n".repeat(256));
+    let err = validate_path(&long_name).unwrap_err();
+    assert_eq!(err, PathError::Name(NameError::TooLong(256)));
+    assert!(err.is_too_long());
+    let deepest = format!("/{}", "a/".repeat(PATH_MAX / 2 - 1));
+    assert_eq!(validate_path(&deepest), Ok(()));
+    let deeper = format!("/{}", "a/".repeat(PATH_MAX / 2));
+    let err = validate_path(&deeper).unwrap_err();
+    assert_eq!(err, PathError::TooLong(PATH_MAX + 1));
+    assert!(err.is_too_long());
+    assert!(!PathError::Backslash.is_too_long());
+}
