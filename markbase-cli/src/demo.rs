@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use markbase_dav::{Access, Background, DEFAULT_BODY_IDLE};
+use markbase_dav::{Access, Background};
 use markbase_fuse::MountOptions;
 use markbase_vfs::{NodeId, Vfs, VfsConfig};
 
@@ -143,12 +143,9 @@ const DEMO_ADDRESS: &str = "127.0.0.1:4918";
 fn share_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
     let vfs = Arc::new(vfs);
     let address = DEMO_ADDRESS.parse().expect("a valid address");
-    let started = Background::start(
-        Arc::clone(&vfs),
-        address,
-        Access::Anonymous,
-        DEFAULT_BODY_IDLE,
-    )
+    let started = Background::start(Arc::clone(&vfs), address, Access::Anonymous, |server| {
+        server
+    })
     .with_context(|| format!("cannot listen on {address}"));
     let server = match started {
         Ok(server) => {

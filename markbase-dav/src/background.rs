@@ -5,7 +5,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use markbase_vfs::Vfs;
 use tokio::sync::oneshot;
@@ -21,22 +20,10 @@ pub struct Background {
 }
 
 impl Background {
-    /// Binds `address` and serves `vfs` to those `access` admits from a new thread;
-    /// request bodies may stall for `body_idle`.
+    /// Binds `address` and serves `vfs` to those `access` admits from a new thread, with
+    /// the server's settings chosen by `configure` (`|server| server` for the defaults,
+    /// `|server| server.with_header_timeout(timeout)`, ...).
     pub fn start(
-        vfs: Arc<Vfs>,
-        address: SocketAddr,
-        access: Access,
-        body_idle: Duration,
-    ) -> io::Result<Self> {
-        Self::start_configured(vfs, address, access, |server| {
-            server.with_body_idle(body_idle)
-        })
-    }
-
-    /// Like [`Background::start`], with the server's settings chosen by `configure`
-    /// (for example `|server| server.with_header_timeout(timeout)`).
-    pub fn start_configured(
         vfs: Arc<Vfs>,
         address: SocketAddr,
         access: Access,

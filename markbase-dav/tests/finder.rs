@@ -226,7 +226,7 @@ fn finder_files_can_be_kept_in_the_catalog() {
     .unwrap();
     let mut config = VfsConfig::new(&catalog);
     config.finder_files = FinderFiles::InCatalog;
-    let server = Background::start_configured(
+    let server = Background::start(
         Arc::new(Vfs::open(config).unwrap()),
         "127.0.0.1:0".parse().unwrap(),
         Access::Anonymous,

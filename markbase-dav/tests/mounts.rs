@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use markbase_dav::{Access, Background, DEFAULT_BODY_IDLE};
+use markbase_dav::{Access, Background};
 use markbase_testkit::{pattern_byte, require_tool, run_within, write_pattern_file};
 use markbase_vfs::{ImportOptions, NodeKind, Vfs, VfsConfig, VfsError};
 
@@ -40,7 +40,7 @@ impl Served {
             vfs,
             "127.0.0.1:0".parse().unwrap(),
             Access::Anonymous,
-            DEFAULT_BODY_IDLE,
+            |server| server,
         )
         .unwrap();
         Self {

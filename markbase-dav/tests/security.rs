@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Served, curl, status};
-use markbase_dav::{Access, DEFAULT_BODY_IDLE};
+use markbase_dav::Access;
 use markbase_testkit::{require_tool, run_within};
 
 /// How long a single request may take before the test calls it a hang.
@@ -35,7 +35,7 @@ struct Sandbox {
 
 impl Sandbox {
     fn start() -> Self {
-        Self::start_configured(|server| server.with_body_idle(DEFAULT_BODY_IDLE))
+        Self::start_configured(|server| server)
     }
 
     fn start_configured(

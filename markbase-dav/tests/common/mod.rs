@@ -71,8 +71,7 @@ impl Served {
         let vfs = Arc::new(Vfs::open(config).unwrap());
 
         let server =
-            Background::start_configured(vfs, "127.0.0.1:0".parse().unwrap(), access, configure)
-                .unwrap();
+            Background::start(vfs, "127.0.0.1:0".parse().unwrap(), access, configure).unwrap();
         Self { dir, server }
     }
 
