@@ -42,6 +42,11 @@ fn library() -> (tempfile::TempDir, std::path::PathBuf) {
 /// `markbase serve` on a free loopback port; returns the child and its base URL once
 /// it says it is serving.
 fn serve(catalog: &std::path::Path) -> (Child, String) {
+    serve_with(catalog, &[])
+}
+
+/// Like [`serve`], with `options` added to the command line.
+fn serve_with(catalog: &std::path::Path, options: &[&str]) -> (Child, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -51,6 +56,7 @@ fn serve(catalog: &std::path::Path) -> (Child, String) {
         .arg("--catalog")
         .arg(catalog)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(options)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -133,6 +139,49 @@ fn a_signal_stops_the_server_in_time_and_keeps_acknowledged_puts() {
             out.stdout == std::fs::read(&upload).unwrap(),
             "the acknowledged PUT was lost"
         );
+    }
+}
+
+#[test]
+fn finder_files_stay_out_of_the_catalog_unless_asked() {
+    let Some(curl) = require_tool("curl") else {
+        return;
+    };
+    for (options, in_catalog) in [(&[][..], false), (&["--finder-files-in-catalog"][..], true)] {
+        let (_dir, catalog) = library();
+        let (mut server, url) = serve_with(&catalog, options);
+        for name in ["._clip.mov", ".DS_Store"] {
+            let put = run_within(
+                Command::new(&curl)
+                    .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
+                    .args(["--data-binary", "finder"])
+                    .arg(format!("{url}/{name}")),
+                Duration::from_secs(60),
+            );
+            assert_eq!(put.stdout, b"201", "{options:?} {name}");
+            let get = run_within(
+                Command::new(&curl)
+                    .args(["-sS"])
+                    .arg(format!("{url}/{name}")),
+                Duration::from_secs(60),
+            );
+            assert_eq!(get.stdout, b"finder", "{options:?} {name}");
+        }
+        signal(&server, libc::SIGTERM);
+        assert!(exits_within(&mut server, STOP_LIMIT).success());
+        let ls = run_within(
+            markbase().arg("--catalog").arg(&catalog).args(["ls", "/"]),
+            Duration::from_secs(60),
+        );
+        let listed = String::from_utf8_lossy(&ls.stdout);
+        let expected: &[&str] = if in_catalog {
+            &[".DS_Store", "._clip.mov", "clip.mov"]
+        } else {
+            &["clip.mov"]
+        };
+        let mut names: Vec<&str> = listed.lines().collect();
+        names.sort_unstable();
+        assert_eq!(names, expected, "{options:?}");
     }
 }
 

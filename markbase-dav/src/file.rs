@@ -13,6 +13,7 @@ use markbase_vfs::{FileAttr, FileHandle, NodeId, Upload, Vfs};
 
 use crate::errors::{blocking, fs_error, io_error};
 use crate::meta::Meta;
+use crate::readahead::ReadAhead;
 
 /// What an open file writes to.
 pub(crate) enum Target {
@@ -41,30 +42,8 @@ pub(crate) struct OpenFile {
     pub vfs: Arc<Vfs>,
     pub target: Target,
     pub position: u64,
-    /// The next chunk of a sequential read, being read while the last one is sent.
-    pub read_ahead: Option<ReadAhead>,
-}
-
-/// A chunk read in the background: where, how much, and the read.
-pub(crate) struct ReadAhead {
-    at: u64,
-    count: usize,
-    task: tokio::task::JoinHandle<FsResult<Bytes>>,
-}
-
-/// Reads `count` bytes at `at` of `handle` on the blocking pool.
-fn read_chunk(
-    vfs: Arc<Vfs>,
-    handle: FileHandle,
-    at: u64,
-    count: usize,
-) -> tokio::task::JoinHandle<FsResult<Bytes>> {
-    tokio::task::spawn_blocking(move || {
-        let mut buf = BytesMut::zeroed(count);
-        let n = vfs.read_at(handle, at, &mut buf).map_err(fs_error)?;
-        buf.truncate(n);
-        Ok(buf.freeze())
-    })
+    /// The next chunks of a sequential read, being read while the last ones are sent.
+    pub read_ahead: ReadAhead,
 }
 
 impl fmt::Debug for OpenFile {
@@ -199,9 +178,8 @@ impl DavFile for OpenFile {
         self.write_bytes(bytes)
     }
 
-    /// Reads straight from the alias file into the buffer the response sends. A
-    /// full chunk starts the read of the next one, so that the disk works while the
-    /// network sends (a GET reads chunk after chunk).
+    /// Reads straight from the alias file into the buffer the response sends, with the
+    /// next chunks of a sequential read already on their way ([`ReadAhead`]).
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
             let handle = match &self.target {
@@ -223,19 +201,11 @@ impl DavFile for OpenFile {
                 Target::Probe => return Ok(Bytes::new()),
                 _ => return Err(FsError::Forbidden),
             };
-            let task = match self.read_ahead.take() {
-                Some(ahead) if ahead.at == self.position && ahead.count == count => ahead.task,
-                _ => read_chunk(Arc::clone(&self.vfs), handle, self.position, count),
-            };
-            let bytes = task.await.map_err(|_| FsError::GeneralFailure)??;
+            let bytes = self
+                .read_ahead
+                .read(&self.vfs, handle, self.position, count)
+                .await?;
             self.position += bytes.len() as u64;
-            if bytes.len() == count {
-                self.read_ahead = Some(ReadAhead {
-                    at: self.position,
-                    count,
-                    task: read_chunk(Arc::clone(&self.vfs), handle, self.position, count),
-                });
-            }
             Ok(bytes)
         }
         .boxed()

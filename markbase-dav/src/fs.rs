@@ -17,6 +17,7 @@ use crate::errors::{blocking, fs_error, io_error};
 use crate::file::{OpenFile, Target};
 use crate::meta::{Entry, Meta};
 use crate::props::PropStore;
+use crate::readahead::ReadAhead;
 
 /// A catalog as a dav-server filesystem. Cheap to clone (dav-server clones it per request).
 #[derive(Clone)]
@@ -183,7 +184,7 @@ impl DavFileSystem for MarkbaseDavFs {
                 vfs: Arc::clone(&self.vfs),
                 target,
                 position: 0,
-                read_ahead: None,
+                read_ahead: ReadAhead::default(),
             }) as Box<dyn DavFile>)
         }
         .boxed()

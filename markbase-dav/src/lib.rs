@@ -26,6 +26,7 @@ mod guard;
 mod locks;
 mod meta;
 mod props;
+mod readahead;
 mod server;
 
 pub use auth::{Access, Credentials, CredentialsError};

@@ -86,6 +86,30 @@ impl Vfs {
         Ok(done)
     }
 
+    /// Asks the operating system to start reading `len` bytes at `offset` of an open
+    /// file into its page cache, and returns without waiting for them: a reader that
+    /// knows what it reads next keeps the disk busy without holding the bytes itself
+    /// (`posix_fadvise(WILLNEED)`; `F_RDADVISE` on macOS). A hint: only an unknown
+    /// handle is an error.
+    pub fn prefetch(&self, handle: FileHandle, offset: u64, len: u64) -> Result<()> {
+        let open = self
+            .handles
+            .get(handle)
+            .ok_or(VfsError::BadHandle(handle.raw()))?;
+        let Some(len) = std::num::NonZeroU64::new(len) else {
+            return Ok(());
+        };
+        let file = &open.backing.file;
+        #[cfg(target_os = "macos")]
+        let advised = rustix::fs::fcntl_rdadvise(file, offset, len.get());
+        #[cfg(not(target_os = "macos"))]
+        let advised = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::WillNeed);
+        if let Err(err) = advised {
+            tracing::debug!(path = %open.backing.path.display(), "prefetch not taken: {err}");
+        }
+        Ok(())
+    }
+
     /// Closes a handle, recording a written file's size and mtime in the catalog.
     /// The alias file of a read handle stays cached for the next open.
     pub fn release(&self, handle: FileHandle) -> Result<()> {
