@@ -630,6 +630,19 @@ fn wait_for_close(stream: &mut TcpStream, limit: Duration) -> Vec<u8> {
     }
 }
 
+/// Waits until the server drops `stream` (within `limit`), which it must do no
+/// sooner than `timeout` after `started`, saying nothing or 408.
+fn assert_dropped(stream: &mut TcpStream, started: Instant, timeout: Duration, limit: Duration) {
+    let got = wait_for_close(stream, limit);
+    let after = started.elapsed();
+    assert!(after >= timeout, "dropped after {after:?}");
+    assert!(
+        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
 #[test]
 fn slow_request_heads_are_dropped_while_others_are_served() {
     let Some(_) = require_tool("sqlite3") else {
@@ -646,14 +659,7 @@ fn slow_request_heads_are_dropped_while_others_are_served() {
     stalled.write_all(b"PUT /stalled.txt HT").unwrap();
     // Another client is served meanwhile.
     sandbox.assert_serving();
-    let got = wait_for_close(&mut stalled, Duration::from_secs(10));
-    let after = started.elapsed();
-    assert!(after >= timeout, "dropped after {after:?}");
-    assert!(
-        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
+    assert_dropped(&mut stalled, started, timeout, Duration::from_secs(10));
 
     // A complete request line, then a header a byte every 50 ms for 10 s (slowloris):
     // the timeout is for the whole head, so sending does not keep it open (were it
@@ -672,14 +678,7 @@ fn slow_request_heads_are_dropped_while_others_are_served() {
         }
     });
     sandbox.assert_serving();
-    let got = wait_for_close(&mut slow, Duration::from_secs(8));
-    let after = started.elapsed();
-    assert!(after >= timeout, "dropped after {after:?}");
-    assert!(
-        got.is_empty() || got.starts_with(b"HTTP/1.1 408"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
+    assert_dropped(&mut slow, started, timeout, Duration::from_secs(8));
     // Stops the sender, if the server's close has not yet.
     let _ = slow.shutdown(std::net::Shutdown::Both);
     sending.join().unwrap();
