@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -28,9 +29,13 @@ fn litmus_passes_every_suite() {
         .lines()
         .filter(|line| line.contains("summary for"))
         .collect();
+    // Straight to stderr, past the test harness's capture, so that every run's log
+    // (CI's too) shows the summaries.
+    let mut stderr = std::io::stderr().lock();
     for line in &summaries {
-        println!("{line}");
+        writeln!(stderr, "{line}").unwrap();
     }
+    drop(stderr);
     // litmus stops after a suite with failures, so every suite must be listed, all passed.
     for suite in ["basic", "copymove", "props", "locks", "http"] {
         let line = summaries
