@@ -231,8 +231,11 @@ impl DavFile for OpenFile {
         .boxed()
     }
 
-    /// Records a written handle's size; gives a complete upload its name (an upload
-    /// of another length than announced is discarded instead).
+    /// Records a written handle's size; gives a complete upload its name.
+    ///
+    /// An upload of another length than announced is discarded instead, and the flush
+    /// succeeds: dav-server counted the same bytes and answers such a PUT with 400
+    /// right after flushing (a failed flush would be a 500).
     fn flush(&mut self) -> FsFuture<'_, ()> {
         async move {
             let vfs = Arc::clone(&self.vfs);
@@ -248,18 +251,20 @@ impl DavFile for OpenFile {
                 Target::Upload { expected, .. } => {
                     let expected = *expected;
                     let upload = self.take_upload()?;
-                    let attr = blocking(move || {
+                    let committed = blocking(move || {
                         let len = upload.len().map_err(fs_error)?;
                         if expected.is_some_and(|expected| expected != len) {
                             tracing::warn!(
                                 "upload discarded: {len} bytes arrived, {expected:?} were announced"
                             );
-                            return Err(FsError::GeneralFailure);
+                            return Ok(None);
                         }
-                        vfs.commit_upload(upload).map_err(fs_error)
+                        vfs.commit_upload(upload).map(Some).map_err(fs_error)
                     })
                     .await?;
-                    self.target = Target::Committed(attr);
+                    if let Some(attr) = committed {
+                        self.target = Target::Committed(attr);
+                    }
                     Ok(())
                 }
                 _ => Ok(()),
