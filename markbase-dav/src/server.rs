@@ -136,8 +136,16 @@ impl DavServer {
         let service = service_fn(move |request: hyper::Request<Incoming>| {
             let service = Arc::clone(&service);
             async move {
-                tracing::debug!("{peer} {} {}", request.method(), request.uri());
-                Ok::<_, Infallible>(service.respond(request).await)
+                let (method, uri) = (request.method().clone(), request.uri().clone());
+                let started = std::time::Instant::now();
+                let response = service.respond(request).await;
+                // Time to the response head; a body may still be on its way.
+                tracing::info!(
+                    "{peer} {method} {uri} -> {} in {:.1?}",
+                    response.status().as_u16(),
+                    started.elapsed()
+                );
+                Ok::<_, Infallible>(response)
             }
         });
         let mut builder = http1::Builder::new();
