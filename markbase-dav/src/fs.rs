@@ -16,23 +16,19 @@ use markbase_vfs::{AsideOpen, NodeId, NodeKind, Place, RenameMode, SetAttr, Vfs,
 use crate::errors::{blocking, fs_error, io_error};
 use crate::file::{OpenFile, Target};
 use crate::meta::{Entry, Meta};
-use crate::props::PropStore;
+use crate::props;
 use crate::readahead::ReadAhead;
 
 /// A catalog as a dav-server filesystem. Cheap to clone (dav-server clones it per request).
 #[derive(Clone)]
 pub struct MarkbaseDavFs {
     vfs: Arc<Vfs>,
-    props: Arc<PropStore>,
 }
 
 impl MarkbaseDavFs {
     /// A filesystem serving `vfs`.
     pub fn new(vfs: Arc<Vfs>) -> Self {
-        Self {
-            vfs,
-            props: Arc::default(),
-        }
+        Self { vfs }
     }
 
     /// Runs `work` on the blocking pool with the core and what `path` names.
@@ -49,33 +45,15 @@ impl MarkbaseDavFs {
         .await
     }
 
-    /// The node at `path`, or `None` for a file that is not one (a Finder file kept
-    /// aside, a probe file), which has no properties of its own.
-    async fn node(&self, path: &DavPath) -> FsResult<Option<NodeId>> {
-        self.at(path, |vfs, path, place| match place {
-            Place::Catalog => vfs
-                .lookup_path(path)
-                .map(|attr| Some(attr.ino))
-                .map_err(fs_error),
-            Place::Aside(file) => file.metadata().map(|_| None).map_err(fs_error),
-            Place::Probe => Ok(None),
-        })
-        .await
-    }
-
     fn remove<'a>(&'a self, path: &'a DavPath, kind: NodeKind) -> FsFuture<'a, ()> {
-        let props = Arc::clone(&self.props);
         self.at(path, move |vfs, path, place| match (place, kind) {
             (Place::Catalog, _) => {
                 let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
-                let node = vfs.lookup(parent.ino, name).map_err(fs_error)?;
                 match kind {
                     NodeKind::Dir => vfs.rmdir(parent.ino, name),
                     NodeKind::File => vfs.unlink(parent.ino, name),
                 }
-                .map_err(fs_error)?;
-                props.forget(node.ino);
-                Ok(())
+                .map_err(fs_error)
             }
             (Place::Aside(file), NodeKind::File) => file.remove().map_err(fs_error),
             (Place::Aside(_), NodeKind::Dir) => Err(FsError::NotFound),
@@ -107,6 +85,19 @@ fn path_of(path: &DavPath) -> FsResult<String> {
     std::str::from_utf8(path.as_bytes())
         .map(str::to_owned)
         .map_err(|_| FsError::NotFound)
+}
+
+/// The node at `path`, or `None` for a file that is not one (a Finder file kept aside,
+/// a probe file), which has no properties of its own.
+fn node_at(vfs: &Vfs, path: &str, place: Place) -> FsResult<Option<NodeId>> {
+    match place {
+        Place::Catalog => vfs
+            .lookup_path(path)
+            .map(|attr| Some(attr.ino))
+            .map_err(fs_error),
+        Place::Aside(file) => file.metadata().map(|_| None).map_err(fs_error),
+        Place::Probe => Ok(None),
+    }
 }
 
 /// Opens what `path` names as `options` ask.
@@ -286,16 +277,13 @@ impl DavFileSystem for MarkbaseDavFs {
 
     /// Copies within the catalog, or between Finder files kept aside.
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
-        let props = Arc::clone(&self.props);
         self.between(from, to, move |vfs, from, to| match (from, to) {
             ((from, Place::Catalog), (to, Place::Catalog)) => {
                 let source = vfs.lookup_path(from).map_err(fs_error)?;
                 let (parent, name) = vfs.lookup_parent(to).map_err(fs_error)?;
-                let copy = vfs
-                    .copy_file(source.ino, parent.ino, name)
-                    .map_err(fs_error)?;
-                props.copy(source.ino, copy.ino);
-                Ok(())
+                vfs.copy_file(source.ino, parent.ino, name)
+                    .map(drop)
+                    .map_err(fs_error)
             }
             ((_, Place::Aside(from)), (_, Place::Aside(to))) => from.copy(&to).map_err(fs_error),
             _ => Err(FsError::Forbidden),
@@ -342,38 +330,48 @@ impl DavFileSystem for MarkbaseDavFs {
         Box::pin(async { true })
     }
 
+    /// Sets and removes properties, all or none; Finder files kept aside and probe
+    /// files take none.
     fn patch_props<'a>(
         &'a self,
         path: &'a DavPath,
         patch: Vec<(bool, DavProp)>,
     ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
-        async move {
-            let node = self.node(path).await?.ok_or(FsError::Forbidden)?;
-            Ok(self
-                .props
-                .patch(node, patch)
-                .into_iter()
-                .map(|prop| (StatusCode::OK, prop))
+        self.at(path, move |vfs, path, place| {
+            let node = node_at(vfs, path, place)?.ok_or(FsError::Forbidden)?;
+            vfs.change_properties(node, &props::changes(&patch))
+                .map_err(fs_error)?;
+            Ok(patch
+                .iter()
+                .map(|(_, prop)| (StatusCode::OK, props::name_only(prop)))
                 .collect())
-        }
+        })
         .boxed()
     }
 
     fn get_props<'a>(&'a self, path: &'a DavPath, values: bool) -> FsFuture<'a, Vec<DavProp>> {
-        async move {
-            Ok(match self.node(path).await? {
-                Some(node) => self.props.all(node, values),
-                None => Vec::new(),
-            })
-        }
+        self.at(path, move |vfs, path, place| {
+            let Some(node) = node_at(vfs, path, place)? else {
+                return Ok(Vec::new());
+            };
+            let properties = vfs.properties(node).map_err(fs_error)?;
+            Ok(properties
+                .into_iter()
+                .map(|property| props::dav_prop(property, values))
+                .collect())
+        })
         .boxed()
     }
 
     fn get_prop<'a>(&'a self, path: &'a DavPath, prop: DavProp) -> FsFuture<'a, Vec<u8>> {
-        async move {
-            let node = self.node(path).await?.ok_or(FsError::NotFound)?;
-            self.props.value(node, &prop).ok_or(FsError::NotFound)
-        }
+        self.at(path, move |vfs, path, place| {
+            let node = node_at(vfs, path, place)?.ok_or(FsError::NotFound)?;
+            let namespace = prop.namespace.as_deref().unwrap_or_default();
+            vfs.property(node, namespace, &prop.name)
+                .map_err(fs_error)?
+                .and_then(|property| property.value)
+                .ok_or(FsError::NotFound)
+        })
         .boxed()
     }
 

@@ -498,3 +498,58 @@ fn conditional_requests_are_honoured() {
         "201"
     );
 }
+
+#[test]
+fn properties_outlive_the_server() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let notes = served.url("/notes.txt");
+    let patch = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propertyupdate xmlns:D="DAV:" xmlns:M="urn:markbase:test"><D:set><D:prop><M:rating>5 stars</M:rating></D:prop></D:set></D:propertyupdate>"#;
+    let out = curl(&[
+        "-w",
+        "%{http_code}",
+        "-X",
+        "PROPPATCH",
+        "-H",
+        "Content-Type: text/xml",
+        "--data-binary",
+        patch,
+        &notes,
+    ]);
+    assert!(
+        out.stdout.ends_with(b"207"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let find = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propfind xmlns:D="DAV:" xmlns:M="urn:markbase:test"><D:prop><M:rating/></D:prop></D:propfind>"#;
+    let rating = |url: &str| {
+        let out = curl(&[
+            "-X",
+            "PROPFIND",
+            "-H",
+            "Depth: 0",
+            "-H",
+            "Content-Type: text/xml",
+            "--data-binary",
+            find,
+            url,
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(rating(&notes).contains("5 stars"), "{}", rating(&notes));
+
+    // A new server over the same catalog still has it; a COPY carries it along.
+    let Served { server, dir } = served;
+    drop(server);
+    let served = Served::restart(dir);
+    let notes = served.url("/notes.txt");
+    assert!(rating(&notes).contains("5 stars"), "{}", rating(&notes));
+    let copy = served.url("/copy.txt");
+    let out = status(&["-X", "COPY", "-H", &format!("Destination: {copy}"), &notes]);
+    assert_eq!(out, "201");
+    assert!(rating(&copy).contains("5 stars"), "{}", rating(&copy));
+}

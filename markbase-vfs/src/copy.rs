@@ -9,23 +9,32 @@ use crate::vfs::Vfs;
 const CHUNK: usize = 1 << 20;
 
 impl Vfs {
-    /// Copies file `src` to a new file `name` in `parent`, byte for byte; the copy's
-    /// bytes live in the store. Fails with `EEXIST` when `name` exists. A copy that
-    /// fails midway (out of space, an unreadable source) is removed again, so no
-    /// partial copy is left under the name.
+    /// Copies file `src` to a new file `name` in `parent`, byte for byte, with its
+    /// client-set properties; the copy's bytes live in the store. Fails with `EEXIST`
+    /// when `name` exists. A copy that fails midway (out of space, an unreadable
+    /// source) is removed again, so no partial copy is left under the name.
     pub fn copy_file(&self, src: NodeId, parent: NodeId, name: &str) -> Result<FileAttr> {
         let from = self.open_file(src)?;
-        let copied = self.copy_into_new(from, parent, name);
+        let copied = self.copy_into_new(src, from, parent, name);
         // A read handle records nothing on release, so releasing cannot fail.
         let _ = self.release(from);
         copied
     }
 
-    fn copy_into_new(&self, from: FileHandle, parent: NodeId, name: &str) -> Result<FileAttr> {
-        let (_, to) = self.create(parent, name, true)?;
+    fn copy_into_new(
+        &self,
+        src: NodeId,
+        from: FileHandle,
+        parent: NodeId,
+        name: &str,
+    ) -> Result<FileAttr> {
+        let (copy, to) = self.create(parent, name, true)?;
         let copied = self.copy_bytes(from, to);
         let released = self.release(to);
-        match copied.and(released) {
+        let done = copied
+            .and(released)
+            .and_then(|()| self.properties.copy(src, copy.ino));
+        match done {
             Ok(()) => self.lookup(parent, name),
             Err(err) => {
                 if let Err(cleanup) = self.unlink(parent, name) {

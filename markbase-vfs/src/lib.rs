@@ -65,6 +65,7 @@ mod import;
 mod namespace;
 mod node;
 mod primary;
+mod properties;
 mod readdir;
 mod store;
 mod upload;
@@ -85,6 +86,7 @@ pub use node::{
     Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, PATH_MAX, PathError,
     system_time_from_ns, validate_name, validate_path,
 };
+pub use properties::{Property, PropertyChange};
 pub use readdir::DirEntry;
 pub use upload::Upload;
 pub use vfs::{StatFs, Vfs};

@@ -175,7 +175,7 @@ impl Vfs {
             },
         )?;
         self.caches.forget(&[node.id], &[(parent, name)]);
-        self.delete_store_bytes(&node);
+        self.discard_removed(&node);
         Ok(())
     }
 
@@ -204,7 +204,7 @@ impl Vfs {
             },
         )?;
         self.caches.forget(&[node.id], &[(parent, name)]);
-        self.delete_store_bytes(&node);
+        self.discard_removed(&node);
         Ok(())
     }
 
@@ -271,7 +271,7 @@ impl Vfs {
         self.caches
             .forget(&forgotten, &[(parent, name), (new_parent, new_name)]);
         if let Some(replaced) = replaced {
-            self.delete_store_bytes(&replaced);
+            self.discard_removed(&replaced);
         }
         Ok(())
     }
@@ -285,8 +285,18 @@ impl Vfs {
         }
     }
 
-    /// Deletes what the store holds for a removed node: a file's bytes, a
-    /// directory's Finder files.
+    /// Deletes what the store holds for a node the catalog no longer has: its
+    /// properties, and its content ([`Vfs::delete_store_bytes`]).
+    fn discard_removed(&self, node: &Node) {
+        if let Err(err) = self.properties.forget(node.id) {
+            tracing::warn!(node = %node.id, "cannot remove the properties of a removed node: {err}");
+        }
+        self.delete_store_bytes(node);
+    }
+
+    /// Deletes the content the store holds for `node`: a file's bytes (those of a
+    /// removed node, or the old bytes of a replaced content), a removed directory's
+    /// Finder files.
     pub(crate) fn delete_store_bytes(&self, node: &Node) {
         let entries = match &node.content {
             Content::Dir => return self.discard_finder_area(node.id),

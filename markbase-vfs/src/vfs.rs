@@ -15,6 +15,7 @@ use crate::error::{Result, VfsError};
 use crate::handles::HandleTable;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
 use crate::primary::PrimaryConnection;
+use crate::properties::PropertyFile;
 use crate::readdir::Cursors;
 use crate::store::Store;
 
@@ -37,6 +38,7 @@ pub struct Vfs {
     pub(crate) handles: HandleTable,
     pub(crate) cursors: Cursors,
     pub(crate) config: VfsConfig,
+    pub(crate) properties: PropertyFile,
     warned: Mutex<HashSet<String>>,
 }
 
@@ -73,6 +75,7 @@ impl Vfs {
         let writer = CatalogWriter::from_connection(catalog.connect()?, catalog.path());
         let primary = PrimaryConnection::new(writer, config.change_check_interval)?;
         let store = Store::new(config.store.as_deref(), catalog.base_dir());
+        let properties = PropertyFile::new(store.dir(), config.busy_timeout);
         let caches = Caches::new(CacheSizes {
             nodes: config.node_cache,
             lookups: config.lookup_cache,
@@ -87,6 +90,7 @@ impl Vfs {
             handles: HandleTable::new(),
             cursors: Cursors::new(),
             config,
+            properties,
             warned: Mutex::new(HashSet::new()),
         })
     }

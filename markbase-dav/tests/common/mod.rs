@@ -75,6 +75,19 @@ impl Served {
         Self { dir, server }
     }
 
+    /// Serves the catalog a stopped server left in `dir` again, with the defaults.
+    pub fn restart(dir: tempfile::TempDir) -> Self {
+        let vfs = Vfs::open(VfsConfig::new(dir.path().join("warren.sqlite"))).unwrap();
+        let server = Background::start(
+            Arc::new(vfs),
+            "127.0.0.1:0".parse().unwrap(),
+            Access::Anonymous,
+            |server| server,
+        )
+        .unwrap();
+        Self { dir, server }
+    }
+
     /// The URL of `path` (already percent-encoded) on the server.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address())

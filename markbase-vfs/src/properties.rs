@@ -1,0 +1,227 @@
+//! Client-set properties of nodes (WebDAV's dead properties), kept beside the catalog.
+//!
+//! The catalog has no place for them, so they live in a small SQLite file of their
+//! own in the store, `<store>/properties/properties.sqlite`, made on the first
+//! change: they outlive the server, and a node's go when the node is removed through
+//! the filesystem. Values are opaque bytes (for WebDAV, the property's XML).
+
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::error::{Result, VfsError};
+use crate::node::NodeId;
+use crate::vfs::Vfs;
+
+/// One property of a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// Its XML namespace (empty for none).
+    pub namespace: String,
+    /// Its name within the namespace.
+    pub name: String,
+    /// The prefix the client used for the namespace, if any.
+    pub prefix: Option<String>,
+    /// Its value as the client sent it, if any.
+    pub value: Option<Vec<u8>>,
+}
+
+/// One change of [`Vfs::change_properties`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PropertyChange {
+    /// Sets the property, replacing one of the same namespace and name.
+    Set(Property),
+    /// Removes the property of this namespace and name, if there is one.
+    Remove {
+        /// Its namespace.
+        namespace: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS properties (
+    node_id INTEGER NOT NULL,
+    namespace TEXT NOT NULL,
+    name TEXT NOT NULL,
+    prefix TEXT,
+    value BLOB,
+    PRIMARY KEY (node_id, namespace, name)
+) WITHOUT ROWID";
+
+/// The properties file of one store, opened on first use.
+#[derive(Debug)]
+pub(crate) struct PropertyFile {
+    path: PathBuf,
+    busy_timeout: std::time::Duration,
+    connection: Mutex<Option<Connection>>,
+}
+
+impl PropertyFile {
+    /// The properties file of the store at `store_dir`.
+    pub fn new(store_dir: &Path, busy_timeout: std::time::Duration) -> Self {
+        Self {
+            path: store_dir.join("properties").join("properties.sqlite"),
+            busy_timeout,
+            connection: Mutex::new(None),
+        }
+    }
+
+    /// Runs `work` on the connection; `None` when the file does not exist and
+    /// `create` is false (no node has properties yet).
+    fn with<T>(
+        &self,
+        create: bool,
+        work: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>> {
+        let mut connection = self.connection.lock();
+        if connection.is_none() {
+            if !create && !self.path.exists() {
+                return Ok(None);
+            }
+            *connection = Some(self.open()?);
+        }
+        let connection = connection.as_mut().expect("opened above");
+        work(connection).map(Some).map_err(|err| self.error(err))
+    }
+
+    fn open(&self) -> Result<Connection> {
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|err| VfsError::io(format!("making {}", dir.display()), err))?;
+        }
+        let open = || {
+            let connection = Connection::open_with_flags(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            )?;
+            connection.busy_timeout(self.busy_timeout)?;
+            connection.pragma_update(None, "journal_mode", "WAL")?;
+            connection.execute_batch(SCHEMA)?;
+            Ok(connection)
+        };
+        open().map_err(|err| self.error(err))
+    }
+
+    fn error(&self, err: rusqlite::Error) -> VfsError {
+        VfsError::io(
+            format!("properties file {}", self.path.display()),
+            std::io::Error::other(err),
+        )
+    }
+
+    /// Every property of `node`.
+    pub fn all(&self, node: NodeId) -> Result<Vec<Property>> {
+        let found = self.with(false, |connection| {
+            let mut statement = connection.prepare_cached(
+                "SELECT namespace, name, prefix, value FROM properties WHERE node_id = ?1
+                 ORDER BY namespace, name",
+            )?;
+            statement
+                .query_map([node.sql()], |row| {
+                    Ok(Property {
+                        namespace: row.get(0)?,
+                        name: row.get(1)?,
+                        prefix: row.get(2)?,
+                        value: row.get(3)?,
+                    })
+                })?
+                .collect()
+        })?;
+        Ok(found.unwrap_or_default())
+    }
+
+    /// The property `namespace`/`name` of `node`.
+    pub fn get(&self, node: NodeId, namespace: &str, name: &str) -> Result<Option<Property>> {
+        let found = self.with(false, |connection| {
+            connection
+                .prepare_cached(
+                    "SELECT prefix, value FROM properties
+                     WHERE node_id = ?1 AND namespace = ?2 AND name = ?3",
+                )?
+                .query_row(params![node.sql(), namespace, name], |row| {
+                    Ok(Property {
+                        namespace: namespace.to_owned(),
+                        name: name.to_owned(),
+                        prefix: row.get(0)?,
+                        value: row.get(1)?,
+                    })
+                })
+                .optional()
+        })?;
+        Ok(found.flatten())
+    }
+
+    /// Applies `changes` to `node`, all or none.
+    pub fn change(&self, node: NodeId, changes: &[PropertyChange]) -> Result<()> {
+        self.with(true, |connection| {
+            let transaction = connection.transaction()?;
+            for change in changes {
+                match change {
+                    PropertyChange::Set(property) => transaction.execute(
+                        "INSERT OR REPLACE INTO properties (node_id, namespace, name, prefix, value)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![
+                            node.sql(),
+                            property.namespace,
+                            property.name,
+                            property.prefix,
+                            property.value
+                        ],
+                    )?,
+                    PropertyChange::Remove { namespace, name } => transaction.execute(
+                        "DELETE FROM properties WHERE node_id = ?1 AND namespace = ?2 AND name = ?3",
+                        params![node.sql(), namespace, name],
+                    )?,
+                };
+            }
+            transaction.commit()
+        })
+        .map(drop)
+    }
+
+    /// Gives `to` the properties of `from`, replacing its own.
+    pub fn copy(&self, from: NodeId, to: NodeId) -> Result<()> {
+        self.with(false, |connection| {
+            let transaction = connection.transaction()?;
+            transaction.execute("DELETE FROM properties WHERE node_id = ?1", [to.sql()])?;
+            transaction.execute(
+                "INSERT INTO properties (node_id, namespace, name, prefix, value)
+                 SELECT ?2, namespace, name, prefix, value FROM properties WHERE node_id = ?1",
+                [from.sql(), to.sql()],
+            )?;
+            transaction.commit()
+        })
+        .map(drop)
+    }
+
+    /// Removes the properties of a removed node.
+    pub fn forget(&self, node: NodeId) -> Result<()> {
+        self.with(false, |connection| {
+            connection.execute("DELETE FROM properties WHERE node_id = ?1", [node.sql()])
+        })
+        .map(drop)
+    }
+}
+
+impl Vfs {
+    /// Every client-set property of node `node`, ordered by namespace and name.
+    pub fn properties(&self, node: NodeId) -> Result<Vec<Property>> {
+        self.getattr(node)?;
+        self.properties.all(node)
+    }
+
+    /// The client-set property `namespace`/`name` of node `node`, if it has one.
+    pub fn property(&self, node: NodeId, namespace: &str, name: &str) -> Result<Option<Property>> {
+        self.getattr(node)?;
+        self.properties.get(node, namespace, name)
+    }
+
+    /// Sets and removes properties of node `node`, all in one transaction.
+    pub fn change_properties(&self, node: NodeId, changes: &[PropertyChange]) -> Result<()> {
+        self.ensure_writable()?;
+        self.getattr(node)?;
+        self.properties.change(node, changes)
+    }
+}
