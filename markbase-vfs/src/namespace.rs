@@ -90,6 +90,7 @@ impl Vfs {
             }
         };
         self.caches.forget(&[], &[(parent, name)]);
+        self.clear_properties(id);
         let stat = new
             .file
             .metadata()
@@ -151,6 +152,7 @@ impl Vfs {
             },
         )?;
         self.caches.forget(&[], &[(parent, name)]);
+        self.clear_properties(id);
         self.getattr(id)
     }
 

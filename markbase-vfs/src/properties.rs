@@ -6,6 +6,7 @@
 //! the filesystem. Values are opaque bytes (for WebDAV, the property's XML).
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -54,15 +55,20 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS properties (
 #[derive(Debug)]
 pub(crate) struct PropertyFile {
     path: PathBuf,
-    busy_timeout: std::time::Duration,
+    catalog: PathBuf,
+    read_only: bool,
+    busy_timeout: Duration,
     connection: Mutex<Option<Connection>>,
 }
 
 impl PropertyFile {
-    /// The properties file of the store at `store_dir`.
-    pub fn new(store_dir: &Path, busy_timeout: std::time::Duration) -> Self {
+    /// The properties file of the store at `store_dir`, for the nodes of `catalog`;
+    /// only read when `read_only`.
+    pub fn new(store_dir: &Path, catalog: &Path, read_only: bool, busy_timeout: Duration) -> Self {
         Self {
             path: store_dir.join("properties").join("properties.sqlite"),
+            catalog: catalog.to_owned(),
+            read_only,
             busy_timeout,
             connection: Mutex::new(None),
         }
@@ -87,6 +93,15 @@ impl PropertyFile {
     }
 
     fn open(&self) -> Result<Connection> {
+        if self.read_only {
+            let open = || {
+                let connection =
+                    Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+                connection.busy_timeout(self.busy_timeout)?;
+                Ok(connection)
+            };
+            return open().map_err(|err| self.error(err));
+        }
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|err| VfsError::io(format!("making {}", dir.display()), err))?;
@@ -98,10 +113,33 @@ impl PropertyFile {
             )?;
             connection.busy_timeout(self.busy_timeout)?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
+            // Properties are no data: a power cut may lose the last changes, never
+            // the file, and creates need not wait for a sync.
+            connection.pragma_update(None, "synchronous", "NORMAL")?;
             connection.execute_batch(SCHEMA)?;
+            self.drop_orphans(&connection)?;
             Ok(connection)
         };
         open().map_err(|err| self.error(err))
+    }
+
+    /// Removes the properties of nodes the catalog no longer has: removed by another
+    /// program, their ids could be given to new nodes.
+    fn drop_orphans(&self, connection: &Connection) -> rusqlite::Result<()> {
+        connection.execute(
+            "ATTACH DATABASE ?1 AS catalog",
+            [self.catalog.to_string_lossy()],
+        )?;
+        let dropped = connection.execute(
+            "DELETE FROM properties WHERE node_id NOT IN (SELECT id FROM catalog.nodes)",
+            [],
+        );
+        connection.execute("DETACH DATABASE catalog", [])?;
+        let dropped = dropped?;
+        if dropped > 0 {
+            tracing::info!("dropped {dropped} properties of nodes the catalog no longer has");
+        }
+        Ok(())
     }
 
     fn error(&self, err: rusqlite::Error) -> VfsError {
@@ -206,6 +244,15 @@ impl PropertyFile {
 }
 
 impl Vfs {
+    /// Gives a node just made no properties: the catalog gives the highest id again
+    /// once its node is removed, and one removed by another program left its
+    /// properties behind.
+    pub(crate) fn clear_properties(&self, node: NodeId) {
+        if let Err(err) = self.properties.forget(node) {
+            tracing::warn!(%node, "cannot clear the properties of a new node: {err}");
+        }
+    }
+
     /// Every client-set property of node `node`, ordered by namespace and name.
     pub fn properties(&self, node: NodeId) -> Result<Vec<Property>> {
         self.getattr(node)?;

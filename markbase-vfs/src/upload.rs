@@ -130,8 +130,9 @@ impl Vfs {
         )?;
         upload.committed = true;
         self.caches.forget(&[id], &[(parent, name)]);
-        if let Some(old) = replaced {
-            self.delete_store_bytes(&old);
+        match replaced {
+            Some(old) => self.delete_store_bytes(&old),
+            None => self.clear_properties(id),
         }
         self.getattr(id)
     }

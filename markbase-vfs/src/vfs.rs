@@ -75,7 +75,12 @@ impl Vfs {
         let writer = CatalogWriter::from_connection(catalog.connect()?, catalog.path());
         let primary = PrimaryConnection::new(writer, config.change_check_interval)?;
         let store = Store::new(config.store.as_deref(), catalog.base_dir());
-        let properties = PropertyFile::new(store.dir(), config.busy_timeout);
+        let properties = PropertyFile::new(
+            store.dir(),
+            catalog.path(),
+            config.read_only,
+            config.busy_timeout,
+        );
         let caches = Caches::new(CacheSizes {
             nodes: config.node_cache,
             lookups: config.lookup_cache,

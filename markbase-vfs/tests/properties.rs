@@ -181,3 +181,41 @@ fn read_only_reads_properties_and_changes_none() {
         Err(VfsError::NotFound(_))
     ));
 }
+
+#[test]
+fn properties_of_nodes_removed_by_another_program_are_not_inherited() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = vfs_in(dir.path());
+    let clip = file(&vfs, NodeId::ROOT, "clip.mov");
+    set(&vfs, clip, &[property("urn:x", "rating", b"5")]);
+    drop(vfs);
+
+    // Another program removes the node; the next node made gets its id again.
+    rusqlite::Connection::open(dir.path().join(common::CATALOG))
+        .unwrap()
+        .execute("DELETE FROM nodes WHERE id = ?1", [clip.get() as i64])
+        .unwrap();
+    let vfs = reopen(dir.path(), false);
+    let next = file(&vfs, NodeId::ROOT, "next.mov");
+    assert_eq!(next, clip, "the id is given again");
+    assert_eq!(vfs.properties(next).unwrap(), []);
+
+    // The same when the other program also makes the node that gets the id: what
+    // the catalog no longer had was dropped when the properties were first read.
+    set(&vfs, next, &[property("urn:x", "rating", b"1")]);
+    drop(vfs);
+    let catalog = rusqlite::Connection::open(dir.path().join(common::CATALOG)).unwrap();
+    catalog
+        .execute("DELETE FROM nodes WHERE id = ?1", [next.get() as i64])
+        .unwrap();
+    let vfs = reopen(dir.path(), false);
+    assert_eq!(vfs.properties(NodeId::ROOT).unwrap(), []);
+    catalog
+        .execute(
+            "INSERT INTO nodes (id, parent_id, name, kind) VALUES (?1, 1, 'theirs', 'dir')",
+            [next.get() as i64],
+        )
+        .unwrap();
+    assert_eq!(vfs.lookup_path("/theirs").unwrap().ino, next);
+    assert_eq!(vfs.properties(next).unwrap(), []);
+}
