@@ -152,7 +152,9 @@ impl Vfs {
             },
         )?;
         self.caches.forget(&[], &[(parent, name)]);
+        // Its id may have been a removed directory's (see `clear_properties`).
         self.clear_properties(id);
+        self.discard_finder_area(id);
         self.getattr(id)
     }
 

@@ -239,3 +239,24 @@ fn bad_paths_and_read_only_are_refused() {
     ));
     assert_eq!(read(&file), b"fork");
 }
+
+#[test]
+fn a_new_directory_never_inherits_finder_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = vfs_in(dir.path());
+    let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
+    write(&aside(&vfs, "/Day 1/.DS_Store"), b"old view");
+    drop(vfs);
+    // Another program removes the directory; the next one made gets its id again.
+    rusqlite::Connection::open(dir.path().join(common::CATALOG))
+        .unwrap()
+        .execute("DELETE FROM nodes WHERE id = ?1", [day.ino.get() as i64])
+        .unwrap();
+    let vfs = reopen(dir.path(), |_| {});
+    let again = vfs.mkdir(NodeId::ROOT, "Day 2").unwrap();
+    assert_eq!(again.ino, day.ino, "the id is given again");
+    assert!(matches!(
+        aside(&vfs, "/Day 2/.DS_Store").metadata(),
+        Err(VfsError::NotFound(_))
+    ));
+}
