@@ -15,6 +15,11 @@
 //!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer.
 //! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
 //!   and drop every cache, so a removed node is never served.
+//! - **Path-based adapters** (WebDAV): [`Vfs::lookup_path`], [`Vfs::lookup_parent`],
+//!   [`validate_path`] for paths that arrive over the network, [`Vfs::place`] for
+//!   macOS Finder's own files (kept out of the catalog), whole-content uploads
+//!   ([`Vfs::begin_upload`]) and client-set properties ([`Vfs::properties`]), kept
+//!   beside the catalog in the store.
 //! - **Errors**: one [`VfsError`] with [`VfsError::errno`].
 //!
 //! # Example
