@@ -541,6 +541,11 @@ fn properties_outlive_the_server() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert!(rating(&notes).contains("5 stars"), "{}", rating(&notes));
+    // A listing shows it on its file only.
+    let listing = curl(&["-X", "PROPFIND", "-H", "Depth: 1", &served.url("/")]).stdout;
+    let listing = String::from_utf8_lossy(&listing);
+    assert_eq!(listing.matches("5 stars").count(), 1, "{listing}");
+    assert_eq!(listing.matches("<D:response>").count(), 3, "{listing}");
 
     // A new server over the same catalog still has it; a COPY carries it along.
     let Served { server, dir } = served;

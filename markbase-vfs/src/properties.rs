@@ -6,7 +6,8 @@
 //! the filesystem. Values are opaque bytes (for WebDAV, the property's XML).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -59,7 +60,15 @@ pub(crate) struct PropertyFile {
     read_only: bool,
     busy_timeout: Duration,
     connection: Mutex<Option<Connection>>,
+    /// Set once some node is known to have properties.
+    populated: AtomicBool,
+    /// When the file last showed no properties at all.
+    empty_at: Mutex<Option<Instant>>,
 }
+
+/// How long "no node has properties" is trusted before the file is asked again (it
+/// may be changed by another process).
+const EMPTY_TTL: Duration = Duration::from_secs(1);
 
 impl PropertyFile {
     /// The properties file of the store at `store_dir`, for the nodes of `catalog`;
@@ -71,6 +80,8 @@ impl PropertyFile {
             read_only,
             busy_timeout,
             connection: Mutex::new(None),
+            populated: AtomicBool::new(false),
+            empty_at: Mutex::new(None),
         }
     }
 
@@ -149,6 +160,31 @@ impl PropertyFile {
         )
     }
 
+    /// Whether any node may have properties: once some has, always; that none has
+    /// is trusted for [`EMPTY_TTL`].
+    pub fn any(&self) -> Result<bool> {
+        if self.populated.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let mut empty_at = self.empty_at.lock();
+        if empty_at.is_some_and(|at| at.elapsed() < EMPTY_TTL) {
+            return Ok(false);
+        }
+        let any = self
+            .with(false, |connection| {
+                connection.query_row("SELECT EXISTS (SELECT 1 FROM properties)", [], |row| {
+                    row.get::<_, bool>(0)
+                })
+            })?
+            .unwrap_or(false);
+        if any {
+            self.populated.store(true, Ordering::Release);
+        } else {
+            *empty_at = Some(Instant::now());
+        }
+        Ok(any)
+    }
+
     /// Every property of `node`.
     pub fn all(&self, node: NodeId) -> Result<Vec<Property>> {
         let found = self.with(false, |connection| {
@@ -215,8 +251,14 @@ impl PropertyFile {
                 };
             }
             transaction.commit()
-        })
-        .map(drop)
+        })?;
+        if changes
+            .iter()
+            .any(|change| matches!(change, PropertyChange::Set(_)))
+        {
+            self.populated.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Gives `to` the properties of `from`, replacing its own.
@@ -251,6 +293,13 @@ impl Vfs {
         if let Err(err) = self.properties.forget(node) {
             tracing::warn!(%node, "cannot clear the properties of a new node: {err}");
         }
+    }
+
+    /// Whether any node may have client-set properties: `false` means none has, so an
+    /// adapter listing many entries can skip asking for each. Cheap: the properties
+    /// file is asked at most once a second while it has none.
+    pub fn has_properties(&self) -> Result<bool> {
+        self.properties.any()
     }
 
     /// Every client-set property of node `node`, ordered by namespace and name.

@@ -252,6 +252,17 @@ impl Vfs {
     /// Empty and `.` components are ignored; `..` is refused, so that a path can
     /// never climb out of the catalog.
     pub fn lookup_path(&self, path: &str) -> Result<FileAttr> {
+        let node = self.walk(path)?;
+        Ok(self.attr_of(&node))
+    }
+
+    /// The node at an absolute path, found as [`Vfs::lookup_path`] finds it but
+    /// without resolving a file's alias: for what needs only its id (properties).
+    pub fn lookup_path_node(&self, path: &str) -> Result<NodeId> {
+        self.walk(path).map(|node| node.id)
+    }
+
+    fn walk(&self, path: &str) -> Result<Arc<Node>> {
         self.refresh();
         let mut node = self.node_fresh(NodeId::ROOT)?;
         let mut walked = String::new();
@@ -270,7 +281,7 @@ impl Vfs {
                 other => other,
             })?;
         }
-        Ok(self.attr_of(&node))
+        Ok(node)
     }
 
     /// Splits an absolute path into its parent directory, looked up as

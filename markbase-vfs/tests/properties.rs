@@ -219,3 +219,29 @@ fn properties_of_nodes_removed_by_another_program_are_not_inherited() {
     assert_eq!(vfs.lookup_path("/theirs").unwrap().ino, next);
     assert_eq!(vfs.properties(next).unwrap(), []);
 }
+
+#[test]
+fn whether_any_node_has_properties_is_cheap_and_notices_other_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = vfs_in(dir.path());
+    let clip = file(&vfs, NodeId::ROOT, "clip.mov");
+    let other = reopen(dir.path(), false);
+    assert!(!vfs.has_properties().unwrap());
+    assert!(!other.has_properties().unwrap());
+
+    set(&vfs, clip, &[property("urn:x", "a", b"1")]);
+    assert!(
+        vfs.has_properties().unwrap(),
+        "its own change counts at once"
+    );
+    // Another process trusts "none" for at most a second.
+    let started = std::time::Instant::now();
+    while !other.has_properties().unwrap() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "another process's property is not noticed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(other.properties(clip).unwrap().len(), 1);
+}
