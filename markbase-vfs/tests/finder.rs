@@ -7,17 +7,6 @@ use std::path::{Path, PathBuf};
 
 use markbase_vfs::{AsideFile, AsideOpen, FinderFiles, NodeId, Place, Vfs, VfsError};
 
-fn vfs_in(dir: &Path) -> Vfs {
-    common::open(&common::raw_catalog(dir).path)
-}
-
-/// Opens the catalog in `dir` again, configured by `configure`.
-fn reopen(dir: &Path, configure: impl FnOnce(&mut markbase_vfs::VfsConfig)) -> Vfs {
-    let mut config = common::config(&dir.join(common::CATALOG));
-    configure(&mut config);
-    Vfs::open(config).unwrap()
-}
-
 fn aside(vfs: &Vfs, path: &str) -> AsideFile {
     match vfs.place(path).unwrap() {
         Place::Aside(file) => file,
@@ -70,7 +59,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn finder_files_live_aside_out_of_the_catalog_and_are_never_listed() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
     vfs.create(day.ino, "clip.mov", true).unwrap();
 
@@ -111,7 +100,7 @@ fn finder_files_live_aside_out_of_the_catalog_and_are_never_listed() {
 #[test]
 fn aside_files_move_copy_and_go_with_their_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
     let other = vfs.mkdir(NodeId::ROOT, "Day 2").unwrap();
     let first = aside(&vfs, "/Day 1/._a.mov");
@@ -165,14 +154,14 @@ fn aside_files_move_copy_and_go_with_their_directory() {
 #[test]
 fn the_catalog_wins_and_can_be_asked_to_keep_finder_files() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     // A library that already holds a .DS_Store node serves it as it is.
     vfs.create(NodeId::ROOT, ".DS_Store", true).unwrap();
     assert!(matches!(vfs.place("/.DS_Store").unwrap(), Place::Catalog));
     assert!(matches!(vfs.place("/._new").unwrap(), Place::Aside(_)));
     drop(vfs);
 
-    let vfs = reopen(dir.path(), |config| {
+    let vfs = common::reopen(dir.path(), |config| {
         config.finder_files = FinderFiles::InCatalog;
     });
     for path in ["/._new", "/.DS_Store", "/.Trashes"] {
@@ -188,7 +177,7 @@ fn the_catalog_wins_and_can_be_asked_to_keep_finder_files() {
 #[test]
 fn probe_files_exist_only_at_the_root() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
     for name in markbase_vfs::PROBE_FILES {
         assert!(matches!(
@@ -207,7 +196,7 @@ fn probe_files_exist_only_at_the_root() {
 #[test]
 fn bad_paths_and_read_only_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     vfs.create(NodeId::ROOT, "clip.mov", true).unwrap();
     assert!(matches!(
         vfs.place("/missing/._clip.mov"),
@@ -228,7 +217,7 @@ fn bad_paths_and_read_only_are_refused() {
     write(&aside(&vfs, "/._clip.mov"), b"fork");
     drop(vfs);
 
-    let vfs = reopen(dir.path(), |config| config.read_only = true);
+    let vfs = common::reopen(dir.path(), |config| config.read_only = true);
     let file = aside(&vfs, "/._clip.mov");
     assert_eq!(read(&file), b"fork");
     assert!(matches!(file.open(CREATE), Err(VfsError::ReadOnly)));
@@ -243,7 +232,7 @@ fn bad_paths_and_read_only_are_refused() {
 #[test]
 fn a_new_directory_never_inherits_finder_files() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
     write(&aside(&vfs, "/Day 1/.DS_Store"), b"old view");
     drop(vfs);
@@ -252,7 +241,7 @@ fn a_new_directory_never_inherits_finder_files() {
         .unwrap()
         .execute("DELETE FROM nodes WHERE id = ?1", [day.ino.get() as i64])
         .unwrap();
-    let vfs = reopen(dir.path(), |_| {});
+    let vfs = common::reopen(dir.path(), |_| {});
     let again = vfs.mkdir(NodeId::ROOT, "Day 2").unwrap();
     assert_eq!(again.ino, day.ino, "the id is given again");
     assert!(matches!(

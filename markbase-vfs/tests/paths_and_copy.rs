@@ -4,24 +4,12 @@ mod common;
 
 use markbase_vfs::{NodeId, NodeKind, Vfs, VfsError};
 
-fn vfs_in(dir: &std::path::Path) -> Vfs {
-    let raw = common::raw_catalog(dir);
-    common::open(&raw.path)
-}
-
-fn write_file(vfs: &Vfs, parent: NodeId, name: &str, bytes: &[u8]) -> NodeId {
-    let (attr, handle) = vfs.create(parent, name, true).unwrap();
-    vfs.write_at(handle, 0, bytes).unwrap();
-    vfs.release(handle).unwrap();
-    attr.ino
-}
-
 #[test]
 fn lookup_parent_splits_paths_and_refuses_the_root_and_dots() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().ino;
-    write_file(&vfs, day, "clip.mov", b"frames");
+    common::write_file(&vfs, day, "clip.mov", b"frames");
 
     let (parent, name) = vfs.lookup_parent("/Day 1/clip.mov").unwrap();
     assert_eq!((parent.ino, name), (day, "clip.mov"));
@@ -52,9 +40,9 @@ fn lookup_parent_splits_paths_and_refuses_the_root_and_dots() {
 #[test]
 fn copy_file_copies_every_byte_into_the_store() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let bytes: Vec<u8> = (0..(3 << 20) + 12_345).map(|i| (i % 251) as u8).collect();
-    let src = write_file(&vfs, NodeId::ROOT, "clip.mov", &bytes);
+    let src = common::write_file(&vfs, NodeId::ROOT, "clip.mov", &bytes);
     let folder = vfs.mkdir(NodeId::ROOT, "Copies").unwrap().ino;
 
     let copy = vfs.copy_file(src, folder, "clip copy.mov").unwrap();
@@ -74,7 +62,7 @@ fn copy_file_copies_every_byte_into_the_store() {
 
     // The original is untouched; an empty file copies too.
     assert_eq!(common::read_all(&vfs, src), bytes);
-    let empty = write_file(&vfs, NodeId::ROOT, "empty", b"");
+    let empty = common::write_file(&vfs, NodeId::ROOT, "empty", b"");
     assert_eq!(vfs.copy_file(empty, folder, "empty").unwrap().size, 0);
     assert!(vfs.check().unwrap().is_clean());
 }
@@ -82,9 +70,9 @@ fn copy_file_copies_every_byte_into_the_store() {
 #[test]
 fn copy_file_refuses_existing_names_directories_and_read_only() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
-    let src = write_file(&vfs, NodeId::ROOT, "a", b"aaa");
-    write_file(&vfs, NodeId::ROOT, "b", b"bbb");
+    let vfs = common::empty_vfs(dir.path());
+    let src = common::write_file(&vfs, NodeId::ROOT, "a", b"aaa");
+    common::write_file(&vfs, NodeId::ROOT, "b", b"bbb");
     let folder = vfs.mkdir(NodeId::ROOT, "dir").unwrap().ino;
 
     let err = vfs.copy_file(src, NodeId::ROOT, "b").unwrap_err();

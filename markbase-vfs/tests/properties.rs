@@ -5,16 +5,6 @@ mod common;
 
 use markbase_vfs::{NodeId, Property, PropertyChange, RenameMode, Vfs, VfsError};
 
-fn vfs_in(dir: &std::path::Path) -> Vfs {
-    common::open(&common::raw_catalog(dir).path)
-}
-
-fn reopen(dir: &std::path::Path, read_only: bool) -> Vfs {
-    let mut config = common::config(&dir.join(common::CATALOG));
-    config.read_only = read_only;
-    Vfs::open(config).unwrap()
-}
-
 fn property(namespace: &str, name: &str, value: &[u8]) -> Property {
     Property {
         namespace: namespace.to_owned(),
@@ -33,18 +23,11 @@ fn set(vfs: &Vfs, node: NodeId, properties: &[Property]) {
     vfs.change_properties(node, &changes).unwrap();
 }
 
-fn file(vfs: &Vfs, parent: NodeId, name: &str) -> NodeId {
-    let (attr, handle) = vfs.create(parent, name, true).unwrap();
-    vfs.write_at(handle, 0, name.as_bytes()).unwrap();
-    vfs.release(handle).unwrap();
-    attr.ino
-}
-
 #[test]
 fn properties_are_kept_per_node_and_outlive_the_process() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
-    let clip = file(&vfs, NodeId::ROOT, "clip.mov");
+    let vfs = common::empty_vfs(dir.path());
+    let clip = common::write_file(&vfs, NodeId::ROOT, "clip.mov", b"clip.mov");
     let properties_dir = dir.path().join("warren-store/properties");
 
     // Nothing is made until the first change.
@@ -86,7 +69,7 @@ fn properties_are_kept_per_node_and_outlive_the_process() {
     assert_eq!(vfs.properties(NodeId::ROOT).unwrap(), []);
     drop(vfs);
 
-    let vfs = reopen(dir.path(), false);
+    let vfs = common::reopen(dir.path(), |_| {});
     assert_eq!(vfs.properties(clip).unwrap(), expected);
     assert_eq!(vfs.property(clip, "", "Überblick").unwrap(), Some(unicode));
     // The store check does not take the properties file for an orphan.
@@ -101,9 +84,9 @@ fn properties_are_kept_per_node_and_outlive_the_process() {
 #[test]
 fn properties_follow_renames_and_copies_and_go_with_their_node() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().ino;
-    let clip = file(&vfs, day, "clip.mov");
+    let clip = common::write_file(&vfs, day, "clip.mov", b"clip.mov");
     set(&vfs, clip, &[property("urn:x", "rating", b"5")]);
     set(&vfs, day, &[property("urn:x", "label", b"red")]);
 
@@ -128,7 +111,7 @@ fn properties_follow_renames_and_copies_and_go_with_their_node() {
     // Removed nodes take theirs along: unlink, rmdir, a rename that replaces.
     vfs.unlink(NodeId::ROOT, "copy.mov").unwrap();
     vfs.rmdir(NodeId::ROOT, "Day 1").unwrap();
-    let other = file(&vfs, NodeId::ROOT, "other.mov");
+    let other = common::write_file(&vfs, NodeId::ROOT, "other.mov", b"other.mov");
     vfs.rename(
         NodeId::ROOT,
         "other.mov",
@@ -154,12 +137,12 @@ fn properties_follow_renames_and_copies_and_go_with_their_node() {
 #[test]
 fn read_only_reads_properties_and_changes_none() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
-    let clip = file(&vfs, NodeId::ROOT, "clip.mov");
+    let vfs = common::empty_vfs(dir.path());
+    let clip = common::write_file(&vfs, NodeId::ROOT, "clip.mov", b"clip.mov");
     set(&vfs, clip, &[property("urn:x", "a", b"kept")]);
     drop(vfs);
 
-    let vfs = reopen(dir.path(), true);
+    let vfs = common::reopen(dir.path(), |config| config.read_only = true);
     assert_eq!(vfs.properties(clip).unwrap().len(), 1);
     let change = [PropertyChange::Set(property("urn:x", "a", b"changed"))];
     assert!(matches!(
@@ -185,8 +168,8 @@ fn read_only_reads_properties_and_changes_none() {
 #[test]
 fn properties_of_nodes_removed_by_another_program_are_not_inherited() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
-    let clip = file(&vfs, NodeId::ROOT, "clip.mov");
+    let vfs = common::empty_vfs(dir.path());
+    let clip = common::write_file(&vfs, NodeId::ROOT, "clip.mov", b"clip.mov");
     set(&vfs, clip, &[property("urn:x", "rating", b"5")]);
     drop(vfs);
 
@@ -195,8 +178,8 @@ fn properties_of_nodes_removed_by_another_program_are_not_inherited() {
         .unwrap()
         .execute("DELETE FROM nodes WHERE id = ?1", [clip.get() as i64])
         .unwrap();
-    let vfs = reopen(dir.path(), false);
-    let next = file(&vfs, NodeId::ROOT, "next.mov");
+    let vfs = common::reopen(dir.path(), |_| {});
+    let next = common::write_file(&vfs, NodeId::ROOT, "next.mov", b"next.mov");
     assert_eq!(next, clip, "the id is given again");
     assert_eq!(vfs.properties(next).unwrap(), []);
 
@@ -208,7 +191,7 @@ fn properties_of_nodes_removed_by_another_program_are_not_inherited() {
     catalog
         .execute("DELETE FROM nodes WHERE id = ?1", [next.get() as i64])
         .unwrap();
-    let vfs = reopen(dir.path(), false);
+    let vfs = common::reopen(dir.path(), |_| {});
     assert_eq!(vfs.properties(NodeId::ROOT).unwrap(), []);
     catalog
         .execute(
@@ -223,9 +206,9 @@ fn properties_of_nodes_removed_by_another_program_are_not_inherited() {
 #[test]
 fn whether_any_node_has_properties_is_cheap_and_notices_other_processes() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
-    let clip = file(&vfs, NodeId::ROOT, "clip.mov");
-    let other = reopen(dir.path(), false);
+    let vfs = common::empty_vfs(dir.path());
+    let clip = common::write_file(&vfs, NodeId::ROOT, "clip.mov", b"clip.mov");
+    let other = common::reopen(dir.path(), |_| {});
     assert!(!vfs.has_properties().unwrap());
     assert!(!other.has_properties().unwrap());
 

@@ -4,11 +4,6 @@ mod common;
 
 use markbase_vfs::{NodeId, Vfs};
 
-fn vfs_in(dir: &std::path::Path) -> Vfs {
-    let raw = common::raw_catalog(dir);
-    common::open(&raw.path)
-}
-
 fn store_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     match std::fs::read_dir(dir.join("warren-store")) {
         Ok(entries) => entries.map(|entry| entry.unwrap().path()).collect(),
@@ -19,7 +14,7 @@ fn store_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_dropped() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let upload = vfs.begin_upload(NodeId::ROOT, "clip.mov").unwrap();
     upload.write_at(0, &[1u8; 1000]).unwrap();
     upload.write_at(4096, b"tail").unwrap();
@@ -49,7 +44,7 @@ fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_dropped() {
 #[test]
 fn committing_over_a_file_keeps_its_node_and_replaces_its_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let (old, handle) = vfs.create(NodeId::ROOT, "clip.mov", true).unwrap();
     vfs.write_at(handle, 0, b"old content").unwrap();
     vfs.release(handle).unwrap();
@@ -95,7 +90,7 @@ fn committing_over_an_original_leaves_the_original_alone() {
 #[test]
 fn bad_uploads_are_refused_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let folder = vfs.mkdir(NodeId::ROOT, "folder").unwrap().ino;
     let (file, handle) = vfs.create(NodeId::ROOT, "file", true).unwrap();
     vfs.release(handle).unwrap();

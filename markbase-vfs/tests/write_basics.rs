@@ -4,15 +4,10 @@ mod common;
 
 use markbase_vfs::{NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
 
-fn vfs_in(dir: &std::path::Path) -> Vfs {
-    let raw = common::raw_catalog(dir);
-    common::open(&raw.path)
-}
-
 #[test]
 fn create_write_read_back_and_the_catalog_agrees() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let folder = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().ino;
     let (attr, handle) = vfs.create(folder, "clip.mov", true).unwrap();
     assert_eq!(attr.size, 0);
@@ -47,7 +42,7 @@ fn create_write_read_back_and_the_catalog_agrees() {
 #[test]
 fn exclusive_create_unlink_rmdir_and_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let (_, h) = vfs.create(NodeId::ROOT, "a.txt", true).unwrap();
     vfs.write_at(h, 0, b"hello").unwrap();
     vfs.release(h).unwrap();
@@ -139,7 +134,7 @@ fn writes_to_an_existing_file_go_to_its_alias() {
 #[test]
 fn rename_moves_replaces_and_refuses() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let a = vfs.mkdir(NodeId::ROOT, "a").unwrap().ino;
     let b = vfs.mkdir(a, "b").unwrap().ino;
     for (name, body) in [("x", &b"xx"[..]), ("y", &b"yyy"[..])] {
@@ -236,7 +231,7 @@ fn read_only_refuses_every_write_and_touches_nothing() {
 #[test]
 fn two_handles_on_one_file_see_each_others_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let (attr, w) = vfs.create(NodeId::ROOT, "shared", true).unwrap();
     let w2 = vfs.open_file_rw(attr.ino).unwrap();
     let r = vfs.open_file(attr.ino).unwrap();
@@ -260,7 +255,7 @@ fn chmod(mode: u32) -> SetAttr {
 #[test]
 fn chmod_is_accepted_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let vfs = vfs_in(dir.path());
+    let vfs = common::empty_vfs(dir.path());
     let (attr, h) = vfs.create(NodeId::ROOT, "f", true).unwrap();
     vfs.release(h).unwrap();
     let after = vfs.setattr(attr.ino, chmod(0o600), None).unwrap();

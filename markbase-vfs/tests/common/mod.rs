@@ -35,6 +35,26 @@ pub fn config(catalog: &Path) -> VfsConfig {
     config
 }
 
+/// A filesystem over a new catalog with only the root, in `dir`.
+pub fn empty_vfs(dir: &Path) -> Vfs {
+    open(&raw_catalog(dir).path)
+}
+
+/// Opens the catalog in `dir` again, with [`config`] changed by `configure`.
+pub fn reopen(dir: &Path, configure: impl FnOnce(&mut VfsConfig)) -> Vfs {
+    let mut config = config(&dir.join(CATALOG));
+    configure(&mut config);
+    Vfs::open(config).unwrap_or_else(|err| panic!("reopen {}: {err}", dir.display()))
+}
+
+/// Creates file `name` in `parent` holding `bytes`; its node id.
+pub fn write_file(vfs: &Vfs, parent: NodeId, name: &str, bytes: &[u8]) -> NodeId {
+    let (attr, handle) = vfs.create(parent, name, true).unwrap();
+    vfs.write_at(handle, 0, bytes).unwrap();
+    vfs.release(handle).unwrap();
+    attr.ino
+}
+
 /// Opens `catalog` with [`config`].
 pub fn open(catalog: &Path) -> Vfs {
     Vfs::open(config(catalog)).unwrap_or_else(|err| panic!("open {}: {err}", catalog.display()))
