@@ -9,11 +9,12 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use futures_util::FutureExt;
-use markbase_vfs::{FileAttr, FileHandle, NodeId, Upload, Vfs};
+use markbase_vfs::{FileHandle, NodeId, Vfs};
 
 use crate::errors::{blocking, fs_error, io_error};
 use crate::meta::Meta;
 use crate::readahead::ReadAhead;
+use crate::upload::{PendingUpload, Uploaded};
 
 /// What an open file writes to.
 pub(crate) enum Target {
@@ -26,12 +27,12 @@ pub(crate) enum Target {
     /// A whole new content (a PUT), which takes the name only when complete:
     /// `expected` bytes, when the client announced them.
     Upload {
-        upload: Option<Upload>,
+        upload: Option<PendingUpload>,
         expected: Option<u64>,
     },
-    /// An upload that took its name: the node it became.
-    Committed(FileAttr),
-    /// A Finder file kept aside, read and written in place.
+    /// An upload that took its name: what it became.
+    Committed(Uploaded),
+    /// A Finder file kept aside, read and written in place (a partial write).
     Aside(Arc<File>),
     /// A probe file: empty, read-only.
     Probe,
@@ -51,7 +52,10 @@ impl fmt::Debug for OpenFile {
         let target = match &self.target {
             Target::Handle { handle, node, .. } => format!("node {node}, handle {handle:?}"),
             Target::Upload { .. } => String::from("upload"),
-            Target::Committed(attr) => format!("uploaded node {}", attr.ino),
+            Target::Committed(Uploaded::Node(attr)) => format!("uploaded node {}", attr.ino),
+            Target::Committed(Uploaded::Aside(file)) => {
+                format!("uploaded Finder file {}", file.path().display())
+            }
             Target::Aside(_) => String::from("Finder file"),
             Target::Probe => String::from("probe file"),
         };
@@ -101,7 +105,13 @@ impl OpenFile {
                     .await
                     .map(|attr| Meta::of_node(&attr))
             }
-            Target::Committed(attr) => Ok(Meta::of_node(attr)),
+            Target::Committed(Uploaded::Node(attr)) => Ok(Meta::of_node(attr)),
+            Target::Committed(Uploaded::Aside(file)) => {
+                let file = file.clone();
+                blocking(move || file.metadata().map_err(fs_error))
+                    .await
+                    .map(|meta| Meta::of_aside(&meta))
+            }
             Target::Aside(file) => {
                 let file = Arc::clone(file);
                 blocking(move || file.metadata().map_err(|err| io_error("reading", err)))
@@ -114,14 +124,14 @@ impl OpenFile {
     }
 
     /// The upload, moved out for a blocking call (put back with [`Self::put_back`]).
-    fn take_upload(&mut self) -> FsResult<Upload> {
+    fn take_upload(&mut self) -> FsResult<PendingUpload> {
         match &mut self.target {
             Target::Upload { upload, .. } => upload.take().ok_or(FsError::GeneralFailure),
             _ => Err(FsError::Forbidden),
         }
     }
 
-    fn put_back(&mut self, returned: Upload) {
+    fn put_back(&mut self, returned: PendingUpload) {
         if let Target::Upload { upload, .. } = &mut self.target {
             *upload = Some(returned);
         }
@@ -259,7 +269,7 @@ impl DavFile for OpenFile {
                             );
                             return Ok(None);
                         }
-                        vfs.commit_upload(upload).map(Some).map_err(fs_error)
+                        upload.commit(&vfs).map(Some).map_err(fs_error)
                     })
                     .await?;
                     if let Some(attr) = committed {

@@ -18,6 +18,7 @@ use crate::file::{OpenFile, Target};
 use crate::meta::{Entry, Meta};
 use crate::props;
 use crate::readahead::ReadAhead;
+use crate::upload::PendingUpload;
 
 /// A catalog as a dav-server filesystem. Cheap to clone (dav-server clones it per request).
 #[derive(Clone)]
@@ -120,11 +121,30 @@ fn node_at(vfs: &Vfs, path: &str, place: Place) -> FsResult<Option<NodeId>> {
     }
 }
 
+/// Whether `options` open for a whole new content (a PUT).
+fn replaces(options: &OpenOptions) -> bool {
+    options.write && options.truncate && !options.append
+}
+
 /// Opens what `path` names as `options` ask.
 fn open_path(vfs: &Vfs, path: &str, place: Place, options: &OpenOptions) -> FsResult<Target> {
     let writes = options.write || options.append || options.create || options.create_new;
     match place {
         Place::Catalog => open_node(vfs, path, options),
+        Place::Aside(file) if replaces(options) => {
+            match file.metadata() {
+                Ok(_) if options.create_new => return Err(FsError::Exists),
+                Err(VfsError::NotFound(_)) if !(options.create || options.create_new) => {
+                    return Err(FsError::NotFound);
+                }
+                _ => {}
+            }
+            let upload = file.begin_replace().map_err(fs_error)?;
+            Ok(Target::Upload {
+                upload: Some(PendingUpload::Aside(upload)),
+                expected: options.size,
+            })
+        }
         Place::Aside(file) => {
             let options = AsideOpen {
                 write: options.write,
@@ -144,7 +164,6 @@ fn open_path(vfs: &Vfs, path: &str, place: Place, options: &OpenOptions) -> FsRe
 /// Opens the file node at `path` as `options` ask: a whole new content (a PUT) becomes
 /// an upload that takes the name only when complete; anything else opens a handle.
 fn open_node(vfs: &Vfs, path: &str, options: &OpenOptions) -> FsResult<Target> {
-    let replaces = options.write && options.truncate && !options.append;
     let existing = match vfs.lookup_path(path) {
         Ok(attr) if attr.kind == NodeKind::Dir => return Err(FsError::Forbidden),
         Ok(_) if options.create_new => return Err(FsError::Exists),
@@ -152,11 +171,11 @@ fn open_node(vfs: &Vfs, path: &str, options: &OpenOptions) -> FsResult<Target> {
         Err(VfsError::NotFound(_)) if options.create || options.create_new => None,
         Err(err) => return Err(fs_error(err)),
     };
-    if replaces {
+    if replaces(options) {
         let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
         let upload = vfs.begin_upload(parent.ino, name).map_err(fs_error)?;
         return Ok(Target::Upload {
-            upload: Some(upload),
+            upload: Some(PendingUpload::Node(upload)),
             expected: options.size,
         });
     }

@@ -28,6 +28,7 @@ mod meta;
 mod props;
 mod readahead;
 mod server;
+mod upload;
 
 pub use auth::{Access, Credentials, CredentialsError};
 pub use background::Background;

@@ -150,6 +150,30 @@ fn finder_copies_keep_apple_double_and_ds_store_out_of_the_catalog() {
         b"view state"
     );
 
+    // A PUT cut short leaves a Finder file as it was, and no temporary file behind.
+    {
+        use std::io::Write;
+        let mut stream = std::net::TcpStream::connect(served.address()).unwrap();
+        let head = format!(
+            "PUT /Day%201/._new.mov HTTP/1.1\r\nHost: {}\r\nContent-Length: 1000\r\n\r\n",
+            served.address()
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(&[b'x'; 100]).unwrap();
+    }
+    // The server notices the hang-up at once; give it the time to clean up.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut left: Vec<_> = std::fs::read_dir(&area)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    left.sort();
+    assert_eq!(left, [".DS_Store", "._new.mov"]);
+    assert_eq!(
+        curl(&[&served.url("/Day%201/._new.mov")]).stdout,
+        std::fs::read(&fork).unwrap()
+    );
+
     // They move, and are deleted, by name.
     let out = status(&[
         "-X",

@@ -15,7 +15,9 @@
 
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Result, VfsError};
 use crate::node::NodeId;
@@ -118,6 +120,36 @@ impl AsideFile {
         opened.map_err(|err| self.error("opening", err))
     }
 
+    /// Starts a whole new content for it, which replaces the old one only when
+    /// [committed](AsideUpload::commit): a PUT cut short leaves the file as it was.
+    pub fn begin_replace(&self) -> Result<AsideUpload> {
+        self.ensure_writable()?;
+        self.make_dir()?;
+        let dir = self.path.parent().expect("an aside file has a directory");
+        loop {
+            let count = UPLOADS.fetch_add(1, Ordering::Relaxed);
+            // Not a Finder file name, so no request can reach it.
+            let temp = dir.join(format!(".upload-{}-{count}", std::process::id()));
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+            {
+                Ok(file) => {
+                    return Ok(AsideUpload {
+                        file,
+                        temp,
+                        target: self.clone(),
+                        committed: false,
+                    });
+                }
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(self.error("starting a new content of", err)),
+            }
+        }
+    }
+
     /// Deletes it.
     pub fn remove(&self) -> Result<()> {
         self.ensure_writable()?;
@@ -161,6 +193,59 @@ impl AsideFile {
             VfsError::NotFound(self.path.display().to_string())
         } else {
             VfsError::io(format!("{doing} Finder file {}", self.path.display()), err)
+        }
+    }
+}
+
+/// Uploads to aside files started by this process, for unique temporary names.
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+
+/// A new content for an [`AsideFile`], written beside it under a temporary name.
+#[derive(Debug)]
+pub struct AsideUpload {
+    file: File,
+    temp: PathBuf,
+    target: AsideFile,
+    committed: bool,
+}
+
+impl AsideUpload {
+    /// Writes all of `data` at `offset`.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        self.file
+            .write_all_at(data, offset)
+            .map_err(|err| self.target.error("writing a new content of", err))
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> Result<u64> {
+        self.file
+            .metadata()
+            .map(|meta| meta.len())
+            .map_err(|err| self.target.error("reading a new content of", err))
+    }
+
+    /// Whether nothing was written yet.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.len().map(|len| len == 0)
+    }
+
+    /// Puts the new content in place of the old, in one rename; the file it became.
+    pub fn commit(mut self) -> Result<AsideFile> {
+        std::fs::rename(&self.temp, &self.target.path)
+            .map_err(|err| self.target.error("replacing", err))?;
+        self.committed = true;
+        Ok(self.target.clone())
+    }
+}
+
+/// An upload dropped before its commit leaves nothing behind.
+impl Drop for AsideUpload {
+    fn drop(&mut self) {
+        if !self.committed
+            && let Err(err) = std::fs::remove_file(&self.temp)
+        {
+            tracing::warn!(path = %self.temp.display(), "cannot remove an unfinished Finder file: {err}");
         }
     }
 }

@@ -83,7 +83,9 @@ pub use check::{CheckReport, DanglingNode, OrphanAction, Repair, RepairReport};
 pub use config::VfsConfig;
 pub use error::{Result, VfsError};
 pub use files::Resolution;
-pub use finder::{AsideFile, AsideOpen, FinderFiles, PROBE_FILES, Place, is_finder_metadata};
+pub use finder::{
+    AsideFile, AsideOpen, AsideUpload, FinderFiles, PROBE_FILES, Place, is_finder_metadata,
+};
 pub use handles::{FileHandle, ReadSink, WriteSource};
 pub use import::{ImportOptions, ImportSkip, ImportStats, import};
 pub use namespace::RenameMode;

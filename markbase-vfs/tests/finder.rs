@@ -249,3 +249,44 @@ fn a_new_directory_never_inherits_finder_files() {
         Err(VfsError::NotFound(_))
     ));
 }
+
+#[test]
+fn a_new_content_replaces_an_aside_file_only_when_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = common::empty_vfs(dir.path());
+    let file = aside(&vfs, "/._clip.mov");
+    write(&file, b"old fork");
+    let area = dir
+        .path()
+        .join(format!("warren-store/finder/{}", NodeId::ROOT));
+
+    // Dropped before its commit: the old content stays, and nothing else is left.
+    let upload = file.begin_replace().unwrap();
+    upload.write_at(0, b"half").unwrap();
+    assert_eq!(read(&file), b"old fork");
+    drop(upload);
+    assert_eq!(read(&file), b"old fork");
+    assert_eq!(files_under(&area), [PathBuf::from("._clip.mov")]);
+
+    let upload = file.begin_replace().unwrap();
+    upload.write_at(0, b"new fork, longer").unwrap();
+    assert_eq!(upload.len().unwrap(), 16);
+    assert_eq!(upload.commit().unwrap(), file);
+    assert_eq!(read(&file), b"new fork, longer");
+    assert_eq!(files_under(&area), [PathBuf::from("._clip.mov")]);
+
+    // A file that did not exist yet, in a directory whose area does not exist yet.
+    vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
+    let fresh = aside(&vfs, "/Day 1/.DS_Store");
+    let upload = fresh.begin_replace().unwrap();
+    upload.write_at(0, b"view").unwrap();
+    upload.commit().unwrap();
+    assert_eq!(read(&fresh), b"view");
+    drop(vfs);
+
+    let vfs = common::reopen(dir.path(), |config| config.read_only = true);
+    assert!(matches!(
+        aside(&vfs, "/._clip.mov").begin_replace(),
+        Err(VfsError::ReadOnly)
+    ));
+}
