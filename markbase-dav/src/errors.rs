@@ -20,11 +20,14 @@ pub(crate) fn io_error(doing: &str, err: std::io::Error) -> FsError {
     status_of(err.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// The dav-server error for `errno`. A file where a path needs a folder (`ENOTDIR`) is
+/// a missing folder to WebDAV: 404 for a read, 409 for a PUT or MKCOL below it (RFC 4918
+/// 9.7.1, 9.3.1).
 fn status_of(errno: i32) -> FsError {
     match errno {
-        libc::ENOENT => FsError::NotFound,
+        libc::ENOENT | libc::ENOTDIR => FsError::NotFound,
         libc::EEXIST | libc::ENOTEMPTY => FsError::Exists,
-        libc::EACCES | libc::EPERM | libc::EROFS | libc::EISDIR | libc::ENOTDIR | libc::EINVAL => {
+        libc::EACCES | libc::EPERM | libc::EROFS | libc::EISDIR | libc::EINVAL => {
             FsError::Forbidden
         }
         libc::ENOSPC | libc::EDQUOT => FsError::InsufficientStorage,

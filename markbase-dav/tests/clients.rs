@@ -558,3 +558,28 @@ fn properties_outlive_the_server() {
     assert_eq!(out, "201");
     assert!(rating(&copy).contains("5 stars"), "{}", rating(&copy));
 }
+
+#[test]
+fn a_file_where_a_folder_should_be_is_a_missing_folder() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let below = |name: &str| served.url(&format!("/notes.txt/{name}"));
+    // RFC 4918: no parent collection means 409 for PUT and MKCOL; reads find nothing.
+    for (args, expected) in [
+        (vec!["-X", "PUT", "--data-binary", "x"], "409"),
+        (vec!["-X", "MKCOL"], "409"),
+        (vec![], "404"),
+        (vec!["-X", "DELETE"], "404"),
+        (vec!["-X", "PROPFIND", "-H", "Depth: 0"], "404"),
+    ] {
+        for name in ["x", "._x"] {
+            let url = below(name);
+            let mut all = args.clone();
+            all.push(&url);
+            assert_eq!(status(&all), expected, "{args:?} {name}");
+        }
+    }
+    assert_eq!(curl(&[&served.url("/notes.txt")]).stdout, b"shot list\n");
+}
