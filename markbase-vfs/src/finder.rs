@@ -112,8 +112,8 @@ impl AsideFile {
                 if err.kind() == io::ErrorKind::NotFound
                     && (options.create || options.create_new) =>
             {
-                let dir = self.path.parent().expect("an aside file has a directory");
-                std::fs::create_dir_all(dir).and_then(|()| open())
+                self.make_dir()?;
+                open()
             }
             opened => opened,
         };
