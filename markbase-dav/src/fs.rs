@@ -112,10 +112,7 @@ fn path_of(path: &DavPath) -> FsResult<String> {
 /// a probe file), which has no properties of its own.
 fn node_at(vfs: &Vfs, path: &str, place: Place) -> FsResult<Option<NodeId>> {
     match place {
-        Place::Catalog => vfs
-            .lookup_path(path)
-            .map(|attr| Some(attr.ino))
-            .map_err(fs_error),
+        Place::Catalog => vfs.lookup_path_node(path).map(Some).map_err(fs_error),
         Place::Aside(file) => file.metadata().map(|_| None).map_err(fs_error),
         Place::Probe => Ok(None),
     }
