@@ -62,8 +62,9 @@ impl ReadAhead {
         at: u64,
         count: usize,
     ) -> FsResult<Bytes> {
+        // The last piece of a range is shorter than the chunks read ahead for it.
         let task = match self.queue.pop_front() {
-            Some(chunk) if chunk.at == at && chunk.count == count => chunk.task,
+            Some(chunk) if chunk.at == at && chunk.count >= count => chunk.task,
             _ => {
                 // Out of sequence (a seek, another chunk size): start again.
                 self.queue.clear();
@@ -72,7 +73,8 @@ impl ReadAhead {
                 read_chunk(Arc::clone(vfs), handle, at, count, None)
             }
         };
-        let bytes = task.await.map_err(|_| FsError::GeneralFailure)??;
+        let mut bytes = task.await.map_err(|_| FsError::GeneralFailure)??;
+        bytes.truncate(count);
         if bytes.len() < count {
             // The end of the file.
             self.queue.clear();
