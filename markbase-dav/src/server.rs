@@ -59,13 +59,21 @@ struct Service {
 impl DavServer {
     /// Binds `address` and prepares to serve `vfs` (read-only if it was opened so) to
     /// those `access` admits.
+    ///
+    /// A read-only server takes no locks (LOCK gets 405 and OPTIONS does not offer it):
+    /// that is how macOS Finder tells a read-only volume, which it then mounts
+    /// read-only instead of failing each copy into it.
     pub async fn bind(vfs: Arc<Vfs>, address: SocketAddr, access: Access) -> io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
-        let handler = DavHandler::builder()
+        let builder = DavHandler::builder()
             .filesystem(Box::new(MarkbaseDavFs::new(Arc::clone(&vfs))))
-            .locksystem(Box::new(ExpiringLocks::new()))
-            .read_buf_size(READ_CHUNK)
-            .build_handler();
+            .read_buf_size(READ_CHUNK);
+        let builder = if vfs.config().read_only {
+            builder
+        } else {
+            builder.locksystem(Box::new(ExpiringLocks::new()))
+        };
+        let handler = builder.build_handler();
         Ok(Self {
             listener,
             service: Arc::new(Service {

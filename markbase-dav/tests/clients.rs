@@ -390,11 +390,11 @@ fn uploads_beyond_the_free_space_or_stalling_are_refused_and_leave_nothing() {
         }
     }
     let _unmount = Unmount(store.clone());
-    let served = Served::start_in(
+    let served = Served::start_configured(
         dir,
         Access::Anonymous,
-        Some(store.clone()),
-        Some(Duration::from_secs(1)),
+        |config| config.store = Some(store.clone()),
+        |server| server.with_body_idle(Duration::from_secs(1)),
     );
     let big = served.dir.path().join("big.bin");
     write_pattern_file(&big, 2 << 20, 1).unwrap();

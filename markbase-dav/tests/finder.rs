@@ -5,10 +5,9 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use common::{Served, curl, status};
-use markbase_dav::{Access, Background};
+use markbase_dav::Access;
 use markbase_testkit::{pattern_byte, require_tool, write_pattern_file};
 use markbase_vfs::{FinderFiles, Vfs, VfsConfig};
 
@@ -239,30 +238,65 @@ fn finder_files_can_be_kept_in_the_catalog() {
     let Some(_) = require_tool("curl") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = dir.path().join("warren.sqlite");
-    std::fs::create_dir(dir.path().join("media")).unwrap();
-    markbase_vfs::import(
-        &dir.path().join("media"),
-        &catalog,
-        &markbase_vfs::ImportOptions::default(),
-    )
-    .unwrap();
-    let mut config = VfsConfig::new(&catalog);
-    config.finder_files = FinderFiles::InCatalog;
-    let server = Background::start(
-        Arc::new(Vfs::open(config).unwrap()),
-        "127.0.0.1:0".parse().unwrap(),
+    let served = Served::start_configured(
+        tempfile::tempdir().unwrap(),
         Access::Anonymous,
+        |config| config.finder_files = FinderFiles::InCatalog,
         |server| server,
-    )
-    .unwrap();
-    let url = format!("http://{}/._clip.mov", server.address());
-    let out = status(&["-X", "PUT", "--data-binary", "fork", &url]);
+    );
+    let out = status(&[
+        "-X",
+        "PUT",
+        "--data-binary",
+        "fork",
+        &served.url("/._clip.mov"),
+    ]);
     assert_eq!(out, "201");
-    let (listing, _) = propfind(&format!("http://{}/", server.address()), "1");
+    let (listing, _) = propfind(&served.url("/"), "1");
     assert!(listing.contains("._clip.mov"), "{listing}");
-    drop(server);
-    let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
-    assert_eq!(vfs.lookup_path("/._clip.mov").unwrap().size, 4);
+    assert_eq!(
+        fresh_vfs(&served).lookup_path("/._clip.mov").unwrap().size,
+        4
+    );
+}
+
+#[test]
+fn a_read_only_server_takes_no_locks_so_finder_mounts_it_read_only() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start_configured(
+        tempfile::tempdir().unwrap(),
+        Access::Anonymous,
+        |config| config.read_only = true,
+        |server| server,
+    );
+    let notes = served.url("/notes.txt");
+    let out = curl(&["-D", "-", "-o", "/dev/null", "-X", "OPTIONS", &notes]);
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    let allow = head
+        .lines()
+        .find(|line| line.starts_with("allow:"))
+        .unwrap_or_else(|| panic!("no Allow header: {head}"));
+    assert!(
+        !allow.contains("lock") && allow.contains("propfind"),
+        "{allow}"
+    );
+    let lock = status(&[
+        "-X",
+        "LOCK",
+        "-H",
+        "Content-Type: text/xml",
+        "--data-binary",
+        LOCK_BODY,
+        &notes,
+    ]);
+    assert_eq!(lock, "405");
+    // Reading works; writing does not, Finder files included.
+    assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
+    for path in ["/notes.txt", "/._notes.txt", "/.DS_Store"] {
+        let out = status(&["-X", "PUT", "--data-binary", "x", &served.url(path)]);
+        assert_eq!(out, "403", "{path}");
+    }
+    assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
 }

@@ -52,7 +52,7 @@ impl Sandbox {
             .prefix("served")
             .tempdir_in(top.path())
             .unwrap();
-        let served = Served::start_configured(dir, Access::Anonymous, None, configure);
+        let served = Served::start_configured(dir, Access::Anonymous, |_| {}, configure);
         Self { served, top }
     }
 

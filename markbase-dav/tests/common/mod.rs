@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use markbase_dav::{Access, Background, DEFAULT_BODY_IDLE, DavServer};
+use markbase_dav::{Access, Background, DavServer};
 use markbase_testkit::{run_within, write_pattern_file};
 use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
 
@@ -35,30 +35,21 @@ impl Served {
 
     /// Serves to those `access` admits, with the default settings.
     pub fn start_with(access: Access) -> Self {
-        Self::start_in(tempfile::tempdir().unwrap(), access, None, None)
+        Self::start_configured(
+            tempfile::tempdir().unwrap(),
+            access,
+            |_| {},
+            |server| server,
+        )
     }
 
-    /// Serves from `dir`, with the store at `store` if given, and bodies allowed to
-    /// stall for `body_idle` if given.
-    pub fn start_in(
-        dir: tempfile::TempDir,
-        access: Access,
-        store: Option<std::path::PathBuf>,
-        body_idle: Option<Duration>,
-    ) -> Self {
-        let body_idle = body_idle.unwrap_or(DEFAULT_BODY_IDLE);
-        Self::start_configured(dir, access, store, |server| {
-            server.with_body_idle(body_idle)
-        })
-    }
-
-    /// Serves from `dir`, with the store at `store` if given, and the server's
-    /// settings chosen by `configure`.
+    /// Serves from `dir`, with the catalog's settings chosen by `vfs` and the
+    /// server's by `server`.
     pub fn start_configured(
         dir: tempfile::TempDir,
         access: Access,
-        store: Option<std::path::PathBuf>,
-        configure: impl FnOnce(DavServer) -> DavServer,
+        vfs: impl FnOnce(&mut VfsConfig),
+        server: impl FnOnce(DavServer) -> DavServer,
     ) -> Self {
         let source = dir.path().join("media");
         std::fs::create_dir_all(source.join("Day 1")).unwrap();
@@ -67,11 +58,11 @@ impl Served {
         let catalog = dir.path().join("warren.sqlite");
         markbase_vfs::import(&source, &catalog, &ImportOptions::default()).unwrap();
         let mut config = VfsConfig::new(&catalog);
-        config.store = store;
+        vfs(&mut config);
         let vfs = Arc::new(Vfs::open(config).unwrap());
 
         let server =
-            Background::start(vfs, "127.0.0.1:0".parse().unwrap(), access, configure).unwrap();
+            Background::start(vfs, "127.0.0.1:0".parse().unwrap(), access, server).unwrap();
         Self { dir, server }
     }
 
