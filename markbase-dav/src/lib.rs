@@ -20,6 +20,7 @@ mod auth;
 mod background;
 mod body;
 mod errors;
+mod etags;
 mod file;
 mod fs;
 mod guard;

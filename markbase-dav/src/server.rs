@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::Access;
 use crate::body::GuardedBody;
+use crate::etags::ReplyBody;
 use crate::fs::MarkbaseDavFs;
 use crate::guard;
 use crate::locks::ExpiringLocks;
@@ -171,7 +172,17 @@ impl DavServer {
 }
 
 impl Service {
-    async fn respond(&self, request: hyper::Request<Incoming>) -> Response<Body> {
+    async fn respond(&self, request: hyper::Request<Incoming>) -> Response<ReplyBody> {
+        let propfind = request.method().as_str() == "PROPFIND";
+        let response = self.dav_response(request).await;
+        if propfind && response.status() == http::StatusCode::MULTI_STATUS {
+            response.map(ReplyBody::multistatus)
+        } else {
+            response.map(ReplyBody::plain)
+        }
+    }
+
+    async fn dav_response(&self, request: hyper::Request<Incoming>) -> Response<Body> {
         let user = match self.access.check(&request) {
             Ok(user) => user,
             Err(unauthorized) => return unauthorized.response(),

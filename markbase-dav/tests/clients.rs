@@ -583,3 +583,49 @@ fn a_file_where_a_folder_should_be_is_a_missing_folder() {
     }
     assert_eq!(curl(&[&served.url("/notes.txt")]).stdout, b"shot list\n");
 }
+
+#[test]
+fn propfind_getetag_is_the_etag_header() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let etag_of = |path: &str| {
+        let head = curl(&["-sI", &served.url(path)]).stdout;
+        String::from_utf8_lossy(&head)
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("etag")
+                    .then(|| value.trim().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no ETag for {path}"))
+    };
+    let notes = etag_of("/notes.txt");
+    let clip = etag_of("/Day%201/clip.mov");
+    assert!(notes.starts_with('"') && notes.ends_with('"'), "{notes}");
+    for (path, depth, wanted) in [
+        ("/notes.txt", "0", vec![&notes]),
+        ("/", "1", vec![&notes]),
+        ("/Day%201/", "1", vec![&clip]),
+    ] {
+        let out = curl(&[
+            "-X",
+            "PROPFIND",
+            "-H",
+            &format!("Depth: {depth}"),
+            &served.url(path),
+        ]);
+        let reply = String::from_utf8_lossy(&out.stdout);
+        for etag in wanted {
+            assert!(
+                reply.contains(&format!("<D:getetag>{etag}</D:getetag>")),
+                "{path}: {reply}"
+            );
+        }
+        assert!(
+            !reply.contains("<D:getetag>n"),
+            "a bare etag in {path}: {reply}"
+        );
+    }
+}
