@@ -6,7 +6,7 @@
 //! the filesystem. Values are opaque bytes (for WebDAV, the property's XML).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -64,6 +64,9 @@ pub(crate) struct PropertyFile {
     populated: AtomicBool,
     /// When the file last showed no properties at all.
     empty_at: Mutex<Option<Instant>>,
+    /// The highest node id with properties when the file was opened, or since set by
+    /// this process; `u64::MAX` until the file is opened.
+    highest: AtomicU64,
 }
 
 /// How long "no node has properties" is trusted before the file is asked again (it
@@ -82,6 +85,7 @@ impl PropertyFile {
             connection: Mutex::new(None),
             populated: AtomicBool::new(false),
             empty_at: Mutex::new(None),
+            highest: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -97,7 +101,17 @@ impl PropertyFile {
             if !create && !self.path.exists() {
                 return Ok(None);
             }
-            *connection = Some(self.open()?);
+            let opened = self.open()?;
+            let highest: i64 = opened
+                .query_row(
+                    "SELECT coalesce(max(node_id), 0) FROM properties",
+                    [],
+                    |row| row.get(0),
+                )
+                .map_err(|err| self.error(err))?;
+            self.highest
+                .store(u64::try_from(highest).unwrap_or(0), Ordering::Release);
+            *connection = Some(opened);
         }
         let connection = connection.as_mut().expect("opened above");
         work(connection).map(Some).map_err(|err| self.error(err))
@@ -257,6 +271,7 @@ impl PropertyFile {
             .any(|change| matches!(change, PropertyChange::Set(_)))
         {
             self.populated.store(true, Ordering::Release);
+            self.highest.fetch_max(node.get(), Ordering::AcqRel);
         }
         Ok(())
     }
@@ -272,8 +287,19 @@ impl PropertyFile {
                 [from.sql(), to.sql()],
             )?;
             transaction.commit()
-        })
-        .map(drop)
+        })?;
+        self.highest.fetch_max(to.get(), Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Removes what a node just made may have inherited. Nothing is asked of the file
+    /// while no node has properties, or when the id is above every id with properties
+    /// (a new id usually is).
+    pub fn forget_inherited(&self, node: NodeId) -> Result<()> {
+        if node.get() > self.highest.load(Ordering::Acquire) || !self.any()? {
+            return Ok(());
+        }
+        self.forget(node)
     }
 
     /// Removes the properties of a removed node.
@@ -290,7 +316,7 @@ impl Vfs {
     /// once its node is removed, and one removed by another program left its
     /// properties behind.
     pub(crate) fn clear_properties(&self, node: NodeId) {
-        if let Err(err) = self.properties.forget(node) {
+        if let Err(err) = self.properties.forget_inherited(node) {
             tracing::warn!(%node, "cannot clear the properties of a new node: {err}");
         }
     }
