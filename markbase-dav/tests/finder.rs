@@ -86,6 +86,12 @@ fn propfind(url: &str, depth: &str) -> (String, String) {
     (body.to_owned(), code.to_owned())
 }
 
+/// The status of a MOVE of `from` to `to` (paths on `served`).
+fn move_to(served: &Served, from: &str, to: &str) -> String {
+    let destination = format!("Destination: {}", served.url(to));
+    status(&["-X", "MOVE", "-H", &destination, &served.url(from)])
+}
+
 fn fresh_vfs(served: &Served) -> Vfs {
     Vfs::open(VfsConfig::new(served.dir.path().join("warren.sqlite"))).unwrap()
 }
@@ -174,13 +180,7 @@ fn finder_copies_keep_apple_double_and_ds_store_out_of_the_catalog() {
     );
 
     // They move, and are deleted, by name.
-    let out = status(&[
-        "-X",
-        "MOVE",
-        "-H",
-        &format!("Destination: {}", served.url("/Day%201/._renamed.mov")),
-        &served.url("/Day%201/._new.mov"),
-    ]);
+    let out = move_to(&served, "/Day%201/._new.mov", "/Day%201/._renamed.mov");
     assert_eq!(out, "201");
     assert_eq!(status(&[&served.url("/Day%201/._new.mov")]), "404");
     assert_eq!(
@@ -188,13 +188,7 @@ fn finder_copies_keep_apple_double_and_ds_store_out_of_the_catalog() {
         std::fs::read(&fork).unwrap()
     );
     // Not into the catalog, though.
-    let out = status(&[
-        "-X",
-        "MOVE",
-        "-H",
-        &format!("Destination: {}", served.url("/Day%201/renamed.mov")),
-        &served.url("/Day%201/._renamed.mov"),
-    ]);
+    let out = move_to(&served, "/Day%201/._renamed.mov", "/Day%201/renamed.mov");
     assert_eq!(out, "403");
     assert_eq!(
         status(&["-X", "DELETE", &served.url("/Day%201/.DS_Store")]),
