@@ -35,6 +35,9 @@ const PREFETCH_WINDOW: u64 = 16 << 20;
 /// How far a reader goes before the window is moved on (one call per step).
 const PREFETCH_STEP: u64 = 4 << 20;
 
+/// Chunks read in sequence before the kernel is asked to read ahead.
+const PREFETCH_AFTER: usize = 2;
+
 /// Chunks being read ahead of one open file's reader.
 #[derive(Default)]
 pub(crate) struct ReadAhead {
@@ -98,7 +101,7 @@ impl ReadAhead {
     /// window needs moving on.
     fn prefetch_from(&mut self, at: u64) -> Option<(u64, u64)> {
         let end = at + PREFETCH_WINDOW;
-        if self.streak < MAX_DEPTH || self.prefetched_to >= end - PREFETCH_STEP {
+        if self.streak < PREFETCH_AFTER || self.prefetched_to >= end - PREFETCH_STEP {
             return None;
         }
         let start = self.prefetched_to.max(at);
