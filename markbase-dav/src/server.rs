@@ -174,8 +174,10 @@ impl DavServer {
 impl Service {
     async fn respond(&self, request: hyper::Request<Incoming>) -> Response<ReplyBody> {
         let propfind = request.method().as_str() == "PROPFIND";
-        let response = self.dav_response(request).await;
+        let mut response = self.dav_response(request).await;
         if propfind && response.status() == http::StatusCode::MULTI_STATUS {
+            // Quoting changes the length.
+            response.headers_mut().remove(http::header::CONTENT_LENGTH);
             response.map(ReplyBody::multistatus)
         } else {
             response.map(ReplyBody::plain)
