@@ -127,19 +127,13 @@ fn write_tree(root: &Path) {
 /// Fails naming the first differing offset rather than dumping megabytes.
 #[track_caller]
 fn assert_same_bytes(what: &str, got: &[u8], expected: &[u8]) {
-    if got == expected {
-        return;
+    if let Some(at) = markbase_testkit::first_difference(got, expected) {
+        panic!(
+            "{what}: {} bytes, expected {}; first difference at offset {at}",
+            got.len(),
+            expected.len()
+        );
     }
-    let at = got
-        .iter()
-        .zip(expected)
-        .position(|(a, b)| a != b)
-        .unwrap_or(got.len().min(expected.len()));
-    panic!(
-        "{what}: {} bytes, expected {}; first difference at offset {at}",
-        got.len(),
-        expected.len()
-    );
 }
 
 /// Reads the whole file at `path` of the catalog.

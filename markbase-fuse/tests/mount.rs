@@ -22,7 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use markbase_fuse::{Mount, MountError, MountOptions, mount_at, unmount_path};
 use markbase_testkit::{
-    RawCatalog, pattern_byte, require_fuse, require_tool, run_within, write_pattern_file,
+    RawCatalog, first_difference, pattern_byte, rename_noreplace, require_fuse, require_tool,
+    run_within, write_pattern_file,
 };
 use markbase_vfs::{ImportOptions, SCHEMA_SQL, Vfs, VfsConfig};
 use tempfile::TempDir;
@@ -585,7 +586,7 @@ fn an_imported_tree_reads_back_exactly() {
         let got = fs::read(mounted.path().join(path))
             .unwrap_or_else(|err| panic!("read {} through the mount: {err}", path.display()));
         if got != want {
-            let at = got.iter().zip(&want).position(|(a, b)| a != b);
+            let at = first_difference(&got, &want);
             panic!(
                 "{}: {} bytes through the mount, {} expected; first difference at {at:?}",
                 path.display(),
@@ -767,7 +768,7 @@ fn concurrent_readers_get_their_own_bytes() {
                              ({} bytes, {} expected; first difference at {:?})",
                             got.len(),
                             expected[index].len(),
-                            got.iter().zip(&expected[index]).position(|(a, b)| a != b)
+                            first_difference(&got, &expected[index])
                         );
                         // Positioned reads at scattered offsets of the same open file.
                         let len = expected[index].len() as u64;
@@ -826,7 +827,7 @@ fn assert_big_file(path: &Path) {
         file.read_exact(&mut got)
             .unwrap_or_else(|err| panic!("reading chunk {index}: {err}"));
         if got != want {
-            let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap();
+            let at = first_difference(&got, &want).expect("they differ");
             panic!(
                 "{}: byte {} differs",
                 path.display(),
@@ -930,26 +931,6 @@ fn a_gigabyte_file_is_copied_in_read_back_renamed_and_deleted() {
 // Changes behave as on a local filesystem
 // ---------------------------------------------------------------------------
 
-fn renameat2_noreplace(from: &Path, to: &Path) -> io::Result<()> {
-    let from = CString::new(from.as_os_str().as_bytes()).unwrap();
-    let to = CString::new(to.as_os_str().as_bytes()).unwrap();
-    // SAFETY: both paths are valid NUL-terminated strings for the duration of the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            from.as_ptr(),
-            libc::AT_FDCWD,
-            to.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 #[test]
 fn changes_behave_as_on_a_local_filesystem() {
     if !require_fuse() {
@@ -1034,13 +1015,13 @@ fn changes_behave_as_on_a_local_filesystem() {
     assert_errno(fs::metadata(at("a.txt")), libc::ENOENT, "renamed-away name");
     assert_eq!(fs::read(at("b.txt")).unwrap(), b"AAA");
     assert_errno(
-        renameat2_noreplace(&at("b.txt"), &at("c.txt")),
+        rename_noreplace(&at("b.txt"), &at("c.txt")),
         libc::EEXIST,
         "RENAME_NOREPLACE onto an existing file",
     );
     assert_eq!(fs::read(at("b.txt")).unwrap(), b"AAA");
     assert_eq!(fs::read(at("c.txt")).unwrap(), b"CCC");
-    renameat2_noreplace(&at("c.txt"), &at("d.txt")).expect("RENAME_NOREPLACE to a free name");
+    rename_noreplace(&at("c.txt"), &at("d.txt")).expect("RENAME_NOREPLACE to a free name");
     fs::rename(at("d.txt"), at("c.txt")).unwrap();
 
     // A directory is renamed with what it holds.

@@ -169,3 +169,46 @@ pub fn run_within(
         }
     }
 }
+
+/// Where `got` first differs from `expected`: the first unequal index, or the shorter
+/// length when one is a prefix of the other; `None` when they are equal. Lets a test
+/// report a mismatch of megabytes or of 100,000 names in one line.
+pub fn first_difference<T: PartialEq>(got: &[T], expected: &[T]) -> Option<usize> {
+    if got == expected {
+        return None;
+    }
+    Some(
+        got.iter()
+            .zip(expected)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(expected.len())),
+    )
+}
+
+/// `renameat2(from, to, RENAME_NOREPLACE)`: a rename that fails with `EEXIST` rather
+/// than replace what `to` names (Linux).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let path = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err))
+    };
+    let (from, to) = (path(from)?, path(to)?);
+    // SAFETY: both are valid NUL-terminated paths for the duration of the call, and
+    // AT_FDCWD needs no descriptor.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

@@ -43,12 +43,7 @@ fn paged(vfs: &Vfs, dir: NodeId, k: usize) -> Vec<DirEntry> {
 /// Compares long listings with a short message: the first difference.
 #[track_caller]
 fn assert_names(got: &[String], expected: &[String], what: &str) {
-    if got != expected {
-        let at = got
-            .iter()
-            .zip(expected)
-            .position(|(a, b)| a != b)
-            .unwrap_or(got.len().min(expected.len()));
+    if let Some(at) = markbase_testkit::first_difference(got, expected) {
         panic!(
             "{what}: {} names listed, {} expected; first difference at {at}: {:?} instead of {:?}",
             got.len(),

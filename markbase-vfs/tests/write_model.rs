@@ -9,15 +9,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::ffi::CString;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use markbase_testkit::pattern_byte;
+use markbase_testkit::{pattern_byte, rename_noreplace};
 use markbase_vfs::{FileHandle, NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
 use proptest::prelude::*;
 
@@ -271,23 +269,7 @@ impl Plain {
             } => {
                 let (from, to) = (from.under(&self.root), to.under(&self.root));
                 if *no_replace {
-                    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).unwrap();
-                    let (from, to) = (c(&from), c(&to));
-                    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD needs no fd.
-                    let rc = unsafe {
-                        libc::renameat2(
-                            libc::AT_FDCWD,
-                            from.as_ptr(),
-                            libc::AT_FDCWD,
-                            to.as_ptr(),
-                            libc::RENAME_NOREPLACE,
-                        )
-                    };
-                    if rc == 0 {
-                        Ok(())
-                    } else {
-                        from_io(Err(io::Error::last_os_error()))
-                    }
+                    from_io(rename_noreplace(&from, &to))
                 } else {
                     from_io(std::fs::rename(from, to))
                 }
