@@ -1,43 +1,17 @@
 //! The `markbase` binary, driven as a user would: real catalogs, real files, exit codes.
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::{assert_fails_with, markbase, run};
 use markbase_testkit::{is_root, require_tool, write_pattern_file};
-
-fn markbase() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_markbase"));
-    cmd.env_remove("MARKBASE_CATALOG").env_remove("RUST_LOG");
-    cmd
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let output = cmd.output().expect("markbase runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!stderr.contains("panicked"), "markbase panicked: {stderr}");
-    output
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-/// Asserts a failure with status 1 and exactly one line on stderr containing `needle`.
-fn assert_fails_with(output: &Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "one line expected, got: {stderr}"
-    );
-    assert!(stderr.starts_with("markbase: error: "), "{stderr}");
-    assert!(
-        stderr.contains(needle),
-        "{stderr:?} does not mention {needle:?}"
-    );
 }
 
 /// A library of a few files, imported into `dir/warren.sqlite`.

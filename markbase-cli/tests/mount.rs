@@ -6,6 +6,8 @@
 
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::Write;
@@ -16,8 +18,9 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{assert_fails_with, markbase, run, stderr};
 use markbase_fuse::{is_dead_fuse_mount, mount_at};
-use markbase_testkit::{require_fuse, require_tool, run_within, write_pattern_file};
+use markbase_testkit::{require_fuse, require_tool, write_pattern_file};
 use tempfile::TempDir;
 
 /// How long a daemon may take to unmount and exit once asked (the 5 s).
@@ -25,46 +28,6 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 
 /// How long a daemon may take to mount (generous: a loaded 2-core machine).
 const MOUNT_LIMIT: Duration = Duration::from_secs(30);
-
-/// How long a command that should end quickly may run before it counts as hung.
-const COMMAND_LIMIT: Duration = Duration::from_secs(60);
-
-fn markbase() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_markbase"));
-    cmd.env_remove("MARKBASE_CATALOG").env_remove("RUST_LOG");
-    cmd
-}
-
-fn run(command: &mut Command) -> Output {
-    let output = run_within(command, COMMAND_LIMIT);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stderr.contains("panicked"),
-        "{command:?} panicked: {stderr}"
-    );
-    output
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts a failure with status 1 and exactly one line on stderr containing `needle`.
-#[track_caller]
-fn assert_fails_with(output: &Output, needle: &str) {
-    let stderr = stderr(output);
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    assert_eq!(
-        stderr.lines().count(),
-        1,
-        "one line expected, got: {stderr}"
-    );
-    assert!(stderr.starts_with("markbase: error: "), "{stderr}");
-    assert!(
-        stderr.contains(needle),
-        "{stderr:?} does not mention {needle:?}"
-    );
-}
 
 /// Detaches whatever is mounted at `path`, if anything (cleanup after a failure).
 fn detach_if_mounted(path: &Path) {
@@ -188,9 +151,7 @@ impl Daemon {
     }
 
     fn signal(&self, signal: libc::c_int) {
-        // SAFETY: signalling our own child, which has not been reaped.
-        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, signal) };
-        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+        common::signal(&self.child, signal);
     }
 
     /// Waits up to `limit` for the daemon to exit; its status and how long it took.

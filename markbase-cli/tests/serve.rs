@@ -1,20 +1,17 @@
 //! `markbase serve` driven as a user would: the real binary in the foreground,
 //! signals during transfers, and the refusals a user can cause.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{markbase, signal};
 use markbase_testkit::{require_tool, run_within, write_pattern_file};
 
 /// How long the server may take to stop once signalled (5 s grace, plus slack).
 const STOP_LIMIT: Duration = Duration::from_secs(8);
-
-fn markbase() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_markbase"));
-    cmd.env_remove("MARKBASE_CATALOG").env_remove("RUST_LOG");
-    cmd
-}
 
 /// A library imported from a small tree: its directory and catalog.
 fn library() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -68,11 +65,6 @@ fn serve_with(catalog: &std::path::Path, options: &[&str]) -> (Child, String) {
         .unwrap();
     assert!(first.contains("serving"), "markbase serve said: {first}");
     (child, format!("http://127.0.0.1:{port}"))
-}
-
-fn signal(child: &Child, signal: i32) {
-    // SAFETY: signalling our own child, which has not been reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
 }
 
 /// Waits for `child` to exit within `limit`, killing it and failing otherwise.

@@ -1,0 +1,60 @@
+//! What the `markbase` binary's test files share: running it, and checking how it
+//! fails.
+
+// Each test file uses its own part of this.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Output};
+use std::time::Duration;
+
+use markbase_testkit::run_within;
+
+/// How long a command that should end quickly may run before it counts as hung.
+pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
+
+/// The binary under test, without the user's catalog or log settings.
+pub fn markbase() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_markbase"));
+    cmd.env_remove("MARKBASE_CATALOG").env_remove("RUST_LOG");
+    cmd
+}
+
+/// Runs `command` to its end (within [`COMMAND_LIMIT`]), which must not panic.
+pub fn run(command: &mut Command) -> Output {
+    let output = run_within(command, COMMAND_LIMIT);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "{command:?} panicked: {stderr}"
+    );
+    output
+}
+
+/// What the command said on stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a failure with status 1 and exactly one line on stderr containing `needle`.
+#[track_caller]
+pub fn assert_fails_with(output: &Output, needle: &str) {
+    let stderr = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line expected, got: {stderr}"
+    );
+    assert!(stderr.starts_with("markbase: error: "), "{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} does not mention {needle:?}"
+    );
+}
+
+/// Sends `signal` to `child`, which has not been reaped.
+pub fn signal(child: &Child, signal: libc::c_int) {
+    // SAFETY: signalling our own child, which has not been reaped.
+    let rc = unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+}
