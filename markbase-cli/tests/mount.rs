@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -20,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{assert_fails_with, markbase, run, stderr};
 use markbase_fuse::{is_dead_fuse_mount, mount_at};
-use markbase_testkit::{require_fuse, require_tool, write_pattern_file};
+use markbase_testkit::{detach_mount, require_fuse, require_tool, write_pattern_file};
 use tempfile::TempDir;
 
 /// How long a daemon may take to unmount and exit once asked (the 5 s).
@@ -29,21 +27,12 @@ const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
 /// How long a daemon may take to mount (generous: a loaded 2-core machine).
 const MOUNT_LIMIT: Duration = Duration::from_secs(30);
 
-/// Detaches whatever is mounted at `path`, if anything (cleanup after a failure).
-fn detach_if_mounted(path: &Path) {
-    if matches!(mount_at(path), Ok(Some(_))) {
-        let raw = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
-        // SAFETY: `raw` is a valid NUL-terminated path for the duration of the call.
-        unsafe { libc::umount2(raw.as_ptr(), libc::MNT_DETACH) };
-    }
-}
-
 /// Detaches what is mounted at a path when dropped.
 struct Detach(PathBuf);
 
 impl Drop for Detach {
     fn drop(&mut self) {
-        detach_if_mounted(&self.0);
+        detach_mount(&self.0);
     }
 }
 
@@ -210,7 +199,7 @@ impl Drop for Daemon {
                 thread::sleep(Duration::from_millis(20));
             }
         }
-        detach_if_mounted(&self.mountpoint);
+        detach_mount(&self.mountpoint);
     }
 }
 
@@ -375,7 +364,7 @@ fn bad_mount_points_fail_with_one_line_naming_them() {
             .arg("mount")
             .arg(path));
         // Mounted after all: take it off again before failing.
-        detach_if_mounted(path);
+        detach_mount(path);
         out
     };
 

@@ -7,12 +7,10 @@
 #![cfg(target_os = "linux")]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::CString;
 use std::fmt::Debug;
 use std::fs::{self, File, FileTimes, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -22,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use markbase_fuse::{Mount, MountError, MountOptions, mount_at, unmount_path};
 use markbase_testkit::{
-    RawCatalog, first_difference, pattern_byte, rename_noreplace, require_fuse, require_tool,
-    run_within, write_pattern_file,
+    RawCatalog, detach_mount, first_difference, pattern_byte, rename_noreplace, require_fuse,
+    require_tool, run_within, write_pattern_file,
 };
 use markbase_vfs::{ImportOptions, SCHEMA_SQL, Vfs, VfsConfig};
 use tempfile::TempDir;
@@ -151,16 +149,7 @@ impl Mounted {
 impl Drop for Mounted {
     fn drop(&mut self) {
         drop(self.mount.take());
-        detach_if_mounted(&self.path);
-    }
-}
-
-/// Detaches whatever is still mounted at `path` (the last resort of a failed test).
-fn detach_if_mounted(path: &Path) {
-    if matches!(mount_at(path), Ok(Some(_))) {
-        let raw = CString::new(path.as_os_str().as_bytes()).expect("path without NUL");
-        // SAFETY: `raw` is a valid NUL-terminated path for the duration of the call.
-        unsafe { libc::umount2(raw.as_ptr(), libc::MNT_DETACH) };
+        detach_mount(&self.path);
     }
 }
 
@@ -169,7 +158,7 @@ struct ForeignMount(PathBuf);
 
 impl Drop for ForeignMount {
     fn drop(&mut self) {
-        detach_if_mounted(&self.0);
+        detach_mount(&self.0);
     }
 }
 
@@ -206,7 +195,7 @@ impl Watchdog {
                     "{test} hangs: still running after {HANG_LIMIT:?}; detaching its mounts and exiting"
                 );
                 for point in mount_points_below(&dir) {
-                    detach_if_mounted(&point);
+                    detach_mount(&point);
                 }
                 std::process::exit(101);
             }

@@ -212,3 +212,17 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Detaches (lazily unmounts) whatever is mounted at exactly `path`, if anything: the
+/// last resort of a test that failed while something was mounted (Linux).
+#[cfg(target_os = "linux")]
+pub fn detach_mount(path: &Path) {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(raw) = CString::new(path.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: `raw` is a valid NUL-terminated path for the duration of the call. A
+    // path that is no mount point gets EINVAL and nothing happens.
+    unsafe { libc::umount2(raw.as_ptr(), libc::MNT_DETACH) };
+}
