@@ -65,8 +65,11 @@ pub fn stat(vfs: &Vfs, path: &str) -> Result<()> {
     if attr.kind == NodeKind::File && attr.size != node.recorded_size {
         writeln!(out, "        the catalog records {}", node.recorded_size)?;
     }
+    writeln!(out, "blocks: {} (512 bytes)", attr.blocks)?;
     writeln!(out, " mtime: {}", format_time(attr.mtime_ns))?;
+    writeln!(out, " ctime: {}", format_time(attr.ctime_ns))?;
     writeln!(out, "  mode: {:o}", attr.perm)?;
+    writeln!(out, " owner: uid {} gid {}", attr.owner.uid, attr.owner.gid)?;
     Ok(out.flush()?)
 }
 

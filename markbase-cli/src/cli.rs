@@ -95,6 +95,11 @@ pub struct MountArgs {
     /// faster small writes, but a crash loses what it had not sent.
     #[arg(long)]
     pub writeback_cache: bool,
+    /// Let every user of the machine reach the mount, not only the one mounting it
+    /// (each file keeps the owner and mode of the file that holds its bytes, and the
+    /// kernel checks them). Unprivileged users need `user_allow_other` in /etc/fuse.conf.
+    #[arg(long)]
+    pub allow_other: bool,
 }
 
 /// `markbase umount`.

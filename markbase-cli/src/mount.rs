@@ -20,6 +20,7 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
     let options = MountOptions {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
+        allow_other: args.allow_other,
         ..MountOptions::default()
     };
     serve(Arc::new(vfs), &args.mountpoint, &options)

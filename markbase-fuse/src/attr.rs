@@ -5,30 +5,11 @@ use std::mem;
 use fuse_backend_rs::abi::fuse_abi::{stat64, statvfs64};
 use markbase_vfs::{FileAttr, NodeKind, StatFs};
 
-/// The owner every node is reported with: the catalog keeps no ownership.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Owner {
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-}
-
-impl Owner {
-    /// The user and group this process runs as.
-    pub fn current() -> Self {
-        Self {
-            uid: rustix::process::getuid().as_raw(),
-            gid: rustix::process::getgid().as_raw(),
-        }
-    }
-}
-
 /// Preferred I/O size reported to programs that size their buffers by `st_blksize`.
 const IO_BLOCK: i64 = 1 << 20;
 
 /// `attr` as a `stat` structure.
-pub(crate) fn stat_of(attr: &FileAttr, owner: Owner) -> stat64 {
+pub(crate) fn stat_of(attr: &FileAttr) -> stat64 {
     // SAFETY: `stat64` is a plain C struct for which all-zero bytes are a valid value.
     let mut st: stat64 = unsafe { mem::zeroed() };
     let kind = match attr.kind {
@@ -38,20 +19,25 @@ pub(crate) fn stat_of(attr: &FileAttr, owner: Owner) -> stat64 {
     st.st_ino = attr.ino.get();
     st.st_mode = (kind | libc::mode_t::from(attr.perm)) as _;
     st.st_nlink = attr.nlink as _;
-    st.st_uid = owner.uid;
-    st.st_gid = owner.gid;
+    st.st_uid = attr.owner.uid;
+    st.st_gid = attr.owner.gid;
     st.st_size = attr.size as _;
     st.st_blksize = IO_BLOCK as _;
-    st.st_blocks = attr.size.div_ceil(512) as _;
-    let secs = attr.mtime_ns.div_euclid(1_000_000_000);
-    let nanos = attr.mtime_ns.rem_euclid(1_000_000_000);
+    st.st_blocks = attr.blocks as _;
+    let (secs, nanos) = split_ns(attr.mtime_ns);
     st.st_mtime = secs as _;
     st.st_mtime_nsec = nanos as _;
     st.st_atime = secs as _;
     st.st_atime_nsec = nanos as _;
+    let (secs, nanos) = split_ns(attr.ctime_ns);
     st.st_ctime = secs as _;
     st.st_ctime_nsec = nanos as _;
     st
+}
+
+/// Seconds and nanoseconds of a time in ns since the Unix epoch.
+fn split_ns(ns: i64) -> (i64, i64) {
+    (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000))
 }
 
 /// `fs` as a `statvfs` structure (counts clamped where the platform's fields are narrower).

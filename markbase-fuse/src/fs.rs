@@ -16,7 +16,7 @@ use lru::LruCache;
 use markbase_vfs::{FileAttr, FileHandle, NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
 use parking_lot::Mutex;
 
-use crate::attr::{Owner, stat_of, statvfs_of};
+use crate::attr::{stat_of, statvfs_of};
 use crate::io::{ReplySink, RequestSource};
 
 /// Files whose last-opened (size, mtime) is remembered to keep their page cache.
@@ -37,7 +37,6 @@ pub struct CachePolicy {
 /// per-inode state beyond what decides whether the kernel may keep a file's pages.
 pub struct MarkbaseFs {
     vfs: Arc<Vfs>,
-    owner: Owner,
     cache: CachePolicy,
     /// (size, mtime) of each file when it was last opened: unchanged means its
     /// cached pages are still right.
@@ -47,11 +46,10 @@ pub struct MarkbaseFs {
 }
 
 impl MarkbaseFs {
-    /// A filesystem serving `vfs`, every node owned by `owner`.
-    pub fn new(vfs: Arc<Vfs>, owner: Owner, cache: CachePolicy) -> Self {
+    /// A filesystem serving `vfs`.
+    pub fn new(vfs: Arc<Vfs>, cache: CachePolicy) -> Self {
         Self {
             vfs,
-            owner,
             cache,
             opened: Mutex::new(LruCache::new(
                 NonZeroUsize::new(OPENED_VERSIONS).expect("non-zero"),
@@ -69,7 +67,7 @@ impl MarkbaseFs {
         Entry {
             inode: attr.ino.get(),
             generation: 0,
-            attr: stat_of(attr, self.owner),
+            attr: stat_of(attr),
             attr_flags: 0,
             attr_timeout: self.cache.ttl,
             entry_timeout: self.cache.ttl,
@@ -218,7 +216,7 @@ impl FileSystem for MarkbaseFs {
             .vfs
             .getattr_open(node(ino)?, fh.map(FileHandle::from_raw))
             .map_err(errno)?;
-        Ok((stat_of(&attr, self.owner), self.cache.ttl))
+        Ok((stat_of(&attr), self.cache.ttl))
     }
 
     fn setattr(
@@ -237,7 +235,7 @@ impl FileSystem for MarkbaseFs {
                 fh.map(FileHandle::from_raw),
             )
             .map_err(errno)?;
-        Ok((stat_of(&attr, self.owner), self.cache.ttl))
+        Ok((stat_of(&attr), self.cache.ttl))
     }
 
     fn mkdir(&self, _: &Context, parent: u64, raw: &CStr, _: u32, _: u32) -> io::Result<Entry> {

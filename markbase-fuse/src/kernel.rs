@@ -25,12 +25,15 @@ pub(crate) struct KernelSession {
 
 impl KernelSession {
     /// Mounts `server`'s filesystem on `mountpoint` (checked and canonical) and starts
-    /// `threads` request threads.
+    /// `threads` request threads. Only the mounting user reaches it unless
+    /// `allow_other`; the kernel checks every access against the reported owners and
+    /// modes (`default_permissions`).
     pub fn start(
         server: Arc<Server<Arc<MarkbaseFs>>>,
         mountpoint: &Path,
         read_only: bool,
         threads: usize,
+        allow_other: bool,
     ) -> Result<Self, MountError> {
         let failed = |cause: fuse_backend_rs::transport::Error| MountError::Session {
             path: mountpoint.to_path_buf(),
@@ -38,9 +41,7 @@ impl KernelSession {
         };
         let mut session =
             FuseSession::new(mountpoint, "markbase", "markbase", read_only).map_err(failed)?;
-        // Other users may browse a mount made by root; the kernel checks permissions
-        // (default_permissions). An unprivileged user would need user_allow_other.
-        session.set_allow_other(rustix::process::geteuid().is_root());
+        session.set_allow_other(allow_other);
         session.mount().map_err(failed)?;
         let mut this = Self {
             session,

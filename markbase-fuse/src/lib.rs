@@ -28,7 +28,6 @@ mod mount;
 mod mounts;
 mod workers;
 
-pub use attr::Owner;
 pub use error::{HelperError, MountError};
 pub use fs::{CachePolicy, MarkbaseFs};
 pub use helper::{HELPER_ENV, HelperConfig, INSTALL_LOCATIONS, locate as locate_helper};

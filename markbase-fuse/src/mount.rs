@@ -8,7 +8,6 @@ use std::time::Duration;
 use fuse_backend_rs::api::server::Server;
 use markbase_vfs::Vfs;
 
-use crate::attr::Owner;
 use crate::error::MountError;
 use crate::fs::{CachePolicy, MarkbaseFs};
 use crate::helper::{HelperConfig, HelperSession};
@@ -24,8 +23,11 @@ pub struct MountOptions {
     /// Let the kernel gather writes in its page cache (Linux; faster small writes,
     /// but a crash loses what it had not sent yet).
     pub writeback_cache: bool,
-    /// The owner every node is reported with.
-    pub owner: Owner,
+    /// Let users other than the one mounting reach the mount (`allow_other`; Linux,
+    /// where an unprivileged user needs `user_allow_other` in `/etc/fuse.conf`). The
+    /// kernel then checks each user's access against the owner and mode every node
+    /// reports.
+    pub allow_other: bool,
     /// How long unmounting may take, threads included.
     pub shutdown_limit: Duration,
     /// The fuse-t helper (macOS, or [`Mount::with_helper`]).
@@ -37,7 +39,7 @@ impl Default for MountOptions {
         Self {
             threads: NonZeroUsize::new(4).expect("non-zero"),
             writeback_cache: false,
-            owner: Owner::current(),
+            allow_other: false,
             shutdown_limit: Duration::from_secs(5),
             helper: HelperConfig::from_env("markbase"),
         }
@@ -73,8 +75,13 @@ impl Mount {
             let mountpoint = mounts::prepare_mount_point(mountpoint)?;
             let read_only = vfs.config().read_only;
             let (server, _) = server(vfs, options);
-            let session =
-                KernelSession::start(server, &mountpoint, read_only, options.threads.get())?;
+            let session = KernelSession::start(
+                server,
+                &mountpoint,
+                read_only,
+                options.threads.get(),
+                options.allow_other,
+            )?;
             Ok(Self::live(mountpoint, options, Session::Kernel(session)))
         }
         #[cfg(not(target_os = "linux"))]
@@ -162,6 +169,6 @@ fn server(
         ttl: vfs.config().attr_ttl,
         writeback: options.writeback_cache,
     };
-    let fs = Arc::new(MarkbaseFs::new(vfs, options.owner, cache));
+    let fs = Arc::new(MarkbaseFs::new(vfs, cache));
     (Arc::new(Server::new(Arc::clone(&fs))), fs)
 }

@@ -100,6 +100,11 @@ impl Library {
     fn mount(&self) -> Mounted {
         self.mount_with(self.config())
     }
+
+    /// Mounts the catalog on `mnt` with `options`.
+    fn mount_with_options(&self, options: &MountOptions) -> Mounted {
+        Mounted::with_options(self.config(), &self.mountpoint(), options)
+    }
 }
 
 /// A live mount, taken off when dropped, also when the test fails (before the temp
@@ -111,8 +116,12 @@ struct Mounted {
 
 impl Mounted {
     fn new(config: VfsConfig, mountpoint: &Path) -> Self {
+        Self::with_options(config, mountpoint, &MountOptions::default())
+    }
+
+    fn with_options(config: VfsConfig, mountpoint: &Path, options: &MountOptions) -> Self {
         let vfs = Arc::new(Vfs::open(config).expect("open the catalog"));
-        let mount = Mount::new(vfs, mountpoint, &MountOptions::default())
+        let mount = Mount::new(vfs, mountpoint, options)
             .unwrap_or_else(|err| panic!("mount on {}: {err}", mountpoint.display()));
         let path = mount.mountpoint().to_path_buf();
         assert_eq!(
@@ -1150,6 +1159,83 @@ fn a_read_only_mount_reads_and_refuses_every_change() {
     assert!(!lib.store().exists(), "a read-only mount made the store");
     assert_eq!(fs::metadata(at("Day 1/clip.mov")).unwrap().len(), 300_000);
 
+    let (result, _) = mounted.unmount();
+    result.expect("unmount");
+}
+
+// ---------------------------------------------------------------------------
+// Who may read
+// ---------------------------------------------------------------------------
+
+/// Reads `path` as `nobody` (uid and gid 65534) with `head`; its stderr on failure.
+fn read_as_nobody(setpriv: &Path, path: &Path) -> Result<(), String> {
+    let output = Command::new(setpriv)
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "head", "-c1"])
+        .arg(path)
+        .output()
+        .expect("run setpriv");
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[test]
+fn other_users_reach_the_mount_only_when_allowed_and_as_the_files_allow() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !require_fuse() {
+        return;
+    }
+    let Some(setpriv) = require_tool("setpriv") else {
+        return;
+    };
+    let lib = Library::new();
+    // `nobody` must be able to reach the mount point and the media themselves.
+    fs::set_permissions(lib.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let media = lib.path().join("media");
+    fs::create_dir(&media).unwrap();
+    for (name, mode) in [("open.mov", 0o644), ("private.mov", 0o600)] {
+        fs::write(media.join(name), b"frames").unwrap();
+        fs::set_permissions(media.join(name), fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::os::unix::fs::chown(media.join("open.mov"), Some(1234), Some(5678)).unwrap();
+    assert!(read_as_nobody(&setpriv, &media.join("open.mov")).is_ok());
+    assert!(read_as_nobody(&setpriv, &media.join("private.mov")).is_err());
+    lib.import(&media);
+
+    // By default only the mounting user reaches the mount.
+    let mounted = lib.mount();
+    let refused = read_as_nobody(&setpriv, &mounted.join("open.mov")).unwrap_err();
+    assert!(refused.contains("Permission denied"), "{refused}");
+    let open = fs::metadata(mounted.join("open.mov")).unwrap();
+    assert_eq!(
+        (open.uid(), open.gid(), open.mode() & 0o7777),
+        (1234, 5678, 0o644),
+        "a file has its bytes' owner, group and mode"
+    );
+    let private = fs::metadata(mounted.join("private.mov")).unwrap();
+    assert_eq!((private.uid(), private.mode() & 0o7777), (0, 0o600));
+    let (result, _) = mounted.unmount();
+    result.expect("unmount");
+
+    // With allow_other, each user reads what the files themselves let them read.
+    let options = MountOptions {
+        allow_other: true,
+        ..MountOptions::default()
+    };
+    let mounted = lib.mount_with_options(&options);
+    let line = fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter(|line| line.split(' ').nth(4).map(Path::new) == Some(mounted.path()))
+        .next_back()
+        .map(str::to_owned)
+        .expect("the mount in mountinfo");
+    assert!(line.contains(",allow_other"), "{line}");
+    read_as_nobody(&setpriv, &mounted.join("open.mov")).expect("nobody reads a 0644 file");
+    let refused = read_as_nobody(&setpriv, &mounted.join("private.mov")).unwrap_err();
+    assert!(refused.contains("Permission denied"), "{refused}");
     let (result, _) = mounted.unmount();
     result.expect("unmount");
 }

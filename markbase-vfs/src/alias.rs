@@ -10,6 +10,8 @@ use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::node::Owner;
+
 /// A file node's aliases, parsed from its `aliases_json` column.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AliasList {
@@ -166,8 +168,16 @@ pub struct FileStat {
     pub ino: u64,
     /// Size in bytes.
     pub size: u64,
+    /// 512-byte blocks allocated to it.
+    pub blocks: u64,
     /// Modification time in ns since the Unix epoch.
     pub mtime_ns: i64,
+    /// Status change time in ns since the Unix epoch.
+    pub ctime_ns: i64,
+    /// Owner and group.
+    pub owner: Owner,
+    /// Permission bits (`0o777` at most; see [`Backing::reach`]).
+    pub perm: u16,
 }
 
 impl FileStat {
@@ -176,8 +186,21 @@ impl FileStat {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
+            blocks: meta.blocks(),
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+            owner: Owner {
+                uid: meta.uid(),
+                gid: meta.gid(),
+            },
+            perm: (meta.mode() & 0o777) as u16,
         }
+    }
+
+    /// This stat with only the permission bits that `reach` lets through.
+    pub(crate) fn within(mut self, reach: u16) -> Self {
+        self.perm &= reach;
+        self
     }
 
     /// Whether both stats describe the same file (device and inode).
@@ -197,8 +220,53 @@ pub struct Backing {
     pub index: usize,
     /// The aliases before it that were passed over.
     pub skipped: Vec<SkippedAlias>,
-    /// Identity and size when it was opened.
+    /// The permission bits that the folders above the file let each class of user use
+    /// ([`reach`]); its stats keep only these.
+    pub reach: u16,
+    /// Identity, size, owner and permissions when it was opened.
     pub stat: FileStat,
+}
+
+/// The permission bits of the file at `path`, owned by `owner`, that the folders above
+/// it let each class of user use: a user who may not search every folder on the way
+/// cannot open the file, whatever its own bits say. Each folder is judged for the
+/// file's owner, a member of its group and anyone else; a folder that cannot be read
+/// keeps everyone but the owner out.
+pub(crate) fn reach(path: &Path, owner: Owner) -> u16 {
+    const OWNER: u16 = 0o700;
+    const GROUP: u16 = 0o070;
+    const OTHERS: u16 = 0o007;
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
+    let mut reach = OWNER | GROUP | OTHERS;
+    for dir in real.ancestors().skip(1) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            reach &= OWNER;
+            continue;
+        };
+        let mode = meta.mode();
+        let searchable = |bit: u32| mode & bit != 0;
+        let by_group = meta.gid() == owner.gid;
+        let for_group = if by_group {
+            searchable(0o010)
+        } else {
+            searchable(0o001)
+        };
+        let for_owner = if meta.uid() == owner.uid {
+            searchable(0o100)
+        } else {
+            for_group
+        };
+        if !searchable(0o001) {
+            reach &= !OTHERS;
+        }
+        if !for_group {
+            reach &= !GROUP;
+        }
+        if !for_owner {
+            reach &= !OWNER;
+        }
+    }
+    reach
 }
 
 /// Resolves `aliases` to the first one that opens as a regular file.
@@ -232,12 +300,14 @@ pub fn resolve(aliases: &AliasList, base: &Path) -> Result<Backing, Vec<SkippedA
         let path = base.join(&**alias);
         match open_regular(&path) {
             Ok((file, stat)) => {
+                let reach = reach(&path, stat.owner);
                 return Ok(Backing {
                     file,
                     path,
                     index,
                     skipped,
-                    stat,
+                    reach,
+                    stat: stat.within(reach),
                 });
             }
             Err(reason) => skipped.push(SkippedAlias {
@@ -284,6 +354,15 @@ fn open_regular(path: &Path) -> Result<(File, FileStat), SkipReason> {
 /// Stats `path` (following links) for the identity check of a cached backing.
 pub(crate) fn stat_path(path: &Path) -> io::Result<FileStat> {
     std::fs::metadata(path).map(|meta| FileStat::of(&meta))
+}
+
+impl Backing {
+    /// The file's current stat, by its descriptor, as `reach` lets it be seen.
+    pub(crate) fn fstat(&self) -> io::Result<FileStat> {
+        self.file
+            .metadata()
+            .map(|meta| FileStat::of(&meta).within(self.reach))
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::alias::{AliasEntry, AliasList};
 use crate::error::{Result, VfsError};
 use crate::node::{NodeId, NodeKind};
+use crate::times::now_ns;
 use crate::vfs::Vfs;
 
 /// Where adopted orphan store files are put.
@@ -157,9 +158,22 @@ impl Vfs {
                     .any(|now| now.id == node.id && now.in_store && now.aliases == node.aliases)
             };
             for node in report.dangling.iter().filter(|node| still_dangling(node)) {
-                self.primary
-                    .write(false, || self.drop_caches(), |w| w.delete(node.id))?;
+                let parent = self.primary.write(
+                    false,
+                    || self.drop_caches(),
+                    |w| {
+                        let parent = w.node(node.id)?.and_then(|row| row.ok()?.parent);
+                        w.delete(node.id)?;
+                        if let Some(parent) = parent {
+                            w.entries_changed(parent, now_ns())?;
+                        }
+                        Ok(parent)
+                    },
+                )?;
                 self.caches.forget(&[node.id], &[]);
+                if let Some(parent) = parent {
+                    self.caches.forget(&[parent], &[]);
+                }
                 done.dropped.push(node.id);
             }
         }
@@ -219,9 +233,13 @@ impl Vfs {
         let id = self.primary.write(
             false,
             || self.drop_caches(),
-            |w| w.insert(lost, name, NodeKind::File, stat.size, stat.mtime_ns, &json),
+            |w| {
+                let id = w.insert(lost, name, NodeKind::File, stat.size, stat.mtime_ns, &json)?;
+                w.entries_changed(lost, now_ns())?;
+                Ok(id)
+            },
         )?;
-        self.caches.forget(&[], &[(lost, name)]);
+        self.added(lost, id, name);
         Ok(id)
     }
 }

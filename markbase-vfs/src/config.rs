@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::finder::FinderFiles;
+use crate::node::Owner;
 
 /// Options for [`Vfs::open`](crate::Vfs::open). Start from [`VfsConfig::new`].
 #[derive(Clone, Debug)]
@@ -35,6 +36,9 @@ pub struct VfsConfig {
     /// Where Finder's `._*` and `.DS_Store` files go through [`Vfs::place`](crate::Vfs::place)
     /// (default: aside, out of the catalog).
     pub finder_files: FinderFiles,
+    /// The owner of directories and of files no alias serves (a served file has its
+    /// alias file's owner). Default: the user running this process.
+    pub owner: Owner,
 }
 
 impl VfsConfig {
@@ -52,6 +56,7 @@ impl VfsConfig {
             store: None,
             read_only: false,
             finder_files: FinderFiles::default(),
+            owner: Owner::current(),
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::alias::{self, Backing, FileStat, SkippedAlias};
 use crate::cache::{CachedResolution, Resolved};
 use crate::error::{Result, VfsError};
 use crate::handles::{FileHandle, OpenFile, ReadSink};
-use crate::node::{Content, FileAttr, Node, NodeId, NodeKind};
+use crate::node::{Content, FileAttr, Node, NodeId};
 use crate::vfs::Vfs;
 
 /// Which alias serves a file, and why each one before it was passed over.
@@ -134,10 +134,10 @@ impl Vfs {
                 let Some(open) = open else {
                     return Err(VfsError::NotFound(what));
                 };
-                let meta = open.backing.file.metadata().map_err(|err| {
+                let stat = open.backing.fstat().map_err(|err| {
                     VfsError::io(format!("reading {}", open.backing.path.display()), err)
                 })?;
-                Ok(unlinked_attr(&open, FileStat::of(&meta)))
+                Ok(self.served_attr(open.node, &stat, 0))
             }
             result => result,
         }
@@ -274,6 +274,7 @@ fn still_there(backing: &Backing) -> Option<FileStat> {
     alias::stat_path(&backing.path)
         .ok()
         .filter(|now| now.same_file(&backing.stat))
+        .map(|now| now.within(backing.reach))
 }
 
 fn read_error(open: &OpenFile, offset: u64, err: std::io::Error) -> VfsError {
@@ -285,16 +286,4 @@ fn read_error(open: &OpenFile, offset: u64, err: std::io::Error) -> VfsError {
         ),
         err,
     )
-}
-
-/// The attributes of an open file whose node is gone: a file with no link left.
-pub(crate) fn unlinked_attr(open: &OpenFile, stat: FileStat) -> FileAttr {
-    FileAttr {
-        ino: open.node,
-        kind: NodeKind::File,
-        size: stat.size,
-        mtime_ns: stat.mtime_ns,
-        perm: 0o644,
-        nlink: 0,
-    }
 }

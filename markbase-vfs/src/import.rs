@@ -6,7 +6,7 @@
 //! an extra alias (existing aliases keep their preference), and nothing is
 //! removed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::catalog::ConnectOptions;
 use crate::catalog::writer::{CatalogWriter, ExistingChild};
 use crate::error::{Result, VfsError};
 use crate::node::{NodeId, NodeKind, validate_name};
+use crate::times::now_ns;
 
 /// Entries written per transaction.
 const BATCH: u64 = 10_000;
@@ -81,14 +82,19 @@ pub fn import(source: &Path, catalog: &Path, options: &ImportOptions<'_>) -> Res
             busy_timeout: Duration::from_secs(30),
         },
     )?;
+    let source_mtime = std::fs::metadata(&source)
+        .map(|meta| FileStat::of(&meta).mtime_ns)
+        .map_err(|err| VfsError::io(format!("import source {}", source.display()), err))?;
     let mut run = Run {
         writer,
         stats: ImportStats::default(),
         dirs: HashMap::new(),
+        created: HashSet::new(),
+        grown: HashSet::new(),
         progress: options.progress,
     };
     run.writer.begin()?;
-    let into = run.ensure_into(&options.into)?;
+    let into = run.ensure_into(&options.into, source_mtime)?;
     run.dirs.insert(source.clone(), into);
 
     let mut walk = walkdir::WalkDir::new(&source)
@@ -120,6 +126,12 @@ pub fn import(source: &Path, catalog: &Path, options: &ImportOptions<'_>) -> Res
             progress(&run.stats);
         }
     }
+    // Directories that were there before and gained entries changed now; those made
+    // by this import keep their source folder's mtime.
+    let now = now_ns();
+    for dir in &run.grown {
+        run.writer.entries_changed(*dir, now)?;
+    }
     run.writer.commit()?;
     Ok(run.stats)
 }
@@ -129,6 +141,11 @@ struct Run<'a> {
     stats: ImportStats,
     /// Source directories already in the catalog, and their node ids.
     dirs: HashMap<PathBuf, NodeId>,
+    /// Directories this import made (or whose unknown mtime it gave): they carry their
+    /// source folder's mtime.
+    created: HashSet<NodeId>,
+    /// Directories that were there before and gained entries.
+    grown: HashSet<NodeId>,
     progress: Option<&'a dyn Fn(&ImportStats)>,
 }
 
@@ -141,12 +158,16 @@ impl Run<'_> {
         self.stats.skipped.push(ImportSkip { path, reason });
     }
 
-    /// Finds or creates the catalog directory `into`.
-    fn ensure_into(&mut self, into: &str) -> Result<NodeId> {
+    /// Finds or creates the catalog directory `into`, which receives a source folder
+    /// last modified at `source_mtime`: it gets that mtime when this import makes it
+    /// or its own is unknown (0, as in a new catalog's root). Folders made on the way
+    /// there are new now.
+    fn ensure_into(&mut self, into: &str, source_mtime: i64) -> Result<NodeId> {
+        let names: Vec<&str> = into.split('/').filter(|c| !c.is_empty()).collect();
         let mut dir = NodeId::ROOT;
-        for name in into.split('/').filter(|c| !c.is_empty()) {
+        for (index, name) in names.iter().enumerate() {
             validate_name(name).map_err(|reason| VfsError::InvalidName {
-                name: name.to_owned(),
+                name: (*name).to_owned(),
                 reason,
             })?;
             dir = match self.writer.child(dir, name)? {
@@ -159,11 +180,33 @@ impl Run<'_> {
                 Some(_) => return Err(VfsError::NotADirectory(into.to_owned())),
                 None => {
                     self.stats.dirs_added += 1;
-                    self.writer.insert(dir, name, NodeKind::Dir, 0, 0, "[]")?
+                    let mtime = if index + 1 == names.len() {
+                        source_mtime
+                    } else {
+                        now_ns()
+                    };
+                    let id = self
+                        .writer
+                        .insert(dir, name, NodeKind::Dir, 0, mtime, "[]")?;
+                    self.grew(dir);
+                    self.created.insert(id);
+                    id
                 }
             };
         }
+        let unknown = matches!(self.writer.node(dir)?, Some(Ok(node)) if node.mtime_ns == 0);
+        if unknown {
+            self.writer.set_mtime(dir, source_mtime)?;
+            self.created.insert(dir);
+        }
         Ok(dir)
+    }
+
+    /// Directory `dir` gained an entry.
+    fn grew(&mut self, dir: NodeId) {
+        if !self.created.contains(&dir) {
+            self.grown.insert(dir);
+        }
     }
 
     /// Imports one entry: `Ok(Err(reason))` skips it, `Err` aborts the import.
@@ -215,14 +258,12 @@ impl Run<'_> {
             Some(existing) => Ok(Err(occupied(name, &existing))),
             None => {
                 self.stats.dirs_added += 1;
-                Ok(Ok(self.writer.insert(
-                    parent,
-                    name,
-                    NodeKind::Dir,
-                    0,
-                    mtime_ns,
-                    "[]",
-                )?))
+                let id = self
+                    .writer
+                    .insert(parent, name, NodeKind::Dir, 0, mtime_ns, "[]")?;
+                self.grew(parent);
+                self.created.insert(id);
+                Ok(Ok(id))
             }
         }
     }
@@ -245,6 +286,7 @@ impl Run<'_> {
                 stat.mtime_ns,
                 &json,
             )?;
+            self.grew(parent);
             self.stats.files_added += 1;
             return Ok(Ok(()));
         };

@@ -73,6 +73,7 @@ mod primary;
 mod properties;
 mod readdir;
 mod store;
+mod times;
 mod upload;
 mod vfs;
 mod write;
@@ -90,7 +91,7 @@ pub use handles::{FileHandle, ReadSink, WriteSource};
 pub use import::{ImportOptions, ImportSkip, ImportStats, import};
 pub use namespace::RenameMode;
 pub use node::{
-    Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, PATH_MAX, PathError,
+    Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, Owner, PATH_MAX, PathError,
     system_time_from_ns, validate_name, validate_path,
 };
 pub use properties::{Property, PropertyChange};

@@ -8,13 +8,13 @@
 //! [`Vfs::check`] reports — never a node without its file.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::alias::{AliasEntry, AliasList, Backing, FileStat};
 use crate::catalog::writer::CatalogWriter;
 use crate::error::{Result, VfsError};
 use crate::handles::FileHandle;
 use crate::node::{Content, FileAttr, Node, NodeId, NodeKind, validate_name};
+use crate::times::now_ns;
 use crate::vfs::Vfs;
 
 /// What [`Vfs::rename`] does when the new name exists.
@@ -74,8 +74,9 @@ impl Vfs {
                 if let Some(existing) = child_in(w, parent, name)? {
                     return Ok(Err(existing));
                 }
-                w.insert(parent, name, NodeKind::File, 0, mtime_ns, &aliases)
-                    .map(Ok)
+                let id = w.insert(parent, name, NodeKind::File, 0, mtime_ns, &aliases)?;
+                w.entries_changed(parent, mtime_ns)?;
+                Ok(Ok(id))
             },
         );
         let id = match outcome {
@@ -89,35 +90,30 @@ impl Vfs {
                 return Err(err);
             }
         };
-        self.caches.forget(&[], &[(parent, name)]);
+        self.added(parent, id, name);
         self.clear_properties(id);
-        let stat = new
+        let meta = new
             .file
             .metadata()
-            .map(|meta| FileStat::of(&meta))
             .map_err(|err| VfsError::io(format!("reading {}", new.path.display()), err))?;
+        let stat = FileStat::of(&meta);
+        let reach = crate::alias::reach(&new.path, stat.owner);
         let backing = Backing {
             file: new.file,
             path: new.path,
             index: 0,
             skipped: Vec::new(),
-            stat,
+            reach,
+            stat: stat.within(reach),
         };
+        // What `getattr` would say of the new node, without reading back the row just
+        // written and opening its store file a second time.
+        let attr = self.served_attr(id, &backing.stat, 1);
         let handle = self.handles.insert(crate::handles::OpenFile {
             node: id,
             backing: Arc::new(backing),
             write: Some(Default::default()),
         });
-        // What `getattr` would say of the new node, without reading back the row just
-        // written and opening its store file a second time.
-        let attr = FileAttr {
-            ino: id,
-            kind: NodeKind::File,
-            size: stat.size,
-            mtime_ns: stat.mtime_ns,
-            perm: 0o644,
-            nlink: 1,
-        };
         Ok((attr, handle))
     }
 
@@ -148,10 +144,12 @@ impl Vfs {
                         parent, existing.id
                     )));
                 }
-                w.insert(parent, name, NodeKind::Dir, 0, mtime_ns, "[]")
+                let id = w.insert(parent, name, NodeKind::Dir, 0, mtime_ns, "[]")?;
+                w.entries_changed(parent, mtime_ns)?;
+                Ok(id)
             },
         )?;
-        self.caches.forget(&[], &[(parent, name)]);
+        self.added(parent, id, name);
         // Its id may have been a removed directory's (see `clear_properties`).
         self.clear_properties(id);
         self.discard_finder_area(id);
@@ -175,10 +173,11 @@ impl Vfs {
                     )));
                 }
                 w.delete(node.id)?;
+                w.entries_changed(parent, now_ns())?;
                 Ok(node)
             },
         )?;
-        self.caches.forget(&[node.id], &[(parent, name)]);
+        self.removed(parent, node.id, name);
         self.discard_removed(&node);
         Ok(())
     }
@@ -204,10 +203,11 @@ impl Vfs {
                     )));
                 }
                 w.delete(node.id)?;
+                w.entries_changed(parent, now_ns())?;
                 Ok(node)
             },
         )?;
-        self.caches.forget(&[node.id], &[(parent, name)]);
+        self.removed(parent, node.id, name);
         self.discard_removed(&node);
         Ok(())
     }
@@ -225,6 +225,7 @@ impl Vfs {
         self.ensure_writable()?;
         check_name(name)?;
         check_name(new_name)?;
+        let now = now_ns();
         let (moved, replaced) = self.primary.write(
             false,
             || self.drop_caches(),
@@ -243,7 +244,7 @@ impl Vfs {
                     refuse_move_into_itself(w, &node, new_parent)?;
                 }
                 let replaced = match target {
-                    Some(target) if target.id == node.id => return Ok((node.id, None)),
+                    Some(target) if target.id == node.id => return Ok((None, None)),
                     Some(target) => {
                         match (node.kind(), target.kind()) {
                             // A directory that holds the node being moved is not empty.
@@ -267,17 +268,39 @@ impl Vfs {
                     None => None,
                 };
                 w.move_to(node.id, new_parent, new_name)?;
-                Ok((node.id, replaced))
+                w.entries_changed(parent, now)?;
+                w.entries_changed(new_parent, now)?;
+                Ok((Some(node.id), replaced))
             },
         )?;
-        let mut forgotten = vec![moved];
-        forgotten.extend(replaced.as_ref().map(|node| node.id));
-        self.caches
-            .forget(&forgotten, &[(parent, name), (new_parent, new_name)]);
+        // A rename onto itself changes nothing.
+        let Some(moved) = moved else {
+            return Ok(());
+        };
+        if let Some(replaced) = &replaced {
+            self.removed(new_parent, replaced.id, new_name);
+        }
+        self.removed(parent, moved, name);
+        self.added(new_parent, moved, new_name);
+        self.times.status_changed(moved, now);
         if let Some(replaced) = replaced {
             self.discard_removed(&replaced);
         }
         Ok(())
+    }
+
+    /// What this `Vfs` committed: entry `name` (node `id`) is new in `dir`, whose
+    /// times changed.
+    pub(crate) fn added(&self, dir: NodeId, id: NodeId, name: &str) {
+        self.caches.forget(&[dir, id], &[(dir, name)]);
+        self.times.added(dir, id, name);
+    }
+
+    /// What this `Vfs` committed: entry `name` (node `id`) left `dir`, whose times
+    /// changed.
+    pub(crate) fn removed(&self, dir: NodeId, id: NodeId, name: &str) {
+        self.caches.forget(&[dir, id], &[(dir, name)]);
+        self.times.removed(dir, id, name);
     }
 
     /// The child `name` of `parent` if it exists, from the caches when they know.
@@ -409,11 +432,4 @@ fn lies_within(w: &CatalogWriter, id: NodeId, ancestor: NodeId) -> Result<bool> 
             }
         }
     }
-}
-
-fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

@@ -194,7 +194,33 @@ impl Node {
     }
 }
 
+/// The user and group that own a node, as permission checks see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// The real user and group of this process: who serves the catalog.
+    pub fn current() -> Self {
+        Self {
+            uid: rustix::process::getuid().as_raw(),
+            gid: rustix::process::getgid().as_raw(),
+        }
+    }
+}
+
 /// The attributes of a node as a filesystem reports them.
+///
+/// A file that an alias serves has that file's owner, permission bits, block count and
+/// change time, so that a permission check through a mount matches one made on the file
+/// itself; directories, and files no alias serves, belong to [`VfsConfig::owner`]
+/// (`0o755` and `0o644`).
+///
+/// [`VfsConfig::owner`]: crate::VfsConfig::owner
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileAttr {
     /// Inode number (the node id).
@@ -203,11 +229,21 @@ pub struct FileAttr {
     pub kind: NodeKind,
     /// Size in bytes: for a file, the real size of the alias that serves it.
     pub size: u64,
-    /// Modification time in ns since the Unix epoch.
+    /// Space the bytes take on disk, in 512-byte blocks (what a sparse file really
+    /// uses); 0 for directories.
+    pub blocks: u64,
+    /// Modification time in ns since the Unix epoch. A directory's changes whenever an
+    /// entry is added, removed or renamed.
     pub mtime_ns: i64,
-    /// Permission bits: `0o755` for directories, `0o644` for files (without the
-    /// write bits when the filesystem is read-only).
+    /// Status change time in ns since the Unix epoch: never before `mtime_ns`; it also
+    /// moves when a node is renamed.
+    pub ctime_ns: i64,
+    /// Permission bits (at most `0o777`, without the write bits when the filesystem is
+    /// read-only): a served file's own, less what the folders above it keep each class
+    /// of user from reaching.
     pub perm: u16,
+    /// Owner and group.
+    pub owner: Owner,
     /// Link count: 1 (for directories, "unknown", as btrfs reports); 0 for a file
     /// changed through a handle after its node was removed.
     pub nlink: u32,

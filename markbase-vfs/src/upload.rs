@@ -13,6 +13,7 @@ use crate::alias::{AliasList, FileStat};
 use crate::error::{Result, VfsError};
 use crate::namespace::{check_name, child_in, dir_in, discard_store_file};
 use crate::node::{FileAttr, NodeId, NodeKind};
+use crate::times::now_ns;
 use crate::vfs::Vfs;
 
 /// A file being uploaded under a name it does not have yet.
@@ -115,24 +116,31 @@ impl Vfs {
                         w.update_file(id, stat.size, stat.mtime_ns, &aliases)?;
                         Ok((existing.id, Some(existing)))
                     }
-                    None => w
-                        .insert(
+                    None => {
+                        let id = w.insert(
                             parent,
                             name,
                             NodeKind::File,
                             stat.size,
                             stat.mtime_ns,
                             &aliases,
-                        )
-                        .map(|id| (id, None)),
+                        )?;
+                        w.entries_changed(parent, now_ns())?;
+                        Ok((id, None))
+                    }
                 }
             },
         )?;
         upload.committed = true;
-        self.caches.forget(&[id], &[(parent, name)]);
         match replaced {
-            Some(old) => self.delete_store_bytes(&old),
-            None => self.clear_properties(id),
+            Some(old) => {
+                self.caches.forget(&[id], &[(parent, name)]);
+                self.delete_store_bytes(&old);
+            }
+            None => {
+                self.added(parent, id, name);
+                self.clear_properties(id);
+            }
         }
         self.getattr(id)
     }

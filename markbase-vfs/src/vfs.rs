@@ -7,6 +7,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::Node;
+use crate::alias::FileStat;
 use crate::cache::{CacheSizes, Caches};
 use crate::catalog::writer::CatalogWriter;
 use crate::catalog::{Catalog, ConnectOptions, InvalidRow};
@@ -18,6 +19,7 @@ use crate::primary::PrimaryConnection;
 use crate::properties::PropertyFile;
 use crate::readdir::Cursors;
 use crate::store::Store;
+use crate::times::Times;
 
 /// The deepest a node may sit below the root; deeper parent chains are taken as cycles.
 const MAX_DEPTH: usize = 4096;
@@ -39,6 +41,7 @@ pub struct Vfs {
     pub(crate) cursors: Cursors,
     pub(crate) config: VfsConfig,
     pub(crate) properties: PropertyFile,
+    pub(crate) times: Times,
     warned: Mutex<HashSet<String>>,
 }
 
@@ -81,6 +84,7 @@ impl Vfs {
             config.read_only,
             config.busy_timeout,
         );
+        let times = Times::new(config.node_cache);
         let caches = Caches::new(CacheSizes {
             nodes: config.node_cache,
             lookups: config.lookup_cache,
@@ -96,6 +100,7 @@ impl Vfs {
             cursors: Cursors::new(),
             config,
             properties,
+            times,
             warned: Mutex::new(HashSet::new()),
         })
     }
@@ -118,6 +123,7 @@ impl Vfs {
     /// Drops every cache: the catalog changed underneath.
     pub(crate) fn drop_caches(&self) {
         tracing::debug!("catalog changed underneath; caches dropped");
+        self.times.outside_change();
         // readdir cursors stay: each is the name a listing stopped at, a position
         // in name order that stays right whatever changed, even when that entry is
         // gone (its row could then no longer say where the listing was).
@@ -216,35 +222,83 @@ impl Vfs {
         Ok(self.attr_of(&node))
     }
 
-    /// The attributes of `node`: a file's size and mtime come from its alias when one
-    /// resolves, and from the catalog when none does (opening it then fails, and says why).
+    /// The attributes of `node`. A file that an alias serves has that file's size,
+    /// times, owner and permission bits; one that none serves has the catalog's size and
+    /// mtime (opening it then fails, and says why), and the defaults directories have.
     pub(crate) fn attr_of(&self, node: &Node) -> FileAttr {
-        let write_bits = if self.config.read_only { 0 } else { 0o200 };
-        let (kind, size, mtime_ns, perm) = match &node.content {
-            Content::Dir => (
-                NodeKind::Dir,
-                node.recorded_size,
-                node.mtime_ns,
-                0o555 | write_bits,
-            ),
+        match &node.content {
             Content::File(_) => match self.current_stat(node) {
-                Some(stat) => (NodeKind::File, stat.size, stat.mtime_ns, 0o444 | write_bits),
-                None => (
-                    NodeKind::File,
-                    node.recorded_size,
-                    node.mtime_ns,
-                    0o444 | write_bits,
-                ),
+                Some(stat) => self.served_attr(node.id, &stat, 1),
+                None => self.unserved_attr(node.id, NodeKind::File, node.recorded_size, {
+                    node.mtime_ns
+                }),
             },
+            Content::Dir => {
+                let mtime_ns = node.mtime_ns.max(self.outside_change_of(node.id));
+                self.unserved_attr(node.id, NodeKind::Dir, 0, mtime_ns)
+            }
+        }
+    }
+
+    /// The attributes of file `id`, served by a file with `stat` and `nlink` links.
+    pub(crate) fn served_attr(&self, id: NodeId, stat: &FileStat, nlink: u32) -> FileAttr {
+        FileAttr {
+            ino: id,
+            kind: NodeKind::File,
+            size: stat.size,
+            blocks: stat.blocks,
+            mtime_ns: stat.mtime_ns,
+            ctime_ns: self.ctime(id, stat.ctime_ns.max(stat.mtime_ns)),
+            perm: self.without_write_bits_if_read_only(stat.perm),
+            owner: stat.owner,
+            nlink,
+        }
+    }
+
+    /// The attributes of a node no file serves (a directory, or a file whose aliases
+    /// cannot be read): owned by [`VfsConfig::owner`], `0o755` or `0o644`.
+    fn unserved_attr(&self, id: NodeId, kind: NodeKind, size: u64, mtime_ns: i64) -> FileAttr {
+        let (blocks, perm) = match kind {
+            NodeKind::Dir => (0, 0o755),
+            NodeKind::File => (size.div_ceil(512), 0o644),
         };
         FileAttr {
-            ino: node.id,
+            ino: id,
             kind,
             size,
+            blocks,
             mtime_ns,
-            perm,
+            ctime_ns: self.ctime(id, mtime_ns),
+            perm: self.without_write_bits_if_read_only(perm),
+            owner: self.config.owner,
             nlink: 1,
         }
+    }
+
+    /// A node's ctime: `changed_ns`, or when it was renamed if that is later.
+    fn ctime(&self, id: NodeId, changed_ns: i64) -> i64 {
+        self.times
+            .status_changed_at(id)
+            .map_or(changed_ns, |renamed| renamed.max(changed_ns))
+    }
+
+    /// `perm` without its write bits when the filesystem is read-only.
+    fn without_write_bits_if_read_only(&self, perm: u16) -> u16 {
+        if self.config.read_only {
+            perm & !0o222
+        } else {
+            perm
+        }
+    }
+
+    /// When another program was seen changing the entries of directory `dir` (0: never).
+    fn outside_change_of(&self, dir: NodeId) -> i64 {
+        self.times.outside_change_of(dir, || {
+            self.catalog
+                .entries_fingerprint(dir)
+                .inspect_err(|err| tracing::debug!("directory {dir} not fingerprinted: {err}"))
+                .ok()
+        })
     }
 
     /// Follows an absolute path (`/a/b/c`) from the root, for path-based adapters.

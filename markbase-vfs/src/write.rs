@@ -11,7 +11,6 @@ use std::sync::atomic::Ordering;
 
 use crate::alias::{Backing, FileStat};
 use crate::error::{Result, VfsError};
-use crate::files::unlinked_attr;
 use crate::handles::{FileHandle, OpenFile, WriteSource, WriteState};
 use crate::node::{Content, FileAttr, NodeId, system_time_from_ns};
 use crate::vfs::Vfs;
@@ -61,7 +60,7 @@ impl Vfs {
     pub(crate) fn open_writable(&self, ino: NodeId, file: File, backing: &Backing) -> FileHandle {
         let stat = file
             .metadata()
-            .map(|meta| FileStat::of(&meta))
+            .map(|meta| FileStat::of(&meta).within(backing.reach))
             .unwrap_or(backing.stat);
         self.handles.insert(OpenFile {
             node: ino,
@@ -70,6 +69,7 @@ impl Vfs {
                 path: backing.path.clone(),
                 index: backing.index,
                 skipped: Vec::new(),
+                reach: backing.reach,
                 stat,
             }),
             write: Some(WriteState::default()),
@@ -166,6 +166,7 @@ impl Vfs {
             let mtime = changes.mtime_ns.unwrap_or(node.mtime_ns);
             self.primary
                 .write(false, || self.drop_caches(), |w| w.set_mtime(ino, mtime))?;
+            self.times.status_changed(ino, crate::times::now_ns());
             self.caches.forget(&[ino], &[]);
             return self.getattr(ino);
         }
@@ -197,7 +198,7 @@ impl Vfs {
     fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
         let path = || open.backing.path.display().to_string();
         let stat = apply_to_file(&open.backing.file, path, changes)?;
-        Ok(unlinked_attr(open, stat))
+        Ok(self.served_attr(open.node, &stat.within(open.backing.reach), 0))
     }
 
     fn handle(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use r2d2::{Pool, PooledConnection};
 use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::error::{Result, VfsError};
@@ -177,6 +178,28 @@ impl Catalog {
             each(id, &writer::utf8_text(row, 1).map_err(self.sql(context))?);
         }
         Ok(())
+    }
+
+    /// The fingerprint of the entries of `dir` (their ids and names, as
+    /// the sum of their [`entry_hash`](crate::times::entry_hash)es), read from the
+    /// `(parent_id, name)` index alone.
+    pub fn entries_fingerprint(&self, dir: NodeId) -> Result<u64> {
+        let conn = self.conn()?;
+        let context = "reading a directory's entries";
+        let mut stmt = conn
+            .prepare_cached("SELECT id, name FROM nodes WHERE parent_id = ?1")
+            .map_err(self.sql(context))?;
+        let mut rows = stmt.query(params![dir.sql()]).map_err(self.sql(context))?;
+        let mut sum = 0u64;
+        while let Some(row) = rows.next().map_err(self.sql(context))? {
+            let id: i64 = row.get(0).map_err(self.sql(context))?;
+            let name = match row.get_ref(1).map_err(self.sql(context))? {
+                ValueRef::Text(bytes) | ValueRef::Blob(bytes) => bytes,
+                _ => &[],
+            };
+            sum = sum.wrapping_add(crate::times::entry_hash(id, name));
+        }
+        Ok(sum)
     }
 
     /// The highest node id: a cheap upper bound on the number of nodes.

@@ -285,6 +285,17 @@ impl CatalogWriter {
         .map(drop)
     }
 
+    /// Records that the entries of directory `dir` changed at `now_ns`: its mtime, and
+    /// with it the ctime the core reports.
+    pub fn entries_changed(&self, dir: NodeId, now_ns: i64) -> Result<()> {
+        self.run(
+            "recording a directory's change",
+            "UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1 AND kind = 'dir'",
+            params![dir.sql(), now_ns],
+        )
+        .map(drop)
+    }
+
     /// Moves and/or renames a node.
     pub fn move_to(&self, id: NodeId, parent: NodeId, name: &str) -> Result<()> {
         self.run(
