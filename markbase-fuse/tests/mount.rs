@@ -1170,7 +1170,13 @@ fn a_read_only_mount_reads_and_refuses_every_change() {
 /// Reads `path` as `nobody` (uid and gid 65534) with `head`; its stderr on failure.
 fn read_as_nobody(setpriv: &Path, path: &Path) -> Result<(), String> {
     let output = Command::new(setpriv)
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "head", "-c1"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "head",
+            "-c1",
+        ])
         .arg(path)
         .output()
         .expect("run setpriv");
@@ -1228,8 +1234,7 @@ fn other_users_reach_the_mount_only_when_allowed_and_as_the_files_allow() {
     let line = fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
-        .filter(|line| line.split(' ').nth(4).map(Path::new) == Some(mounted.path()))
-        .next_back()
+        .rfind(|line| line.split(' ').nth(4).map(Path::new) == Some(mounted.path()))
         .map(str::to_owned)
         .expect("the mount in mountinfo");
     assert!(line.contains(",allow_other"), "{line}");
