@@ -629,3 +629,47 @@ fn propfind_getetag_is_the_etag_header() {
         );
     }
 }
+
+#[test]
+fn a_folder_s_etag_changes_with_its_entries() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let folder = served.url("/Day%201/");
+    let etag = || {
+        let out = curl(&["-X", "PROPFIND", "-H", "Depth: 0", &folder]);
+        let reply = String::from_utf8_lossy(&out.stdout).into_owned();
+        let start = reply.find("<D:getetag>").expect("a getetag") + "<D:getetag>".len();
+        let end = reply[start..].find("</D:getetag>").expect("its end") + start;
+        reply[start..end].to_owned()
+    };
+    let mut seen = vec![etag()];
+    let steps: [&[&str]; 3] = [
+        &[
+            "--data-binary",
+            "new",
+            "-X",
+            "PUT",
+            &served.url("/Day%201/new.txt"),
+        ],
+        &[
+            "-X",
+            "MOVE",
+            "-H",
+            &format!("Destination: {}", served.url("/Day%201/moved.txt")),
+            &served.url("/Day%201/new.txt"),
+        ],
+        &["-X", "DELETE", &served.url("/Day%201/moved.txt")],
+    ];
+    for step in steps {
+        let code = status(step);
+        assert!(code.starts_with('2'), "{step:?}: {code}");
+        let now = etag();
+        assert!(
+            !seen.contains(&now),
+            "{step:?} left the folder's ETag at {now}"
+        );
+        seen.push(now);
+    }
+}
