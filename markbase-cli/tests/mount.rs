@@ -10,31 +10,15 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
+use common::daemon::{Daemon, Detach, SHUTDOWN_LIMIT};
 use common::{assert_fails_with, markbase, run, stderr};
 use markbase_fuse::{is_dead_fuse_mount, mount_at};
 use markbase_testkit::{detach_mount, require_fuse, require_tool, write_pattern_file};
 use tempfile::TempDir;
-
-/// How long a daemon may take to unmount and exit once asked (the 5 s).
-const SHUTDOWN_LIMIT: Duration = Duration::from_secs(5);
-
-/// How long a daemon may take to mount (generous: a loaded 2-core machine).
-const MOUNT_LIMIT: Duration = Duration::from_secs(30);
-
-/// Detaches what is mounted at a path when dropped.
-struct Detach(PathBuf);
-
-impl Drop for Detach {
-    fn drop(&mut self) {
-        detach_mount(&self.0);
-    }
-}
 
 /// A temp dir with a catalog of a few files and an empty mount point `mnt`.
 struct Library {
@@ -76,130 +60,9 @@ impl Library {
 
     /// Starts `markbase mount` on `mnt` and waits until it is mounted.
     fn mount(&self, extra: &[&str]) -> Daemon {
-        let daemon = Daemon::start(self, extra);
+        let daemon = Daemon::start(&self.catalog(), &self.mountpoint(), self.dir.path(), extra);
         daemon.wait_mounted();
         daemon
-    }
-}
-
-/// A `markbase mount` in the foreground. Dropped while running, it is killed and its
-/// mount detached, so that a failed test leaves neither behind.
-struct Daemon {
-    child: Child,
-    mountpoint: PathBuf,
-    stderr_file: PathBuf,
-    status: Option<ExitStatus>,
-}
-
-impl Daemon {
-    fn start(lib: &Library, extra: &[&str]) -> Self {
-        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let stderr_file = lib.dir.path().join(format!("daemon-{n}.stderr"));
-        let child = markbase()
-            .arg("--catalog")
-            .arg(lib.catalog())
-            .arg("mount")
-            .arg(lib.mountpoint())
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr_file).unwrap())
-            .spawn()
-            .expect("start markbase mount");
-        Self {
-            child,
-            mountpoint: lib.mountpoint(),
-            stderr_file,
-            status: None,
-        }
-    }
-
-    /// What the daemon has printed on stderr so far.
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.stderr_file).unwrap_or_default()
-    }
-
-    /// Waits until the daemon says it mounted and its mount answers.
-    fn wait_mounted(&self) {
-        let deadline = Instant::now() + MOUNT_LIMIT;
-        loop {
-            if self.stderr().contains(" mounted on ")
-                && matches!(mount_at(&self.mountpoint), Ok(Some(entry)) if entry.fstype == "fuse.markbase")
-                && fs::metadata(&self.mountpoint).is_ok()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not mounted within {MOUNT_LIMIT:?}; stderr: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn signal(&self, signal: libc::c_int) {
-        common::signal(&self.child, signal);
-    }
-
-    /// Waits up to `limit` for the daemon to exit; its status and how long it took.
-    fn wait_exit(&mut self, limit: Duration) -> (ExitStatus, Duration) {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                self.status = Some(status);
-                return (status, started.elapsed());
-            }
-            assert!(
-                started.elapsed() < limit,
-                "markbase mount still runs {limit:?} later; stderr: {}",
-                self.stderr()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Sends `signal` and asserts a clean exit within the shutdown limit, mount gone.
-    fn stop_with(&mut self, signal: libc::c_int) {
-        self.signal(signal);
-        let (status, took) = self.wait_exit(SHUTDOWN_LIMIT + Duration::from_secs(1));
-        let stderr = self.stderr();
-        assert!(
-            took <= SHUTDOWN_LIMIT,
-            "signal {signal}: exit took {took:?}"
-        );
-        assert_eq!(
-            status.code(),
-            Some(0),
-            "signal {signal}: {status}; {stderr}"
-        );
-        assert!(stderr.contains("markbase: unmounted "), "{stderr}");
-        assert_eq!(
-            mount_at(&self.mountpoint).unwrap(),
-            None,
-            "still mounted after the daemon exited"
-        );
-    }
-
-    /// `kill -9`, leaving a dead mount behind.
-    fn kill(&mut self) {
-        self.signal(libc::SIGKILL);
-        let (status, _) = self.wait_exit(Duration::from_secs(10));
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            let _ = self.child.kill();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        detach_mount(&self.mountpoint);
     }
 }
 

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use markbase_testkit::run_within;
 
+#[cfg(target_os = "linux")]
+pub mod daemon;
+
 /// How long a command that should end quickly may run before it counts as hung.
 pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 
