@@ -316,7 +316,8 @@ fn pjdfstest_fails_only_where_the_list_says_why() {
         .arg("import")
         .arg(&empty));
     assert!(import.status.success(), "import: {}", stderr(&import));
-    let mut daemon = Daemon::start(&catalog, &mnt, dir.path(), &[]);
+    // pjdfstest switches to other users, who must reach the mount.
+    let mut daemon = Daemon::start(&catalog, &mnt, dir.path(), &["--allow-other"]);
     daemon.wait_mounted();
 
     let started = Instant::now();
