@@ -244,6 +244,21 @@ impl FileSystem for MarkbaseFs {
         Ok(self.entry(&attr))
     }
 
+    // The catalog holds folders and regular files only. EPERM is what link(2),
+    // symlink(2) and mknod(2) give on a filesystem that does not support the type (the
+    // library's default, ENOSYS, would read as "not implemented").
+    fn symlink(&self, _: &Context, _: &CStr, _: u64, _: &CStr) -> io::Result<Entry> {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+
+    fn mknod(&self, _: &Context, _: u64, _: &CStr, _: u32, _: u32, _: u32) -> io::Result<Entry> {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+
+    fn link(&self, _: &Context, _: u64, _: u64, _: &CStr) -> io::Result<Entry> {
+        Err(io::Error::from_raw_os_error(libc::EPERM))
+    }
+
     fn unlink(&self, _: &Context, parent: u64, raw: &CStr) -> io::Result<()> {
         let name = name(raw, libc::ENOENT)?;
         self.vfs.unlink(node(parent)?, name).map_err(errno)

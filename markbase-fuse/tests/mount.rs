@@ -1095,6 +1095,29 @@ fn changes_behave_as_on_a_local_filesystem() {
         "store files vs the catalog's aliases"
     );
 
+    // Only folders and regular files: other types are refused as unsupported (EPERM).
+    let listed = names(mounted.path());
+    let eperm = libc::EPERM;
+    assert_errno(
+        std::os::unix::fs::symlink("b.txt", at("link")),
+        eperm,
+        "symlink",
+    );
+    assert_errno(fs::hard_link(at("b.txt"), at("hard")), eperm, "link");
+    let fifo = std::ffi::CString::new(at("fifo").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    let made = unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) };
+    assert_errno(
+        if made == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        },
+        eperm,
+        "mkfifo",
+    );
+    assert_eq!(names(mounted.path()), listed, "nothing was made");
+
     let (result, _) = mounted.unmount();
     result.expect("unmount");
 }
