@@ -13,7 +13,10 @@ use fuse_backend_rs::api::filesystem::{
     ZeroCopyWriter,
 };
 use lru::LruCache;
-use markbase_vfs::{FileAttr, FileHandle, NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
+use markbase_vfs::{
+    FileAttr, FileHandle, NewFile, NodeId, NodeKind, Owner, OwnerChange, RenameMode, SetAttr, Vfs,
+    VfsError,
+};
 use parking_lot::Mutex;
 
 use crate::attr::{stat_of, statvfs_of};
@@ -119,8 +122,8 @@ fn dirent_type(kind: NodeKind) -> u32 {
     })
 }
 
-/// The changes a `setattr` request asks for; ownership and atime are accepted and
-/// ignored, as the catalog keeps neither (copies that preserve them must not fail).
+/// The changes a `setattr` request asks for (the core decides which it keeps); atime
+/// is accepted and ignored, as the catalog keeps none.
 fn changes(attr: &stat64, valid: SetattrValid) -> SetAttr {
     let mut changes = SetAttr::default();
     if valid.contains(SetattrValid::SIZE) {
@@ -142,6 +145,12 @@ fn changes(attr: &stat64, valid: SetattrValid) -> SetAttr {
         #[allow(clippy::useless_conversion, reason = "st_mode is u16 on macOS")]
         let mode = u32::from(attr.st_mode);
         changes.mode = Some(mode);
+    }
+    if valid.intersects(SetattrValid::UID | SetattrValid::GID) {
+        changes.owner = Some(OwnerChange {
+            uid: valid.contains(SetattrValid::UID).then_some(attr.st_uid),
+            gid: valid.contains(SetattrValid::GID).then_some(attr.st_gid),
+        });
     }
     changes
 }
@@ -323,7 +332,7 @@ impl FileSystem for MarkbaseFs {
 
     fn create(
         &self,
-        _: &Context,
+        ctx: &Context,
         parent: u64,
         raw: &CStr,
         args: CreateIn,
@@ -331,9 +340,14 @@ impl FileSystem for MarkbaseFs {
         let name = name(raw, libc::EINVAL)?;
         let flags = args.flags as i32;
         let exclusive = flags & libc::O_EXCL != 0;
+        let perm = (args.mode & !args.umask & 0o777) as u16;
+        let creator = Owner {
+            uid: ctx.uid,
+            gid: ctx.gid,
+        };
         let (mut attr, fh) = self
             .vfs
-            .create(node(parent)?, name, exclusive)
+            .create_with(node(parent)?, name, exclusive, NewFile::new(perm, creator))
             .map_err(errno)?;
         if flags & libc::O_TRUNC != 0 && attr.size > 0 {
             match self.vfs.setattr(attr.ino, SetAttr::size(0), Some(fh)) {

@@ -1264,6 +1264,26 @@ fn other_users_reach_the_mount_only_when_allowed_and_as_the_files_allow() {
     read_as_nobody(&setpriv, &mounted.join("open.mov")).expect("nobody reads a 0644 file");
     let refused = read_as_nobody(&setpriv, &mounted.join("private.mov")).unwrap_err();
     assert!(refused.contains("Permission denied"), "{refused}");
+
+    // A file made through the mount has the mode it was made with; chmod and chown
+    // change it, and the kernel's checks follow.
+    use std::os::unix::fs::OpenOptionsExt;
+    let mine = mounted.join("mine.mov");
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&mine)
+        .unwrap()
+        .write_all(b"frames")
+        .unwrap();
+    let made = fs::metadata(&mine).unwrap();
+    assert_eq!((made.uid(), made.mode() & 0o777), (0, 0o600));
+    assert!(read_as_nobody(&setpriv, &mine).is_err());
+    fs::set_permissions(&mine, fs::Permissions::from_mode(0o644)).unwrap();
+    read_as_nobody(&setpriv, &mine).expect("nobody reads it after chmod 0644");
+    std::os::unix::fs::chown(&mine, Some(65534), None).unwrap();
+    assert_eq!(fs::metadata(&mine).unwrap().uid(), 65534);
     let (result, _) = mounted.unmount();
     result.expect("unmount");
 }

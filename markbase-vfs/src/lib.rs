@@ -89,7 +89,7 @@ pub use finder::{
 };
 pub use handles::{FileHandle, ReadSink, WriteSource};
 pub use import::{ImportOptions, ImportSkip, ImportStats, import};
-pub use namespace::RenameMode;
+pub use namespace::{NewFile, RenameMode};
 pub use node::{
     Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, Owner, PATH_MAX, PathError,
     system_time_from_ns, validate_name, validate_path,
@@ -98,7 +98,7 @@ pub use properties::{Property, PropertyChange};
 pub use readdir::DirEntry;
 pub use upload::Upload;
 pub use vfs::{StatFs, Vfs};
-pub use write::SetAttr;
+pub use write::{OwnerChange, SetAttr};
 
 /// Adapters share one `Vfs` across request threads.
 const _: () = {

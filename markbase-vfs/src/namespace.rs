@@ -7,15 +7,57 @@
 //! store. A crash in between leaves a store file no node names, which
 //! [`Vfs::check`] reports — never a node without its file.
 
+use std::fs::{File, Permissions};
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 
 use crate::alias::{AliasEntry, AliasList, Backing, FileStat};
 use crate::catalog::writer::CatalogWriter;
 use crate::error::{Result, VfsError};
 use crate::handles::FileHandle;
-use crate::node::{Content, FileAttr, Node, NodeId, NodeKind, validate_name};
+use crate::node::{Content, FileAttr, Node, NodeId, NodeKind, Owner, validate_name};
 use crate::times::now_ns;
 use crate::vfs::Vfs;
+
+/// How a file made by [`Vfs::create_with`] starts out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewFile {
+    /// Permission bits, `0o777` at most (`create(2)`'s mode less the caller's umask);
+    /// `None`: `0o644` less this process's umask.
+    pub perm: Option<u16>,
+    /// Who owns it (the user creating it); `None`, or when this process may not give
+    /// files away (it does not run as root): the user running this process.
+    pub owner: Option<Owner>,
+}
+
+impl NewFile {
+    /// A file with permission bits `perm`, owned by `owner`.
+    pub fn new(perm: u16, owner: Owner) -> Self {
+        Self {
+            perm: Some(perm),
+            owner: Some(owner),
+        }
+    }
+
+    /// Gives the new store file `file` its mode and owner.
+    fn apply(self, file: &File) -> std::io::Result<()> {
+        if let Some(perm) = self.perm {
+            file.set_permissions(Permissions::from_mode(u32::from(perm & 0o777)))?;
+        }
+        if let Some(owner) = self.owner
+            && owner != Owner::current()
+        {
+            match std::os::unix::fs::fchown(file, Some(owner.uid), Some(owner.gid)) {
+                Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+                    tracing::debug!("a new file stays this process's: {err}");
+                }
+                other => other?,
+            }
+        }
+        Ok(())
+    }
+}
 
 /// What [`Vfs::rename`] does when the new name exists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,12 +73,35 @@ const MAX_DEPTH: usize = 4096;
 
 impl Vfs {
     /// Creates file `name` in `parent` and opens it for reading and writing. Its bytes
-    /// live in the store. An existing file is opened instead, unless `exclusive`.
+    /// live in the store (`0o644` less this process's umask). An existing file is
+    /// opened instead, unless `exclusive`.
     pub fn create(
         &self,
         parent: NodeId,
         name: &str,
         exclusive: bool,
+    ) -> Result<(FileAttr, FileHandle)> {
+        self.create_file(parent, name, exclusive, None)
+    }
+
+    /// [`Vfs::create`], the new file's bytes made as `new` asks. An existing file is
+    /// opened as it is.
+    pub fn create_with(
+        &self,
+        parent: NodeId,
+        name: &str,
+        exclusive: bool,
+        new: NewFile,
+    ) -> Result<(FileAttr, FileHandle)> {
+        self.create_file(parent, name, exclusive, Some(new))
+    }
+
+    fn create_file(
+        &self,
+        parent: NodeId,
+        name: &str,
+        exclusive: bool,
+        made: Option<NewFile>,
     ) -> Result<(FileAttr, FileHandle)> {
         self.ensure_writable()?;
         check_name(name)?;
@@ -64,6 +129,15 @@ impl Vfs {
                 ));
             }
         };
+        if let Some(made) = made
+            && let Err(err) = made.apply(&new.file)
+        {
+            discard_store_file(&new.path);
+            return Err(VfsError::io(
+                format!("setting the mode or owner of {}", new.path.display()),
+                err,
+            ));
+        }
         let aliases = AliasList::to_json(&[&new.alias]);
         let mtime_ns = now_ns();
         let outcome = self.primary.write(

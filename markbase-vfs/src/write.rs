@@ -4,8 +4,8 @@
 //! `pwrite`. The catalog learns a file's new size and mtime when its handle is
 //! flushed, synced or released, and on `setattr`.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::FileExt;
+use std::fs::{File, OpenOptions, Permissions};
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -23,9 +23,24 @@ pub struct SetAttr {
     pub size: Option<u64>,
     /// Set the modification time (ns since the Unix epoch).
     pub mtime_ns: Option<i64>,
-    /// Permission bits. The catalog keeps no modes, so this is accepted and ignored
-    /// (copies that preserve modes must not fail).
+    /// Permission bits (`0o777` at most are kept). A file whose bytes the store holds
+    /// takes them; for folders and for files whose bytes are elsewhere (a user's
+    /// original is never changed but for its bytes) they are accepted and ignored, so
+    /// that copies that preserve modes do not fail.
     pub mode: Option<u32>,
+    /// A new owner and/or group, for a file whose bytes the store holds (only a
+    /// process running as root may give a file away; the error says so otherwise).
+    /// Accepted and ignored for folders and for files whose bytes are elsewhere.
+    pub owner: Option<OwnerChange>,
+}
+
+/// The owner and group a `chown` asks for; `None` leaves one as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OwnerChange {
+    /// The new user id.
+    pub uid: Option<u32>,
+    /// The new group id.
+    pub gid: Option<u32>,
 }
 
 impl SetAttr {
@@ -33,6 +48,14 @@ impl SetAttr {
     pub fn size(size: u64) -> Self {
         Self {
             size: Some(size),
+            ..Self::default()
+        }
+    }
+
+    /// A change of permission bits only.
+    pub fn mode(mode: u32) -> Self {
+        Self {
+            mode: Some(mode),
             ..Self::default()
         }
     }
@@ -144,9 +167,12 @@ impl Vfs {
             return self.getattr(ino);
         }
         self.ensure_writable()?;
+        if changes.mode.is_some() || changes.owner.is_some() {
+            self.set_mode_and_owner(ino, changes.mode, changes.owner)?;
+        }
         if changes.size.is_none() && changes.mtime_ns.is_none() {
-            // Only a mode: accepted, and nothing to record.
-            return self.getattr(ino);
+            // Nothing to record in the catalog.
+            return self.getattr_open(ino, handle);
         }
         let open = match handle {
             Some(handle) => Some(self.writable(handle)?),
@@ -191,6 +217,42 @@ impl Vfs {
         )?;
         self.caches.forget(&[ino], &[]);
         self.getattr(ino)
+    }
+
+    /// Gives file `ino` the permission bits of `mode` and the owner `owner` asks for,
+    /// if the store holds its bytes.
+    fn set_mode_and_owner(
+        &self,
+        ino: NodeId,
+        mode: Option<u32>,
+        owner: Option<OwnerChange>,
+    ) -> Result<()> {
+        let node = match self.node(ino) {
+            Ok(node) => node,
+            // A removed node's open file: nothing the catalog shows changes.
+            Err(VfsError::NotFound(_)) => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        if !matches!(node.content, Content::File(_)) {
+            return Ok(());
+        }
+        let backing = self.backing_for_open(&node)?;
+        let path = &backing.path;
+        if !self.store.contains(path) {
+            return Ok(());
+        }
+        if let Some(mode) = mode {
+            std::fs::set_permissions(path, Permissions::from_mode(mode & 0o777)).map_err(
+                |err| VfsError::io(format!("setting the mode of {}", path.display()), err),
+            )?;
+        }
+        if let Some(owner) = owner {
+            std::os::unix::fs::chown(path, owner.uid, owner.gid).map_err(|err| {
+                VfsError::io(format!("changing the owner of {}", path.display()), err)
+            })?;
+        }
+        self.caches.forget_attr(ino);
+        Ok(())
     }
 
     /// [`Vfs::setattr`] through a handle whose node is gone: the open file changes, and

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{CATALOG, config, raw_catalog};
-use markbase_vfs::{NodeId, Owner, Vfs};
+use markbase_vfs::{NewFile, NodeId, Owner, OwnerChange, SetAttr, Vfs};
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -102,11 +102,86 @@ fn folders_that_keep_users_out_keep_them_out_of_the_file() {
 }
 
 #[test]
-fn a_new_file_has_its_store_file_s_owner_and_mode() {
+fn a_new_file_has_its_store_file_s_owner_and_the_mode_asked_for() {
     let dir = common::open_tempdir();
     let vfs = common::empty_vfs(dir.path());
-    let (created, handle) = vfs.create(NodeId::ROOT, "new.mov", true).unwrap();
+    let (created, handle) = vfs
+        .create_with(
+            NodeId::ROOT,
+            "new.mov",
+            true,
+            NewFile::new(0o4640, Owner::current()),
+        )
+        .unwrap();
     vfs.release(handle).unwrap();
     assert_eq!(created.owner, Owner::current());
+    assert_eq!(created.perm, 0o640, "special bits are not kept");
     assert_eq!(vfs.getattr(created.ino).unwrap(), created);
+}
+
+#[test]
+fn chmod_changes_files_the_store_holds_and_nothing_else() {
+    let dir = common::open_tempdir();
+    let original = dir.path().join("original.mov");
+    std::fs::write(&original, b"frames").unwrap();
+    chmod(&original, 0o644);
+    let vfs = catalog_of(dir.path(), &[&original]);
+    let new = common::write_file(&vfs, NodeId::ROOT, "new.mov", b"take 2");
+    let before = vfs.getattr(new).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+
+    let chmod_to = |ino, mode| vfs.setattr(ino, SetAttr::mode(mode), None).unwrap();
+    let changed = chmod_to(new, 0o100600);
+    assert_eq!(changed.perm, 0o600);
+    assert!(
+        changed.ctime_ns > before.ctime_ns,
+        "{before:?} -> {changed:?}"
+    );
+    assert_eq!(vfs.getattr(new).unwrap().perm, 0o600);
+
+    // A user's original and a folder: accepted, and nothing changes.
+    assert_eq!(chmod_to(id(2), 0o600).perm, 0o644);
+    let meta = std::fs::metadata(&original).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    assert_eq!(chmod_to(NodeId::ROOT, 0o700).perm, 0o755);
+}
+
+#[test]
+fn a_new_file_belongs_to_its_creator_and_chown_gives_it_away_as_root_only() {
+    let root = markbase_testkit::is_root();
+    let dir = common::open_tempdir();
+    let original = dir.path().join("original.mov");
+    std::fs::write(&original, b"frames").unwrap();
+    let vfs = catalog_of(dir.path(), &[&original]);
+    let creator = Owner {
+        uid: 1234,
+        gid: 5678,
+    };
+    let (created, handle) = vfs
+        .create_with(NodeId::ROOT, "new.mov", true, NewFile::new(0o600, creator))
+        .unwrap();
+    vfs.release(handle).unwrap();
+    let chown = |ino, uid, gid| {
+        let mut changes = SetAttr::default();
+        changes.owner = Some(OwnerChange { uid, gid });
+        vfs.setattr(ino, changes, None).map(|attr| attr.owner)
+    };
+    if !root {
+        // Nobody else may be given a file: it stays this process's, and chown says so.
+        assert_eq!((created.owner, created.perm), (Owner::current(), 0o600));
+        let err = chown(created.ino, None, Some(42)).unwrap_err();
+        assert_eq!(err.errno(), libc::EPERM, "{err}");
+        return;
+    }
+    assert_eq!((created.owner, created.perm), (creator, 0o600));
+    let given = Owner { uid: 1234, gid: 42 };
+    assert_eq!(chown(created.ino, None, Some(42)).unwrap(), given);
+    // A user's original and a folder keep their owners.
+    assert_eq!(chown(id(2), Some(7), Some(7)).unwrap(), Owner::current());
+    assert_eq!(
+        chown(NodeId::ROOT, Some(7), Some(7)).unwrap(),
+        Owner::current()
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&original).unwrap().uid(), 0);
 }
