@@ -274,8 +274,9 @@ impl Vfs {
             walked.push_str(component);
             node = self.child(node.id, component).map_err(|err| match err {
                 VfsError::NotFound(_) => VfsError::NotFound(walked.clone()),
-                VfsError::InvalidName { reason, .. } => VfsError::InvalidName {
-                    name: path.to_owned(),
+                VfsError::InvalidName { name, reason } => VfsError::InvalidPath {
+                    path: path.to_owned(),
+                    component: name,
                     reason,
                 },
                 other => other,
@@ -289,15 +290,25 @@ impl Vfs {
     /// create, remove or rename `path`.
     ///
     /// The last name must be a valid node name, so the root (which has no parent and
-    /// no name) gets `InvalidName` (EINVAL): no request can remove or replace it.
+    /// no name) gets `InvalidPath` (EINVAL): no request can remove or replace it.
     pub fn lookup_parent<'p>(&self, path: &'p str) -> Result<(FileAttr, &'p str)> {
         let trimmed = path.trim_end_matches('/');
         let (dir, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
-        validate_name(name).map_err(|reason| VfsError::InvalidName {
-            name: path.to_owned(),
+        validate_name(name).map_err(|reason| VfsError::InvalidPath {
+            path: path.to_owned(),
+            component: name.to_owned(),
             reason,
         })?;
-        let parent = self.lookup_path(dir)?;
+        let parent = self.lookup_path(dir).map_err(|err| match err {
+            VfsError::InvalidPath {
+                component, reason, ..
+            } => VfsError::InvalidPath {
+                path: path.to_owned(),
+                component,
+                reason,
+            },
+            other => other,
+        })?;
         if parent.kind != NodeKind::Dir {
             return Err(VfsError::NotADirectory(display_path(dir)));
         }
