@@ -188,12 +188,10 @@ impl Vfs {
         // with one name the lowest id is served.
         let mut valid = rows.iter().filter_map(|row| row.as_ref().ok());
         let chosen = valid.next().cloned();
-        if let (Some(first), Some(second)) = (&chosen, valid.next()) {
-            self.warn_once(format!(
-                "directory {parent} has two children named {name:?} (nodes {} and {}); \
-                 serving node {}",
-                first.id, second.id, first.id
-            ));
+        if let Some(served) = &chosen {
+            for hidden in valid {
+                self.warn_duplicate(parent, name, served.id, hidden.id);
+            }
         }
         let first = match (chosen, rows.into_iter().next()) {
             (Some(node), _) => Ok(node),
@@ -373,6 +371,15 @@ impl Vfs {
         self.warn_once(format!(
             "skipping catalog node {}: {}",
             invalid.id, invalid.reason
+        ));
+    }
+
+    /// Logs (once) that `dir` has another child named `name` besides the one served:
+    /// lookup and readdir both serve the lowest valid id, and hide the others.
+    pub(crate) fn warn_duplicate(&self, dir: NodeId, name: &str, served: NodeId, hidden: NodeId) {
+        self.warn_once(format!(
+            "directory {dir} has two children named {name:?}: serving node {served}, \
+             hiding node {hidden}"
         ));
     }
 

@@ -357,3 +357,46 @@ fn duplicate_name_whose_lower_row_is_invalid_serves_the_valid_sibling() {
     assert!(matches!(err, VfsError::InvalidNode { id: 4, .. }), "{err}");
     assert_msg(&err, &["node 4", "size -1 is negative"]);
 }
+
+/// Lookup and readdir serve the same one of two same-named siblings wherever the
+/// pair falls: here the invalid lower row ends readdir's first page of 512 rows, and
+/// its valid sibling starts the next.
+#[test]
+fn duplicate_name_split_across_listing_pages_serves_what_lookup_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good"), b"valid sibling").unwrap();
+    let sql = SCHEMA_SQL.replace(",\n  UNIQUE (parent_id, name)", "");
+    let raw = RawCatalog::create(&dir.path().join(CATALOG), &sql).unwrap();
+    for i in 0..511 {
+        raw.file(100 + i, 1, &format!("a{i:03}"), &["good"]).unwrap();
+    }
+    // Rows 512 and 513 in (name, id) order.
+    raw.insert(2, Some(1), "b", "file", -1, "[\"good\"]").unwrap();
+    raw.file(3000, 1, "b", &["good"]).unwrap();
+    raw.file(3001, 1, "b", &["good"]).unwrap();
+    raw.file(3002, 1, "c", &["good"]).unwrap();
+
+    let vfs = common::open(&raw.path);
+    let entries = list(&vfs, NodeId::ROOT);
+    let tail: Vec<(String, u64)> = entries[511..]
+        .iter()
+        .map(|e| (e.name.to_string(), e.ino.get()))
+        .collect();
+    assert_eq!(
+        tail,
+        [("b".to_owned(), 3000), ("c".to_owned(), 3002)],
+        "{} entries",
+        entries.len()
+    );
+    assert_eq!(entries.len(), 513);
+    assert_eq!(vfs.lookup(NodeId::ROOT, "b").unwrap().ino, id(3000));
+    assert_eq!(vfs.lookup_path("/b").unwrap().ino, id(3000));
+    // Resumed after the listed "b", the listing goes on with "c", never the hidden 3001.
+    let mut rest = Vec::new();
+    vfs.readdir(NodeId::ROOT, entries[511].offset, |e| {
+        rest.push(e.ino.get());
+        true
+    })
+    .unwrap();
+    assert_eq!(rest, [3002]);
+}

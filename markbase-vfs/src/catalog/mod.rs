@@ -43,6 +43,17 @@ impl ConnectOptions {
     }
 }
 
+/// Where a directory listing resumes, in (name, id) order.
+#[derive(Clone, Copy)]
+pub(crate) enum After<'a> {
+    /// After every row of this name: the last entry handed out had it, and its
+    /// same-named siblings are hidden.
+    Name(&'a Position),
+    /// After this one row (its name and id), where the previous page of one listing
+    /// ended: a same-named sibling on the next page is still seen.
+    Row(&'a Position, &'a Position),
+}
+
 /// An open, checked catalog: a pool of connections and the queries over them.
 pub(crate) struct Catalog {
     path: PathBuf,
@@ -128,11 +139,11 @@ impl Catalog {
         query_children_named(&*self.conn()?, parent, name).map_err(self.sql("looking up a name"))
     }
 
-    /// Up to `limit` children of `parent` in (name, id) order, after the name `after`.
+    /// Up to `limit` children of `parent` in (name, id) order, after `after`.
     pub fn children_after(
         &self,
         parent: NodeId,
-        after: Option<&Position>,
+        after: Option<After<'_>>,
         limit: usize,
     ) -> Result<Vec<RawNode>> {
         let conn = self.conn()?;
@@ -150,14 +161,25 @@ impl Catalog {
                     .and_then(|rows| rows.collect())
                     .map_err(self.sql(context))
             }
-            Some(after) => {
+            Some(After::Name(name)) => {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name > ?2 \
                          ORDER BY name, id LIMIT {limit}"
                     ))
                     .map_err(self.sql(context))?;
-                stmt.query_map(params![parent.sql(), after], row::read)
+                stmt.query_map(params![parent.sql(), name], row::read)
+                    .and_then(|rows| rows.collect())
+                    .map_err(self.sql(context))
+            }
+            Some(After::Row(name, id)) => {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 \
+                         AND (name, id) > (?2, ?3) ORDER BY name, id LIMIT {limit}"
+                    ))
+                    .map_err(self.sql(context))?;
+                stmt.query_map(params![parent.sql(), name, id], row::read)
                     .and_then(|rows| rows.collect())
                     .map_err(self.sql(context))
             }
