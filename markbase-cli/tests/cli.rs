@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{assert_fails_with, markbase, run};
-use markbase_testkit::{is_root, require_tool, write_pattern_file};
+use markbase_testkit::{RawCatalog, is_root, require_tool, write_pattern_file};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
@@ -157,7 +157,7 @@ fn errors_are_one_clear_line() {
     );
     assert_fails_with(
         &in_catalog(&["ls", "/Day 1/../.."]),
-        "'.' and '..' are not names",
+        "invalid path \"/Day 1/../..\": component \"..\": '.' and '..' are not names",
     );
     assert_fails_with(
         &in_catalog(&["import", "/definitely/not/here"]),
@@ -288,4 +288,91 @@ fn fsck_lists_and_repairs_what_a_crash_can_leave() {
     assert_eq!(adopted.stdout, b"orphan bytes");
     let ls = run(markbase().args(["ls", "/", "--catalog"]).arg(&catalog));
     assert!(!stdout(&ls).contains("rendered.mov"), "{}", stdout(&ls));
+}
+
+#[test]
+fn fsck_says_what_is_wrong_with_rows_other_programs_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    fs::create_dir(base.join("a-dir")).unwrap();
+    let fifo = std::ffi::CString::new(base.join("a-fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    fs::write(base.join("fine.txt"), "fine").unwrap();
+    let catalog = base.join("warren.sqlite");
+    let raw = RawCatalog::create(&catalog, markbase_vfs::SCHEMA_SQL).unwrap();
+    raw.insert(2, Some(1), "not-json.mov", "file", 0, "[oops")
+        .unwrap();
+    raw.file(3, 1, "specials.mov", &["a-fifo", "a-dir"])
+        .unwrap();
+    raw.file(4, 1, "fine.txt", &["fine.txt"]).unwrap();
+    raw.conn
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (10, 11, 'x', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (11, 10, 'y', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (30, 99, 'orphaned', 'dir');",
+        )
+        .unwrap();
+    drop(raw);
+
+    for args in [&["fsck"][..], &["fsck", "--repair", "--orphans", "remove"]] {
+        let check = run(markbase().args(args).arg("--catalog").arg(&catalog));
+        let lines: Vec<String> = stdout(&check).lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 4, "{args:?}: {lines:#?}");
+        assert!(
+            lines[0].starts_with(
+                "dangling node 2 /not-json.mov: no alias can serve it: \
+                 aliases_json is not valid JSON ("
+            ),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            lines[1..],
+            [
+                "dangling node 3 /specials.mov: no alias can serve it: \
+                 alias #1 \"a-fifo\": is a FIFO, not a regular file; \
+                 alias #2 \"a-dir\": is a directory",
+                "unreachable nodes 10 -> 11 -> 10: a parent_id cycle (each node's parent is the next)",
+                "unreachable node 30: its parent_id 99 names no node",
+            ]
+        );
+        let expected = if args.len() == 1 {
+            "4 problem(s) found, none of which --repair fixes"
+        } else {
+            "4 problem(s) remain"
+        };
+        assert_fails_with(&check, expected);
+    }
+}
+
+#[test]
+fn two_siblings_of_one_name_are_served_and_warned_about_alike_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("low"), "lowest id").unwrap();
+    fs::write(dir.path().join("high"), "highest id").unwrap();
+    let catalog = dir.path().join("warren.sqlite");
+    let schema = markbase_vfs::SCHEMA_SQL.replace(",\n  UNIQUE (parent_id, name)", "");
+    let raw = RawCatalog::create(&catalog, &schema).unwrap();
+    raw.file(9, 1, "clip.mov", &["high"]).unwrap();
+    raw.file(4, 1, "clip.mov", &["low"]).unwrap();
+    drop(raw);
+    let warning = "directory 1 has two children named \"clip.mov\": serving node 4, hiding node 9";
+
+    let ls = run(markbase()
+        .args(["ls", "-l", "/", "--catalog"])
+        .arg(&catalog));
+    assert!(ls.status.success(), "{}", common::stderr(&ls));
+    let text = stdout(&ls);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("-         4 "), "{text}");
+    let said = common::stderr(&ls);
+    assert_eq!(said.matches(warning).count(), 1, "{said}");
+
+    let cat = run(markbase()
+        .args(["cat", "/clip.mov", "--catalog"])
+        .arg(&catalog));
+    assert_eq!(cat.stdout, b"lowest id");
+    let said = common::stderr(&cat);
+    assert_eq!(said.matches(warning).count(), 1, "{said}");
 }

@@ -314,6 +314,10 @@ impl Vfs {
     }
 
     /// The absolute path of node `ino`, walking its parents up to the root.
+    ///
+    /// A node the root does not reach (its parent chain loops, or leads to a missing
+    /// row or to a file) has no path: the error names the row where the chain breaks,
+    /// and a warning says so once.
     pub fn path_of(&self, ino: NodeId) -> Result<String> {
         self.refresh();
         let mut names = Vec::new();
@@ -322,11 +326,23 @@ impl Vfs {
         while let Some(parent) = node.parent {
             if chain.contains(&parent) || chain.len() > MAX_DEPTH {
                 chain.push(parent);
-                return Err(VfsError::ParentCycle { chain });
+                return Err(self.unreachable(ino, VfsError::ParentCycle { chain }));
             }
             chain.push(parent);
-            names.push(Arc::clone(&node));
-            node = self.node_fresh(parent)?;
+            let broken = match self.node_fresh(parent) {
+                Ok(next) if next.kind() == NodeKind::Dir => {
+                    names.push(std::mem::replace(&mut node, next));
+                    continue;
+                }
+                Ok(_) => format!("its parent_id {parent} names a node that is not a directory"),
+                Err(VfsError::NotFound(_)) => format!("its parent_id {parent} names no node"),
+                Err(other) => return Err(other),
+            };
+            let err = VfsError::InvalidNode {
+                id: node.id.sql(),
+                reason: broken,
+            };
+            return Err(self.unreachable(ino, err));
         }
         let mut path = String::new();
         for node in names.iter().rev() {
@@ -381,6 +397,16 @@ impl Vfs {
             "directory {dir} has two children named {name:?}: serving node {served}, \
              hiding node {hidden}"
         ));
+    }
+
+    /// Logs (once) that node `ino` is not reachable from the root, for the reason
+    /// `err` gives, and returns `err`.
+    fn unreachable(&self, ino: NodeId, err: VfsError) -> VfsError {
+        self.warn_once(format!(
+            "node {ino} is not reachable from the root: {err}; a check (`markbase fsck`) \
+             lists every such row"
+        ));
+        err
     }
 
     /// Logs `message` as a warning unless it was logged before.

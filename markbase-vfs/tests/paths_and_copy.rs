@@ -46,9 +46,7 @@ fn lookup_parent_splits_paths_and_refuses_the_root_and_dots() {
         );
         assert_eq!(
             err.to_string(),
-            format!(
-                "invalid path {dots:?}: component {component:?}: '.' and '..' are not names"
-            )
+            format!("invalid path {dots:?}: component {component:?}: '.' and '..' are not names")
         );
     }
     for dots in ["//Day 1/../", "/Day 1/../clip.mov"] {

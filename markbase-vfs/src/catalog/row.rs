@@ -148,15 +148,7 @@ pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>>
 
     let content = match kind {
         KindColumn::Dir => Content::Dir,
-        KindColumn::File => Content::File(match row.get_ref(6)? {
-            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
-                Ok(json) => AliasList::parse(json),
-                Err(_) => AliasList::Unparsable("aliases_json is not valid UTF-8".into()),
-            },
-            other => {
-                AliasList::Unparsable(format!("aliases_json is {}, not text", describe(other)))
-            }
-        }),
+        KindColumn::File => Content::File(aliases(row.get_ref(6)?)),
     };
 
     Ok(Ok(Node {
@@ -167,6 +159,17 @@ pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>>
         mtime_ns,
         content,
     }))
+}
+
+/// Parses an `aliases_json` value, saying what is wrong with one that is not text.
+pub(crate) fn aliases(value: ValueRef<'_>) -> AliasList {
+    match value {
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(json) => AliasList::parse(json),
+            Err(_) => AliasList::Unparsable("aliases_json is not valid UTF-8".into()),
+        },
+        other => AliasList::Unparsable(format!("aliases_json is {}, not text", describe(other))),
+    }
 }
 
 enum KindColumn {
