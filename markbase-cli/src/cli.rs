@@ -3,13 +3,49 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Subcommands that read no catalog: `--catalog` is left out of their help and
+/// refused on their command line.
+const WITHOUT_CATALOG: [&str; 2] = ["demo", "umount"];
+
+/// Parses the command line; a usage error exits with its message and status 2.
+pub fn parse() -> Cli {
+    let mut command = Cli::command();
+    // A global option reaches every subcommand that lacks one of its name, so these
+    // get a hidden copy of their own.
+    let catalog = command
+        .get_arguments()
+        .find(|arg| arg.get_id() == "catalog")
+        .expect("--catalog is defined")
+        .clone()
+        .hide(true);
+    for name in WITHOUT_CATALOG {
+        command = command.mut_subcommand(name, |sub| sub.arg(catalog.clone()));
+    }
+    let matches = command.get_matches_mut();
+    if let Some((name, sub)) = matches.subcommand()
+        && WITHOUT_CATALOG.contains(&name)
+        && sub.value_source("catalog") == Some(ValueSource::CommandLine)
+    {
+        let message =
+            format!("`markbase {name}` reads no catalog, so --catalog has no meaning here");
+        command
+            .find_subcommand_mut(name)
+            .expect("the subcommand just parsed")
+            .error(ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+}
 
 /// MarkBase VFS: a media-library catalog (warren.sqlite) as a real filesystem.
 #[derive(Debug, Parser)]
 #[command(name = "markbase", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The catalog file.
+    /// The catalog file (of every command but demo and umount).
     #[arg(
         long,
         global = true,

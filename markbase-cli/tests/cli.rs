@@ -376,3 +376,39 @@ fn two_siblings_of_one_name_are_served_and_warned_about_alike_everywhere() {
     let said = common::stderr(&cat);
     assert_eq!(said.matches(warning).count(), 1, "{said}");
 }
+
+#[test]
+fn help_shows_every_command_and_catalog_only_where_it_means_something() {
+    let help = stdout(&run(markbase().arg("--help")));
+    let summary = help.lines().next().unwrap();
+    for command in ["import", "browse", "check", "mount", "serve", "demo"] {
+        assert!(summary.contains(command), "{summary}");
+    }
+    for command in ["ls", "import", "fsck", "mount", "serve"] {
+        let help = stdout(&run(markbase().args([command, "--help"])));
+        assert!(help.contains("--catalog <PATH>"), "{command}: {help}");
+    }
+    for (command, rest) in [("demo", "--no-mount"), ("umount", "/mnt")] {
+        let help = stdout(&run(markbase().args([command, "--help"])));
+        assert!(!help.contains("--catalog"), "{command}: {help}");
+        for args in [
+            &[command, "--catalog", "x.sqlite", rest][..],
+            &["--catalog", "x.sqlite", command, rest],
+        ] {
+            let out = run(markbase().args(args));
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let said = common::stderr(&out);
+            assert!(
+                said.contains(&format!(
+                    "`markbase {command}` reads no catalog, so --catalog has no meaning here"
+                )),
+                "{said}"
+            );
+        }
+    }
+    // The variable, set for the other commands, does not get in the way.
+    let out = run(markbase()
+        .args(["umount", "/no/such/mount/point"])
+        .env("MARKBASE_CATALOG", "x.sqlite"));
+    assert_fails_with(&out, "/no/such/mount/point");
+}
