@@ -95,9 +95,9 @@ pub enum Command {
 /// `markbase serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:4918", value_name = "ADDR:PORT")]
-    pub listen: std::net::SocketAddr,
+    /// Address (or host name) and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:4918", value_name = "HOST:PORT")]
+    pub listen: Listen,
     /// Refuse every change.
     #[arg(long)]
     pub read_only: bool,
@@ -114,6 +114,58 @@ pub struct ServeArgs {
     /// (by default they are kept aside, in the store's `finder/` directory).
     #[arg(long)]
     pub finder_files_in_catalog: bool,
+}
+
+/// Where `markbase serve` listens: a host (an IP address, IPv6 in brackets, or a name
+/// to resolve) and a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// The address or name, without brackets.
+    pub host: String,
+    /// The port (0: any free one).
+    pub port: u16,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+            return Ok(Self {
+                host: address.ip().to_string(),
+                port: address.port(),
+            });
+        }
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or("expected HOST:PORT, such as 127.0.0.1:4918 or localhost:4918")?;
+        let port = port
+            .parse()
+            .map_err(|_| format!("{port:?} is not a port number (0 to 65535)"))?;
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+            Some(_) => return Err(format!("{host} is not an IPv6 address")),
+            None if host.contains(':') => {
+                return Err(format!("an IPv6 address goes in brackets: [{host}]:{port}"));
+            }
+            None if host.is_empty() => return Err("the host is missing before the port".into()),
+            None => host,
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// `markbase mount`.
