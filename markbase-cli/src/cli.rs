@@ -81,7 +81,8 @@ pub enum Command {
     /// Check the catalog against the files: nodes whose bytes are gone, store files no
     /// node names; `--repair` fixes them (run it while nothing else writes the library).
     Fsck(FsckArgs),
-    /// Make a demo library with its catalog, then show its tree and a resolution.
+    /// Make a demo library with its catalog (or reuse the one made before), show its
+    /// tree and a resolution, then serve and mount it until Ctrl-C.
     Demo(DemoArgs),
     /// Mount the catalog on an empty directory, in the foreground until it is unmounted
     /// (Ctrl-C, SIGTERM, `markbase umount` or `umount`).

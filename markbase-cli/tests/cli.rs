@@ -194,26 +194,72 @@ fn unreadable_catalog_is_named() {
     assert_fails_with(&out, &catalog.display().to_string());
 }
 
+/// The commands the demo suggests after "Next, try:", each run as a shell runs it
+/// (with `path` as PATH): each must succeed; their outputs.
+fn run_hints(said: &str, path: &std::ffi::OsStr) -> Vec<String> {
+    let hints: Vec<&str> = said
+        .lines()
+        .skip_while(|line| *line != "Next, try:")
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .collect();
+    assert_eq!(hints.len(), 3, "{said}");
+    hints
+        .iter()
+        .map(|hint| {
+            let out = run(Command::new("/bin/sh")
+                .args(["-c", hint])
+                .env_clear()
+                .env("PATH", path));
+            assert!(out.status.success(), "{hint}: {}", common::stderr(&out));
+            stdout(&out)
+        })
+        .collect()
+}
+
 #[test]
-fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
+fn demo_builds_a_library_with_a_stale_alias_and_keeps_it_as_left() {
+    use markbase_vfs::{NodeId, Vfs, VfsConfig};
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    for _ in 0..2 {
+    let exe = Path::new(env!("CARGO_BIN_EXE_markbase"));
+    // Without markbase on PATH, the hints name the binary itself.
+    let bare = std::ffi::OsString::from("/usr/bin:/bin");
+    let demo_run = |path: &std::ffi::OsStr| {
         let out = run(markbase()
             .args(["demo", "--quick", "--no-mount", "--dir"])
-            .arg(&demo));
-        let text = stdout(&out);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(text.contains("Überblick 2026/"), "{text}");
-        assert!(text.contains("インタビュー.wav"), "{text}");
-        assert!(text.contains("skipped alias #1"), "{text}");
-        assert!(text.contains("not found"), "{text}");
-        assert!(text.contains("served by alias #2"), "{text}");
-    }
+            .arg(&demo)
+            .env("PATH", path));
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        stdout(&out)
+    };
+    let text = demo_run(&bare);
+    assert!(text.contains("Überblick 2026/"), "{text}");
+    assert!(text.contains("インタビュー.wav"), "{text}");
+    assert!(text.contains("skipped alias #1"), "{text}");
+    assert!(text.contains("not found"), "{text}");
+    assert!(text.contains("served by alias #2"), "{text}");
+    assert!(
+        text.contains(&format!("  {} ls -l /Projects --catalog ", exe.display())),
+        "{text}"
+    );
+    assert!(text.contains("markbase is not on your PATH"), "{text}");
+    let outputs = run_hints(&text, &bare);
+    assert!(outputs[0].contains("Überblick 2026/"), "{outputs:?}");
+    assert!(
+        outputs[1].starts_with("MarkBase demo library"),
+        "{outputs:?}"
+    );
+    assert!(outputs[2].contains("(file)"), "{outputs:?}");
+    let names: Vec<String> = fs::read_dir(&demo)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|name| name.contains("partial")),
+        "{names:?}"
+    );
+
     // The catalog it made is a real one: every listed file reads completely.
     let catalog = demo.join("warren.sqlite");
     let cat = run(markbase()
@@ -226,6 +272,55 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
     assert!(cat.status.success());
     assert_eq!(cat.stdout.len(), 4 << 20);
     assert_eq!(&cat.stdout[4..8], b"ftyp");
+
+    // The user copies a file in (its bytes go to the store) and deletes another.
+    let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
+    let notes = vfs.lookup_path("/Notes").unwrap().ino;
+    let (_, handle) = vfs.create(notes, "copied in.txt", true).unwrap();
+    vfs.write_at(handle, 0, b"the user's own notes").unwrap();
+    vfs.release(handle).unwrap();
+    vfs.unlink(NodeId::ROOT, "README.txt").unwrap();
+    drop(vfs);
+
+    // A rerun, with markbase on PATH: the library is as the user left it.
+    let mut path = exe.parent().unwrap().as_os_str().to_owned();
+    path.push(":/usr/bin:/bin");
+    let text = demo_run(&path);
+    assert!(text.contains("as you left it"), "{text}");
+    assert!(text.contains("copied in.txt"), "{text}");
+    assert!(!text.contains("README.txt\n"), "{text}");
+    assert!(text.contains("served by alias #2"), "{text}");
+    assert!(
+        text.contains("  markbase ls -l /Projects --catalog "),
+        "{text}"
+    );
+    assert!(!text.contains("not on your PATH"), "{text}");
+    let copied = run(markbase()
+        .args(["cat", "/Notes/copied in.txt", "--catalog"])
+        .arg(&catalog));
+    assert_eq!(copied.stdout, b"the user's own notes");
+    let fsck = run(markbase().args(["fsck", "--catalog"]).arg(&catalog));
+    assert!(
+        fsck.status.success(),
+        "{}{}",
+        stdout(&fsck),
+        common::stderr(&fsck)
+    );
+    assert!(stdout(&fsck).ends_with(": clean\n"), "{}", stdout(&fsck));
+    // The README the user deleted stays deleted: its hint now fails, as it should.
+    let hint = run(markbase()
+        .args(["cat", "/README.txt", "--catalog"])
+        .arg(&catalog));
+    assert_fails_with(&hint, "/README.txt");
+
+    // Even without the clip it tours, the library is kept.
+    let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
+    let clip_dir = vfs.lookup_path("/Projects/Überblick 2026").unwrap().ino;
+    vfs.unlink(clip_dir, "A001_C003_0412XY.mov").unwrap();
+    drop(vfs);
+    let text = demo_run(&path);
+    assert!(text.contains("is no longer in the library"), "{text}");
+    assert!(text.contains("copied in.txt"), "{text}");
 
     let foreign = dir.path().join("foreign");
     fs::create_dir_all(&foreign).unwrap();
