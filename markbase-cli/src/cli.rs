@@ -3,13 +3,49 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Subcommands that read no catalog: `--catalog` is left out of their help and
+/// refused on their command line.
+const WITHOUT_CATALOG: [&str; 2] = ["demo", "umount"];
+
+/// Parses the command line; a usage error exits with its message and status 2.
+pub fn parse() -> Cli {
+    let mut command = Cli::command();
+    // A global option reaches every subcommand that lacks one of its name, so these
+    // get a hidden copy of their own.
+    let catalog = command
+        .get_arguments()
+        .find(|arg| arg.get_id() == "catalog")
+        .expect("--catalog is defined")
+        .clone()
+        .hide(true);
+    for name in WITHOUT_CATALOG {
+        command = command.mut_subcommand(name, |sub| sub.arg(catalog.clone()));
+    }
+    let matches = command.get_matches_mut();
+    if let Some((name, sub)) = matches.subcommand()
+        && WITHOUT_CATALOG.contains(&name)
+        && sub.value_source("catalog") == Some(ValueSource::CommandLine)
+    {
+        let message =
+            format!("`markbase {name}` reads no catalog, so --catalog has no meaning here");
+        command
+            .find_subcommand_mut(name)
+            .expect("the subcommand just parsed")
+            .error(ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+}
 
 /// MarkBase VFS: a media-library catalog (warren.sqlite) as a real filesystem.
 #[derive(Debug, Parser)]
 #[command(name = "markbase", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The catalog file.
+    /// The catalog file (of every command but demo and umount).
     #[arg(
         long,
         global = true,
@@ -45,7 +81,8 @@ pub enum Command {
     /// Check the catalog against the files: nodes whose bytes are gone, store files no
     /// node names; `--repair` fixes them (run it while nothing else writes the library).
     Fsck(FsckArgs),
-    /// Make a demo library with its catalog, then show its tree and a resolution.
+    /// Make a demo library with its catalog (or reuse the one made before), show its
+    /// tree and a resolution, then serve and mount it until Ctrl-C.
     Demo(DemoArgs),
     /// Mount the catalog on an empty directory, in the foreground until it is unmounted
     /// (Ctrl-C, SIGTERM, `markbase umount` or `umount`).
@@ -59,9 +96,9 @@ pub enum Command {
 /// `markbase serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:4918", value_name = "ADDR:PORT")]
-    pub listen: std::net::SocketAddr,
+    /// Address (or host name) and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:4918", value_name = "HOST:PORT")]
+    pub listen: Listen,
     /// Refuse every change.
     #[arg(long)]
     pub read_only: bool,
@@ -78,6 +115,58 @@ pub struct ServeArgs {
     /// (by default they are kept aside, in the store's `finder/` directory).
     #[arg(long)]
     pub finder_files_in_catalog: bool,
+}
+
+/// Where `markbase serve` listens: a host (an IP address, IPv6 in brackets, or a name
+/// to resolve) and a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// The address or name, without brackets.
+    pub host: String,
+    /// The port (0: any free one).
+    pub port: u16,
+}
+
+impl std::str::FromStr for Listen {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(address) = text.parse::<std::net::SocketAddr>() {
+            return Ok(Self {
+                host: address.ip().to_string(),
+                port: address.port(),
+            });
+        }
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or("expected HOST:PORT, such as 127.0.0.1:4918 or localhost:4918")?;
+        let port = port
+            .parse()
+            .map_err(|_| format!("{port:?} is not a port number (0 to 65535)"))?;
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+            Some(_) => return Err(format!("{host} is not an IPv6 address")),
+            None if host.contains(':') => {
+                return Err(format!("an IPv6 address goes in brackets: [{host}]:{port}"));
+            }
+            None if host.is_empty() => return Err("the host is missing before the port".into()),
+            None => host,
+        };
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for Listen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 /// `markbase mount`.

@@ -14,12 +14,12 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use markbase_dav::{Access, Background};
 use markbase_fuse::MountOptions;
-use markbase_vfs::{NodeId, Vfs, VfsConfig};
+use markbase_vfs::{NodeId, Vfs, VfsConfig, VfsError};
 
 use crate::browse;
 use crate::import::import_with_progress;
 
-/// Marks a directory as made by `markbase demo`, so that a rerun may rebuild it.
+/// Marks a directory as made by `markbase demo`, so that a rerun may use it.
 const MARKER: &str = ".markbase-demo";
 
 /// Cap on every file's size with `--quick`.
@@ -94,19 +94,30 @@ pub fn run(args: &crate::cli::DemoArgs) -> Result<()> {
     let backup = dir.join("backup");
     let catalog = dir.join("warren.sqlite");
 
-    generate(&media, &backup, args.quick)?;
-    for suffix in ["", "-wal", "-shm"] {
-        remove_if_present(&dir.join(format!("warren.sqlite{suffix}")))?;
+    // A library made before is kept as the user left it: files copied in live in
+    // its store, and only its catalog names them.
+    let kept = catalog.exists();
+    if !kept {
+        build(&media, &backup, &catalog, args.quick)?;
     }
-    import_with_progress(&media, &catalog, "/")?;
-    import_with_progress(&backup, &catalog, "/")?;
-    // The first drive loses the clip: its first alias is now stale.
-    fs::remove_file(media.join(MOVED_CLIP))
-        .with_context(|| format!("removing {}", media.join(MOVED_CLIP).display()))?;
-
-    let vfs = Vfs::open(VfsConfig::new(&catalog))?;
+    let vfs = Vfs::open(VfsConfig::new(&catalog)).with_context(|| {
+        format!(
+            "opening the demo library in {} (delete that directory to start over)",
+            dir.display()
+        )
+    })?;
+    let program = program();
+    let flag = format!("--catalog {}", shell_quote(&catalog.display().to_string()));
     let mut out = io::stdout().lock();
-    writeln!(out, "Demo library in {}", dir.display())?;
+    if kept {
+        writeln!(
+            out,
+            "Demo library in {}, as you left it (delete that directory to start over)",
+            dir.display()
+        )?;
+    } else {
+        writeln!(out, "Demo library in {}", dir.display())?;
+    }
     writeln!(out, "  catalog: {}", catalog.display())?;
     writeln!(
         out,
@@ -118,21 +129,85 @@ pub fn run(args: &crate::cli::DemoArgs) -> Result<()> {
     writeln!(out, "/")?;
     browse::write_tree(&vfs, NodeId::ROOT, "", &mut out)?;
     writeln!(out)?;
-    writeln!(out, "$ markbase resolve '/{MOVED_CLIP}'")?;
-    let clip = vfs.lookup_path(MOVED_CLIP)?;
-    browse::write_resolution(&vfs, clip.ino, &mut out)?;
+    match vfs.lookup_path(MOVED_CLIP) {
+        Ok(clip) => {
+            writeln!(out, "$ {program} resolve '/{MOVED_CLIP}' {flag}")?;
+            browse::write_resolution(&vfs, clip.ino, &mut out)?;
+        }
+        Err(VfsError::NotFound(_)) if kept => {
+            writeln!(
+                out,
+                "(/{MOVED_CLIP}, the clip with a stale alias, is no longer in the library.)"
+            )?;
+        }
+        Err(err) => return Err(err.into()),
+    }
     writeln!(out)?;
     writeln!(out, "Next, try:")?;
-    let flag = format!("--catalog '{}'", catalog.display());
-    writeln!(out, "  markbase ls -l /Projects {flag}")?;
-    writeln!(out, "  markbase cat /README.txt {flag}")?;
-    writeln!(out, "  markbase stat '/Stills/café ☕.jpg' {flag}")?;
+    writeln!(out, "  {program} ls -l /Projects {flag}")?;
+    writeln!(out, "  {program} cat /README.txt {flag}")?;
+    writeln!(out, "  {program} stat '/Stills/café ☕.jpg' {flag}")?;
+    if program != "markbase" {
+        writeln!(
+            out,
+            "(markbase is not on your PATH; `cargo install --path markbase-cli` in the \
+             repository puts it there)"
+        )?;
+    }
     out.flush()?;
     drop(out);
     if args.no_mount {
         return Ok(());
     }
     share_demo(vfs, &dir.join("mount"))
+}
+
+/// Generates the media, imports it into a new catalog at `catalog` and makes the
+/// moved clip's first alias stale. The catalog takes its name only when complete, so
+/// that an interrupted build is redone rather than kept.
+fn build(media: &Path, backup: &Path, catalog: &Path, quick: bool) -> Result<()> {
+    generate(media, backup, quick)?;
+    let partial = catalog.with_extension("sqlite.partial");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = partial.clone().into_os_string();
+        path.push(suffix);
+        remove_if_present(Path::new(&path))?;
+    }
+    import_with_progress(media, &partial, "/")?;
+    import_with_progress(backup, &partial, "/")?;
+    // The first drive loses the clip: its first alias is now stale.
+    remove_if_present(&media.join(MOVED_CLIP))?;
+    fs::rename(&partial, catalog)
+        .with_context(|| format!("renaming {} to {}", partial.display(), catalog.display()))
+}
+
+/// The command that runs this program as typed in a shell: `markbase` when that is
+/// what PATH finds, otherwise the absolute path of the running binary.
+fn program() -> String {
+    let Ok(exe) = std::env::current_exe() else {
+        return "markbase".to_owned();
+    };
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("markbase"))
+            .find(|candidate| candidate.is_file())
+    });
+    match on_path.and_then(|found| fs::canonicalize(found).ok()) {
+        Some(found) if fs::canonicalize(&exe).is_ok_and(|exe| exe == found) => {
+            "markbase".to_owned()
+        }
+        _ => shell_quote(&exe.display().to_string()),
+    }
+}
+
+/// `text` as one word for a POSIX shell: as it is when it is plain, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 /// Where the demo serves its library over WebDAV.
@@ -150,7 +225,9 @@ fn share_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
     let server = match started {
         Ok(server) => {
             println!(
-                "\nServing it over WebDAV at http://{}/ (Finder: Go > Connect to Server).",
+                "\nServing it over WebDAV at http://{}/ (a browser shows its folders; Finder: \
+                 Go > Connect to Server), to every user of this machine, who can change it \
+                 there without a password.",
                 server.address()
             );
             Some(server)

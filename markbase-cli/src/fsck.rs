@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use anyhow::{Result, bail};
-use markbase_vfs::{CheckReport, OrphanAction, Repair, Vfs};
+use markbase_vfs::{CheckReport, DanglingNode, OrphanAction, Repair, Vfs};
 
 use crate::cli::{FsckArgs, Orphans};
 
@@ -18,9 +18,22 @@ pub fn run(vfs: &Vfs, args: &FsckArgs) -> Result<()> {
     }
     if !args.repair {
         out.flush()?;
+        let repairable = report.orphans.len()
+            + report
+                .dangling
+                .iter()
+                .filter(|node| node.in_store && node.bytes_gone())
+                .count();
+        if repairable == 0 {
+            bail!(
+                "{} problem(s) found, none of which --repair fixes: bring the files back, \
+                 or correct the catalog's rows",
+                report.problems()
+            );
+        }
         bail!(
-            "{} problem(s) found; run `markbase fsck --repair [--orphans adopt|remove]`",
-            report.dangling.len() + report.orphans.len()
+            "{} problem(s) found; `markbase fsck --repair [--orphans adopt|remove]` fixes {repairable} of them",
+            report.problems()
         );
     }
     let mut repair = Repair::default();
@@ -51,25 +64,21 @@ pub fn run(vfs: &Vfs, args: &FsckArgs) -> Result<()> {
     }
     out.flush()?;
     bail!(
-        "{} problem(s) remain: nodes whose bytes live outside the store are never removed, \
-         and orphans are kept unless --orphans says otherwise",
-        after.dangling.len() + after.orphans.len()
+        "{} problem(s) remain: nodes whose bytes live outside the store or are not known \
+         to be gone, and rows the root does not reach, are never removed, and orphans are \
+         kept unless --orphans says otherwise",
+        after.problems()
     )
 }
 
 fn write_report(report: &CheckReport, out: &mut impl Write) -> io::Result<()> {
     for node in &report.dangling {
-        let place = if node.in_store {
-            "store"
-        } else {
-            "outside the store"
-        };
         writeln!(
             out,
-            "dangling node {} {}: every alias is gone ({place}): {}",
+            "dangling node {} {}: {}",
             node.id,
             node.path,
-            node.aliases.join(", ")
+            why(node)
         )?;
     }
     for path in &report.orphans {
@@ -79,5 +88,25 @@ fn write_report(report: &CheckReport, out: &mut impl Write) -> io::Result<()> {
             path.display()
         )?;
     }
+    for node in &report.unreachable {
+        writeln!(out, "unreachable {node}")?;
+    }
     Ok(())
+}
+
+/// Why no alias serves `node`: every alias with what is there instead.
+fn why(node: &DanglingNode) -> String {
+    let skipped: Vec<String> = node.skipped.iter().map(ToString::to_string).collect();
+    if skipped.is_empty() {
+        "it has no aliases".to_owned()
+    } else if node.bytes_gone() {
+        let place = if node.in_store {
+            "store"
+        } else {
+            "outside the store"
+        };
+        format!("every alias is gone ({place}): {}", skipped.join("; "))
+    } else {
+        format!("no alias can serve it: {}", skipped.join("; "))
+    }
 }

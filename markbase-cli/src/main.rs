@@ -11,14 +11,13 @@ mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use markbase_vfs::{FinderFiles, Vfs, VfsConfig, VfsError};
 
 use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = Cli::parse();
+    let cli = cli::parse();
     logging::init(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

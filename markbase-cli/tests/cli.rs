@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::{assert_fails_with, markbase, run};
-use markbase_testkit::{is_root, require_tool, write_pattern_file};
+use markbase_testkit::{RawCatalog, is_root, require_tool, write_pattern_file};
 
 fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
@@ -157,7 +157,7 @@ fn errors_are_one_clear_line() {
     );
     assert_fails_with(
         &in_catalog(&["ls", "/Day 1/../.."]),
-        "'.' and '..' are not names",
+        "invalid path \"/Day 1/../..\": component \"..\": '.' and '..' are not names",
     );
     assert_fails_with(
         &in_catalog(&["import", "/definitely/not/here"]),
@@ -194,26 +194,72 @@ fn unreadable_catalog_is_named() {
     assert_fails_with(&out, &catalog.display().to_string());
 }
 
+/// The commands the demo suggests after "Next, try:", each run as a shell runs it
+/// (with `path` as PATH): each must succeed; their outputs.
+fn run_hints(said: &str, path: &std::ffi::OsStr) -> Vec<String> {
+    let hints: Vec<&str> = said
+        .lines()
+        .skip_while(|line| *line != "Next, try:")
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .collect();
+    assert_eq!(hints.len(), 3, "{said}");
+    hints
+        .iter()
+        .map(|hint| {
+            let out = run(Command::new("/bin/sh")
+                .args(["-c", hint])
+                .env_clear()
+                .env("PATH", path));
+            assert!(out.status.success(), "{hint}: {}", common::stderr(&out));
+            stdout(&out)
+        })
+        .collect()
+}
+
 #[test]
-fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
+fn demo_builds_a_library_with_a_stale_alias_and_keeps_it_as_left() {
+    use markbase_vfs::{NodeId, Vfs, VfsConfig};
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    for _ in 0..2 {
+    let exe = Path::new(env!("CARGO_BIN_EXE_markbase"));
+    // Without markbase on PATH, the hints name the binary itself.
+    let bare = std::ffi::OsString::from("/usr/bin:/bin");
+    let demo_run = |path: &std::ffi::OsStr| {
         let out = run(markbase()
             .args(["demo", "--quick", "--no-mount", "--dir"])
-            .arg(&demo));
-        let text = stdout(&out);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(text.contains("Überblick 2026/"), "{text}");
-        assert!(text.contains("インタビュー.wav"), "{text}");
-        assert!(text.contains("skipped alias #1"), "{text}");
-        assert!(text.contains("not found"), "{text}");
-        assert!(text.contains("served by alias #2"), "{text}");
-    }
+            .arg(&demo)
+            .env("PATH", path));
+        assert!(out.status.success(), "{}", common::stderr(&out));
+        stdout(&out)
+    };
+    let text = demo_run(&bare);
+    assert!(text.contains("Überblick 2026/"), "{text}");
+    assert!(text.contains("インタビュー.wav"), "{text}");
+    assert!(text.contains("skipped alias #1"), "{text}");
+    assert!(text.contains("not found"), "{text}");
+    assert!(text.contains("served by alias #2"), "{text}");
+    assert!(
+        text.contains(&format!("  {} ls -l /Projects --catalog ", exe.display())),
+        "{text}"
+    );
+    assert!(text.contains("markbase is not on your PATH"), "{text}");
+    let outputs = run_hints(&text, &bare);
+    assert!(outputs[0].contains("Überblick 2026/"), "{outputs:?}");
+    assert!(
+        outputs[1].starts_with("MarkBase demo library"),
+        "{outputs:?}"
+    );
+    assert!(outputs[2].contains("(file)"), "{outputs:?}");
+    let names: Vec<String> = fs::read_dir(&demo)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|name| name.contains("partial")),
+        "{names:?}"
+    );
+
     // The catalog it made is a real one: every listed file reads completely.
     let catalog = demo.join("warren.sqlite");
     let cat = run(markbase()
@@ -226,6 +272,55 @@ fn demo_builds_a_library_with_a_stale_alias_and_reruns() {
     assert!(cat.status.success());
     assert_eq!(cat.stdout.len(), 4 << 20);
     assert_eq!(&cat.stdout[4..8], b"ftyp");
+
+    // The user copies a file in (its bytes go to the store) and deletes another.
+    let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
+    let notes = vfs.lookup_path("/Notes").unwrap().ino;
+    let (_, handle) = vfs.create(notes, "copied in.txt", true).unwrap();
+    vfs.write_at(handle, 0, b"the user's own notes").unwrap();
+    vfs.release(handle).unwrap();
+    vfs.unlink(NodeId::ROOT, "README.txt").unwrap();
+    drop(vfs);
+
+    // A rerun, with markbase on PATH: the library is as the user left it.
+    let mut path = exe.parent().unwrap().as_os_str().to_owned();
+    path.push(":/usr/bin:/bin");
+    let text = demo_run(&path);
+    assert!(text.contains("as you left it"), "{text}");
+    assert!(text.contains("copied in.txt"), "{text}");
+    assert!(!text.contains("README.txt\n"), "{text}");
+    assert!(text.contains("served by alias #2"), "{text}");
+    assert!(
+        text.contains("  markbase ls -l /Projects --catalog "),
+        "{text}"
+    );
+    assert!(!text.contains("not on your PATH"), "{text}");
+    let copied = run(markbase()
+        .args(["cat", "/Notes/copied in.txt", "--catalog"])
+        .arg(&catalog));
+    assert_eq!(copied.stdout, b"the user's own notes");
+    let fsck = run(markbase().args(["fsck", "--catalog"]).arg(&catalog));
+    assert!(
+        fsck.status.success(),
+        "{}{}",
+        stdout(&fsck),
+        common::stderr(&fsck)
+    );
+    assert!(stdout(&fsck).ends_with(": clean\n"), "{}", stdout(&fsck));
+    // The README the user deleted stays deleted: its hint now fails, as it should.
+    let hint = run(markbase()
+        .args(["cat", "/README.txt", "--catalog"])
+        .arg(&catalog));
+    assert_fails_with(&hint, "/README.txt");
+
+    // Even without the clip it tours, the library is kept.
+    let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
+    let clip_dir = vfs.lookup_path("/Projects/Überblick 2026").unwrap().ino;
+    vfs.unlink(clip_dir, "A001_C003_0412XY.mov").unwrap();
+    drop(vfs);
+    let text = demo_run(&path);
+    assert!(text.contains("is no longer in the library"), "{text}");
+    assert!(text.contains("copied in.txt"), "{text}");
 
     let foreign = dir.path().join("foreign");
     fs::create_dir_all(&foreign).unwrap();
@@ -288,4 +383,127 @@ fn fsck_lists_and_repairs_what_a_crash_can_leave() {
     assert_eq!(adopted.stdout, b"orphan bytes");
     let ls = run(markbase().args(["ls", "/", "--catalog"]).arg(&catalog));
     assert!(!stdout(&ls).contains("rendered.mov"), "{}", stdout(&ls));
+}
+
+#[test]
+fn fsck_says_what_is_wrong_with_rows_other_programs_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path();
+    fs::create_dir(base.join("a-dir")).unwrap();
+    let fifo = std::ffi::CString::new(base.join("a-fifo").to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    fs::write(base.join("fine.txt"), "fine").unwrap();
+    let catalog = base.join("warren.sqlite");
+    let raw = RawCatalog::create(&catalog, markbase_vfs::SCHEMA_SQL).unwrap();
+    raw.insert(2, Some(1), "not-json.mov", "file", 0, "[oops")
+        .unwrap();
+    raw.file(3, 1, "specials.mov", &["a-fifo", "a-dir"])
+        .unwrap();
+    raw.file(4, 1, "fine.txt", &["fine.txt"]).unwrap();
+    raw.conn
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (10, 11, 'x', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (11, 10, 'y', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (30, 99, 'orphaned', 'dir');",
+        )
+        .unwrap();
+    drop(raw);
+
+    for args in [&["fsck"][..], &["fsck", "--repair", "--orphans", "remove"]] {
+        let check = run(markbase().args(args).arg("--catalog").arg(&catalog));
+        let lines: Vec<String> = stdout(&check).lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 4, "{args:?}: {lines:#?}");
+        assert!(
+            lines[0].starts_with(
+                "dangling node 2 /not-json.mov: no alias can serve it: \
+                 aliases_json is not valid JSON ("
+            ),
+            "{lines:#?}"
+        );
+        assert_eq!(
+            lines[1..],
+            [
+                "dangling node 3 /specials.mov: no alias can serve it: \
+                 alias #1 \"a-fifo\": is a FIFO, not a regular file; \
+                 alias #2 \"a-dir\": is a directory",
+                "unreachable nodes 10 -> 11 -> 10: a parent_id cycle (each node's parent is the next)",
+                "unreachable node 30: its parent_id 99 names no node",
+            ]
+        );
+        let expected = if args.len() == 1 {
+            "4 problem(s) found, none of which --repair fixes"
+        } else {
+            "4 problem(s) remain"
+        };
+        assert_fails_with(&check, expected);
+    }
+}
+
+#[test]
+fn two_siblings_of_one_name_are_served_and_warned_about_alike_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("low"), "lowest id").unwrap();
+    fs::write(dir.path().join("high"), "highest id").unwrap();
+    let catalog = dir.path().join("warren.sqlite");
+    let schema = markbase_vfs::SCHEMA_SQL.replace(",\n  UNIQUE (parent_id, name)", "");
+    let raw = RawCatalog::create(&catalog, &schema).unwrap();
+    raw.file(9, 1, "clip.mov", &["high"]).unwrap();
+    raw.file(4, 1, "clip.mov", &["low"]).unwrap();
+    drop(raw);
+    let warning = "directory 1 has two children named \"clip.mov\": serving node 4, hiding node 9";
+
+    let ls = run(markbase()
+        .args(["ls", "-l", "/", "--catalog"])
+        .arg(&catalog));
+    assert!(ls.status.success(), "{}", common::stderr(&ls));
+    let text = stdout(&ls);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("-         4 "), "{text}");
+    let said = common::stderr(&ls);
+    assert_eq!(said.matches(warning).count(), 1, "{said}");
+
+    let cat = run(markbase()
+        .args(["cat", "/clip.mov", "--catalog"])
+        .arg(&catalog));
+    assert_eq!(cat.stdout, b"lowest id");
+    let said = common::stderr(&cat);
+    assert_eq!(said.matches(warning).count(), 1, "{said}");
+}
+
+#[test]
+fn help_shows_every_command_and_catalog_only_where_it_means_something() {
+    let help = stdout(&run(markbase().arg("--help")));
+    let summary = help.lines().next().unwrap();
+    for command in ["import", "browse", "check", "mount", "serve", "demo"] {
+        assert!(summary.contains(command), "{summary}");
+    }
+    for command in ["ls", "import", "fsck", "mount", "serve"] {
+        let help = stdout(&run(markbase().args([command, "--help"])));
+        assert!(help.contains("--catalog <PATH>"), "{command}: {help}");
+    }
+    for (command, rest) in [("demo", "--no-mount"), ("umount", "/mnt")] {
+        let help = stdout(&run(markbase().args([command, "--help"])));
+        assert!(!help.contains("--catalog"), "{command}: {help}");
+        for args in [
+            &[command, "--catalog", "x.sqlite", rest][..],
+            &["--catalog", "x.sqlite", command, rest],
+        ] {
+            let out = run(markbase().args(args));
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let said = common::stderr(&out);
+            assert!(
+                said.contains(&format!(
+                    "`markbase {command}` reads no catalog, so --catalog has no meaning here"
+                )),
+                "{said}"
+            );
+        }
+    }
+    // The variable, set for the other commands, does not get in the way.
+    let out = run(markbase()
+        .args(["umount", "/no/such/mount/point"])
+        .env("MARKBASE_CATALOG", "x.sqlite"));
+    assert_fails_with(&out, "/no/such/mount/point");
 }

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::daemon::{Daemon, SHUTDOWN_LIMIT};
 use common::{markbase, run, stderr};
-use markbase_testkit::{require_fuse, require_tool, run_within};
+use markbase_testkit::{cannot_run, require_fuse, require_tool, run_within};
 use serde::Deserialize;
 
 /// The expected failures, as the messages name it.
@@ -251,15 +251,6 @@ fn indent(text: &str) -> String {
         .collect::<String>()
         .trim_end()
         .to_owned()
-}
-
-/// A tool or setting the test needs is missing: a failure naming it under
-/// `MARKBASE_REQUIRE_ALL=1` (CI), a skip with the reason otherwise.
-fn cannot_run(reason: &str) {
-    if std::env::var("MARKBASE_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("{reason} (MARKBASE_REQUIRE_ALL=1); run scripts/test");
-    }
-    eprintln!("skipping: {reason}");
 }
 
 /// The first ancestor of `path` that other users cannot search, if any: pjdfstest's

@@ -44,27 +44,44 @@ fn serve(catalog: &std::path::Path) -> (Child, String) {
 
 /// Like [`serve`], with `options` added to the command line.
 fn serve_with(catalog: &std::path::Path, options: &[&str]) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+    let port = free_port();
+    let (child, first, mut said) = start(catalog, &format!("127.0.0.1:{port}"), options);
+    assert!(first.contains("serving"), "markbase serve said: {first}");
+    // Read the rest too: a server whose stderr is closed dies of SIGPIPE.
+    std::thread::spawn(move || std::io::copy(&mut said, &mut std::io::sink()));
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
+        .port()
+}
+
+/// Starts `markbase serve --listen LISTEN OPTIONS...`; returns the child, the first
+/// line it said, and the rest of what it says.
+fn start(
+    catalog: &std::path::Path,
+    listen: &str,
+    options: &[&str],
+) -> (Child, String, BufReader<std::process::ChildStderr>) {
     let mut child = markbase()
         .arg("--catalog")
         .arg(catalog)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", listen])
         .args(options)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut said = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stderr.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    assert!(first.contains("serving"), "markbase serve said: {first}");
-    (child, format!("http://127.0.0.1:{port}"))
+    said.read_line(&mut first).unwrap();
+    (child, first, said)
 }
 
 /// Waits for `child` to exit within `limit`, killing it and failing otherwise.
@@ -214,8 +231,30 @@ fn refusals_name_their_cause() {
         Some(2),
         "--user without --password-file is a usage error"
     );
-    let out = run(&["--listen", "not-an-address"]);
-    assert_eq!(out.status.code(), Some(2));
+    for usage in [
+        "not-an-address",
+        "localhost",
+        "::1:4918",
+        "localhost:99999",
+        ":4918",
+    ] {
+        let out = run(&["--listen", usage]);
+        assert_eq!(out.status.code(), Some(2), "--listen {usage}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(usage),
+            "--listen {usage}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A name that does not resolve is named (.invalid never resolves: RFC 6761).
+    let out = run(&["--listen", "no-such-host.invalid:4918"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.starts_with("markbase: error: cannot resolve \"no-such-host.invalid\"")
+            && said.lines().count() == 1,
+        "{said}"
+    );
 
     // A port already taken is named.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -223,4 +262,63 @@ fn refusals_name_their_cause() {
     let out = run(&["--listen", &address]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&address));
+}
+
+#[test]
+fn serving_without_a_user_says_who_can_change_the_library() {
+    let Some(curl) = require_tool("curl") else {
+        return;
+    };
+    let (dir, catalog) = library();
+    for (options, can) in [
+        (&[][..], "read, change and delete anything in the library"),
+        (&["--read-only"][..], "read the whole library"),
+    ] {
+        let port = free_port();
+        // A host name is resolved, and served on what it resolves to.
+        let (mut server, first, mut said) = start(&catalog, &format!("localhost:{port}"), options);
+        assert!(
+            first.contains(&format!("127.0.0.1:{port}/"))
+                || first.contains(&format!("[::1]:{port}/")),
+            "{first}"
+        );
+        let mut second = String::new();
+        said.read_line(&mut second).unwrap();
+        assert_eq!(
+            second,
+            format!(
+                "markbase: warning: no --user, so every user of this machine can {can} without a \
+                 password; --user NAME --password-file FILE requires one\n"
+            )
+        );
+        let head = run_within(
+            Command::new(&curl)
+                .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-I"])
+                .arg(format!("http://localhost:{port}/clip.mov")),
+            Duration::from_secs(60),
+        );
+        assert_eq!(head.stdout, b"200", "{options:?}");
+        signal(&server, libc::SIGTERM);
+        assert!(exits_within(&mut server, STOP_LIMIT).success());
+    }
+
+    // With a user, nothing to warn about.
+    let password = dir.path().join("password");
+    std::fs::write(&password, "secret\n").unwrap();
+    let (mut server, first, mut said) = start(
+        &catalog,
+        &format!("127.0.0.1:{}", free_port()),
+        &[
+            "--user",
+            "editor",
+            "--password-file",
+            password.to_str().unwrap(),
+        ],
+    );
+    assert!(first.contains("serving"), "{first}");
+    signal(&server, libc::SIGTERM);
+    assert!(exits_within(&mut server, STOP_LIMIT).success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
+    assert_eq!(rest, "markbase: stopped serving\n");
 }

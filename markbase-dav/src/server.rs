@@ -64,11 +64,16 @@ impl DavServer {
     /// A read-only server takes no locks (LOCK gets 405 and OPTIONS does not offer it):
     /// that is how macOS Finder tells a read-only volume, which it then mounts
     /// read-only instead of failing each copy into it.
+    ///
+    /// A GET of a folder (what a browser sends) gets an HTML page listing its entries
+    /// (but those whose names start with `.`) as links, so that a browser can look
+    /// around and download; WebDAV clients list folders with PROPFIND.
     pub async fn bind(vfs: Arc<Vfs>, address: SocketAddr, access: Access) -> io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let builder = DavHandler::builder()
             .filesystem(Box::new(MarkbaseDavFs::new(Arc::clone(&vfs))))
-            .read_buf_size(READ_CHUNK);
+            .read_buf_size(READ_CHUNK)
+            .autoindex(true);
         let builder = if vfs.config().read_only {
             builder
         } else {

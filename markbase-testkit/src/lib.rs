@@ -1,6 +1,6 @@
 //! Test fixtures shared by the workspace's tests and benchmarks: deterministic
 //! file contents, hand-written catalogs (including broken ones), and the rule
-//! for tests that need an outside tool.
+//! for tests that need an outside tool (and how their skips are recorded).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -37,9 +37,14 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// The variable that names the file where skipped tests are recorded, one line each;
+/// `scripts/test` sets it and lists what was skipped when it ends.
+pub const SKIP_LOG_ENV: &str = "MARKBASE_SKIP_LOG";
+
 /// Finds `tool` on `PATH`. When it is absent the test cannot run: with
-/// `MARKBASE_REQUIRE_ALL=1` (CI) that is a failure naming the tool, otherwise
-/// the reason is printed and `None` tells the test to skip.
+/// `MARKBASE_REQUIRE_ALL=1` (CI) that is a failure naming the tool, otherwise the
+/// skip is reported ([`cannot_run`]) and `None` tells the test to return.
+#[track_caller]
 pub fn require_tool(tool: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -47,14 +52,47 @@ pub fn require_tool(tool: &str) -> Option<PathBuf> {
             .find(|candidate| candidate.is_file())
     });
     if found.is_none() {
-        if std::env::var("MARKBASE_REQUIRE_ALL").as_deref() == Ok("1") {
-            panic!(
-                "required tool `{tool}` is not installed (MARKBASE_REQUIRE_ALL=1); run scripts/test"
-            );
-        }
-        eprintln!("skipping: tool `{tool}` is not installed");
+        cannot_run(&format!("tool `{tool}` is not installed"));
     }
     found
+}
+
+/// Says that the calling test cannot run here, for `reason` (a missing tool, no
+/// root): with `MARKBASE_REQUIRE_ALL=1` (CI) that is a failure naming the reason;
+/// otherwise the test is reported as skipped ([`skip`]), and should then return.
+#[track_caller]
+pub fn cannot_run(reason: &str) {
+    if std::env::var("MARKBASE_REQUIRE_ALL").as_deref() == Ok("1") {
+        panic!("cannot run: {reason} (MARKBASE_REQUIRE_ALL=1); run scripts/test as root");
+    }
+    skip(reason);
+}
+
+/// Reports that the calling test skips its checks, for `reason`: on stderr, and as a
+/// line (the test's file, line and name, and the reason) appended to the file
+/// [`SKIP_LOG_ENV`] names, so that a run that passed says what it did not test.
+#[track_caller]
+pub fn skip(reason: &str) {
+    let at = std::panic::Location::caller();
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    eprintln!("skipping: {reason}");
+    if let Some(log) = std::env::var_os(SKIP_LOG_ENV) {
+        let line = format!("{}:{} {test}: {reason}\n", at.file(), at.line());
+        // One write of one line to a file opened for appending: lines of tests
+        // running at once do not interleave.
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .and_then(|mut file| file.write_all(line.as_bytes()));
+        if let Err(err) = written {
+            panic!(
+                "cannot record the skip in {}: {err}",
+                Path::new(&log).display()
+            );
+        }
+    }
 }
 
 /// A catalog written row by row with plain SQL, so tests can build the broken
@@ -116,8 +154,9 @@ impl RawCatalog {
 
 /// Whether this process may mount FUSE filesystems itself: it runs as root and can
 /// open `/dev/fuse`. When it cannot, the test cannot run: with `MARKBASE_REQUIRE_ALL=1`
-/// (CI) that is a failure naming the reason, otherwise the reason is printed and
-/// `false` tells the test to skip.
+/// (CI) that is a failure naming the reason, otherwise the skip is reported
+/// ([`cannot_run`]) and `false` tells the test to return.
+#[track_caller]
 pub fn require_fuse() -> bool {
     let reason = if !is_root() {
         String::from("mounting needs root")
@@ -131,10 +170,7 @@ pub fn require_fuse() -> bool {
             Err(err) => format!("/dev/fuse cannot be opened ({err})"),
         }
     };
-    if std::env::var("MARKBASE_REQUIRE_ALL").as_deref() == Ok("1") {
-        panic!("cannot mount FUSE: {reason} (MARKBASE_REQUIRE_ALL=1); run scripts/test as root");
-    }
-    eprintln!("skipping: cannot mount FUSE: {reason}");
+    cannot_run(&format!("cannot mount FUSE: {reason}"));
     false
 }
 

@@ -6,11 +6,19 @@
 //! whose alias is gone (bytes deleted or lost outside our control). The check
 //! lists both; the repair drops dangling nodes whose bytes were in the store,
 //! and adopts or removes orphan store files, as the user chooses.
+//!
+//! The check also lists what other writers of the catalog can leave and no repair
+//! touches: file nodes whose alias list is unusable or whose aliases name no
+//! readable regular file (a FIFO, a directory, an unreadable file), and rows that
+//! no chain of directories leads to from the root (a `parent_id` cycle, a missing
+//! parent, a parent that is a file).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::alias::{AliasEntry, AliasList};
+use crate::alias::{self, AliasEntry, AliasList, SkipReason, SkippedAlias};
+use crate::catalog::DetachedRow;
 use crate::error::{Result, VfsError};
 use crate::node::{NodeId, NodeKind};
 use crate::times::now_ns;
@@ -22,31 +30,115 @@ const LOST_AND_FOUND: &str = "lost+found";
 /// What [`Vfs::check`] found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckReport {
-    /// File nodes none of whose aliases exists as a regular file.
+    /// File nodes that no alias can serve.
     pub dangling: Vec<DanglingNode>,
     /// Store files that no node names.
     pub orphans: Vec<PathBuf>,
+    /// Rows that no chain of directories leads to from the root, so that no lookup or
+    /// listing ever shows them: where each chain breaks.
+    pub unreachable: Vec<UnreachableNode>,
 }
 
 impl CheckReport {
     /// Whether nothing is wrong.
     pub fn is_clean(&self) -> bool {
-        self.dangling.is_empty() && self.orphans.is_empty()
+        self.problems() == 0
+    }
+
+    /// How many things are wrong (a cycle, with whatever hangs below it, is one).
+    pub fn problems(&self) -> usize {
+        self.dangling.len() + self.orphans.len() + self.unreachable.len()
     }
 }
 
-/// A file node whose bytes cannot be found.
+/// A file node that no alias can serve: its bytes are gone, or its alias list is
+/// unusable, or what each alias names is no readable regular file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DanglingNode {
     /// The node.
     pub id: NodeId,
     /// Its path in the catalog, or `#id` when it cannot be named.
     pub path: String,
-    /// Its aliases, as written.
-    pub aliases: Vec<String>,
+    /// Each alias and why it cannot serve the file, in the order of the list (one
+    /// entry without an index when the whole `aliases_json` is unusable; none when
+    /// the list is empty).
+    pub skipped: Vec<SkippedAlias>,
     /// Whether every alias pointed into the store (the node was created through the
     /// filesystem, so nothing outside can bring its bytes back).
     pub in_store: bool,
+}
+
+impl DanglingNode {
+    /// Whether the node has aliases and nothing exists at any of them: its bytes are
+    /// gone, rather than unreadable or not a regular file.
+    pub fn bytes_gone(&self) -> bool {
+        !self.skipped.is_empty()
+            && self
+                .skipped
+                .iter()
+                .all(|skipped| skipped.reason == SkipReason::NotFound)
+    }
+}
+
+/// Where a chain of parents that does not reach the root breaks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreachableNode {
+    /// The row where the chain breaks; for a cycle, its lowest id.
+    pub id: NodeId,
+    /// Why the chain breaks there.
+    pub cause: Unreachability,
+    /// Rows below it (or below the cycle), unreachable with it.
+    pub below: usize,
+}
+
+/// Why a row is not reachable from the root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unreachability {
+    /// Its `parent_id` names no row: the id it holds, or `None` when it is NULL or not
+    /// an integer.
+    MissingParent(Option<i64>),
+    /// Its `parent_id` names this node, which is not a directory.
+    ParentNotADirectory(NodeId),
+    /// Its parent chain comes back to it: the nodes of the cycle, from the row's own id,
+    /// each one's parent being the next (and the last one's, the first).
+    Cycle(Vec<NodeId>),
+}
+
+impl fmt::Display for UnreachableNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.cause {
+            Unreachability::MissingParent(Some(parent)) => {
+                write!(f, "node {}: its parent_id {parent} names no node", self.id)?;
+            }
+            Unreachability::MissingParent(None) => write!(
+                f,
+                "node {}: its parent_id names no node (NULL or not an integer)",
+                self.id
+            )?,
+            Unreachability::ParentNotADirectory(parent) => write!(
+                f,
+                "node {}: its parent_id {parent} names a node that is not a directory",
+                self.id
+            )?,
+            Unreachability::Cycle(chain) => {
+                let ids: Vec<String> = chain
+                    .iter()
+                    .chain(chain.first())
+                    .map(ToString::to_string)
+                    .collect();
+                write!(
+                    f,
+                    "nodes {}: a parent_id cycle (each node's parent is the next)",
+                    ids.join(" -> ")
+                )?;
+            }
+        }
+        match self.below {
+            0 => Ok(()),
+            1 => write!(f, "; 1 node below it is unreachable too"),
+            n => write!(f, "; {n} nodes below it are unreachable too"),
+        }
+    }
 }
 
 /// What to do with store files that no node names.
@@ -65,7 +157,8 @@ pub enum OrphanAction {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Repair {
-    /// Remove dangling nodes whose bytes were in the store.
+    /// Remove dangling nodes whose bytes were in the store and are gone (nothing at
+    /// any alias).
     pub drop_dangling_store_nodes: bool,
     /// What to do with orphan store files.
     pub orphans: OrphanAction,
@@ -83,42 +176,52 @@ pub struct RepairReport {
 }
 
 impl Vfs {
-    /// Compares the catalog with the files: every file node's aliases, and every file
-    /// in the store. Reads the whole catalog.
+    /// Compares the catalog with the files: every file node's aliases, resolved as
+    /// serving would resolve them, and every file in the store; and lists the rows the
+    /// root does not reach. Reads the whole catalog.
     pub fn check(&self) -> Result<CheckReport> {
         let base = self.catalog.base_dir().to_owned();
+        let detached = self.catalog.unreachable()?;
+        let no_path: HashSet<NodeId> = detached.iter().map(|row| row.id).collect();
         let mut rows = Vec::new();
         self.catalog
-            .for_each_file(|id, json| rows.push((id, json.to_owned())))?;
+            .for_each_file(|id, aliases| rows.push((id, aliases)))?;
         let mut referenced = HashSet::new();
         let mut dangling = Vec::new();
-        for (id, json) in rows {
+        for (id, aliases) in rows {
             let Some(id) = NodeId::from_sql(id) else {
                 continue;
             };
-            let AliasList::Entries(entries) = AliasList::parse(&json) else {
-                continue;
+            let entries: &[AliasEntry] = match &aliases {
+                AliasList::Entries(entries) => entries,
+                AliasList::Unparsable(_) => &[],
             };
-            let aliases: Vec<String> = entries
+            let in_store: Vec<bool> = entries
                 .iter()
-                .filter_map(|entry| match entry {
-                    AliasEntry::Path(alias) => Some(alias.to_string()),
-                    AliasEntry::Invalid(_) => None,
+                .map(|entry| match entry {
+                    AliasEntry::Path(alias) => {
+                        let path = base.join(&**alias);
+                        let inside = self.store.contains(&path);
+                        if inside && let Some(name) = path.file_name() {
+                            referenced.insert(name.to_owned());
+                        }
+                        inside
+                    }
+                    AliasEntry::Invalid(_) => false,
                 })
                 .collect();
-            let paths: Vec<PathBuf> = aliases.iter().map(|alias| base.join(alias)).collect();
-            let in_store: Vec<bool> = paths.iter().map(|path| self.store.contains(path)).collect();
-            for (path, inside) in paths.iter().zip(&in_store) {
-                if *inside && let Some(name) = path.file_name() {
-                    referenced.insert(name.to_owned());
-                }
-            }
-            if !paths.iter().any(|path| path.is_file()) {
+            if let Err(skipped) = alias::resolve(&aliases, &base) {
                 dangling.push(DanglingNode {
                     id,
-                    path: self.path_of(id).unwrap_or_else(|_| format!("#{id}")),
+                    // A row the root does not reach has no path (and is listed
+                    // as unreachable).
+                    path: if no_path.contains(&id) {
+                        format!("#{id}")
+                    } else {
+                        self.path_of(id).unwrap_or_else(|_| format!("#{id}"))
+                    },
+                    skipped,
                     in_store: !in_store.is_empty() && in_store.iter().all(|inside| *inside),
-                    aliases,
                 });
             }
         }
@@ -137,7 +240,12 @@ impl Vfs {
                     .is_some_and(|name| !referenced.contains(name))
             })
             .collect();
-        Ok(CheckReport { dangling, orphans })
+        let unreachable = unreachable(detached);
+        Ok(CheckReport {
+            dangling,
+            orphans,
+            unreachable,
+        })
     }
 
     /// Repairs what `report` found, as `repair` asks. Run it while no other program
@@ -153,9 +261,12 @@ impl Vfs {
         let mut done = RepairReport::default();
         if repair.drop_dangling_store_nodes {
             let still_dangling = |node: &DanglingNode| {
-                now.dangling
-                    .iter()
-                    .any(|now| now.id == node.id && now.in_store && now.aliases == node.aliases)
+                now.dangling.iter().any(|now| {
+                    now.id == node.id
+                        && now.in_store
+                        && now.bytes_gone()
+                        && now.skipped == node.skipped
+                })
             };
             for node in report.dangling.iter().filter(|node| still_dangling(node)) {
                 let parent = self.primary.write(
@@ -241,5 +352,75 @@ impl Vfs {
         )?;
         self.added(lost, id, name);
         Ok(id)
+    }
+}
+
+/// Groups the rows the root does not reach by where their parent chains break.
+fn unreachable(rows: Vec<DetachedRow>) -> Vec<UnreachableNode> {
+    let detached: HashMap<NodeId, DetachedRow> = rows.iter().map(|row| (row.id, *row)).collect();
+    let mut found: Vec<UnreachableNode> = Vec::new();
+    // Which entry of `found` each row's chain leads to.
+    let mut leads_to: HashMap<NodeId, usize> = HashMap::new();
+    let mut ids: Vec<NodeId> = detached.keys().copied().collect();
+    ids.sort_unstable();
+    for start in ids {
+        // Up from `start` until the chain breaks, comes back to itself, or joins a
+        // chain already followed.
+        let mut chain = vec![start];
+        let index = loop {
+            let row = detached[chain.last().expect("never empty")];
+            let followed = row.parent.and_then(NodeId::from_sql);
+            let Some(parent) = followed.filter(|parent| detached.contains_key(parent)) else {
+                found.push(UnreachableNode {
+                    id: row.id,
+                    cause: row.cause(),
+                    below: 0,
+                });
+                break found.len() - 1;
+            };
+            if let Some(&index) = leads_to.get(&parent) {
+                break index;
+            }
+            if let Some(at) = chain.iter().position(|id| *id == parent) {
+                let mut cycle = chain[at..].to_vec();
+                let lowest = (0..cycle.len())
+                    .min_by_key(|i| cycle[*i])
+                    .expect("not empty");
+                cycle.rotate_left(lowest);
+                found.push(UnreachableNode {
+                    id: cycle[0],
+                    cause: Unreachability::Cycle(cycle),
+                    below: 0,
+                });
+                break found.len() - 1;
+            }
+            chain.push(parent);
+        };
+        for id in chain {
+            leads_to.insert(id, index);
+        }
+    }
+    for index in leads_to.into_values() {
+        found[index].below += 1;
+    }
+    for node in &mut found {
+        node.below -= match &node.cause {
+            Unreachability::Cycle(cycle) => cycle.len(),
+            _ => 1,
+        };
+    }
+    found.sort_by_key(|node| node.id);
+    found
+}
+
+impl DetachedRow {
+    /// Why the chain breaks at this row, whose parent is no other detached row.
+    fn cause(&self) -> Unreachability {
+        match self.parent.and_then(NodeId::from_sql) {
+            Some(parent) if self.parent_exists && !self.parent_is_dir => {
+                Unreachability::ParentNotADirectory(parent)
+            }
+            _ => Unreachability::MissingParent(self.parent),
+        }
     }
 }

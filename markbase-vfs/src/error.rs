@@ -90,6 +90,18 @@ pub enum VfsError {
         reason: crate::node::NameError,
     },
 
+    /// A path with a component that can never name a node (`..`, say), or the root
+    /// where a path must end in a name.
+    #[error("invalid path {path:?}: {}", format_component(.component, .reason))]
+    InvalidPath {
+        /// The whole path, as given.
+        path: String,
+        /// The offending component; empty for the root, which has no name.
+        component: String,
+        /// Why it cannot be a name.
+        reason: crate::node::NameError,
+    },
+
     /// A catalog row that breaks the schema's rules; it is skipped.
     #[error("node {id} is invalid: {reason}")]
     InvalidNode {
@@ -178,7 +190,7 @@ impl VfsError {
             Self::CatalogBusy { .. } => libc::EBUSY,
             Self::NotADirectory(_) => libc::ENOTDIR,
             Self::IsADirectory(_) => libc::EISDIR,
-            Self::InvalidName { reason, .. } => reason.errno(),
+            Self::InvalidName { reason, .. } | Self::InvalidPath { reason, .. } => reason.errno(),
             Self::BadHandle(_) | Self::NotWritable(_) => libc::EBADF,
             Self::ReadOnly | Self::CatalogReadOnly { .. } => libc::EROFS,
             Self::Exists(_) => libc::EEXIST,
@@ -220,6 +232,15 @@ impl From<VfsError> for io::Error {
 fn format_chain(chain: &[NodeId]) -> String {
     let ids: Vec<String> = chain.iter().map(|id| id.to_string()).collect();
     ids.join(" -> ")
+}
+
+fn format_component(component: &str, reason: &crate::node::NameError) -> String {
+    if component.is_empty() {
+        "it names the root, which has no name (the root cannot be removed, moved or replaced)"
+            .to_owned()
+    } else {
+        format!("component {component:?}: {reason}")
+    }
 }
 
 fn format_skipped(skipped: &[SkippedAlias]) -> String {

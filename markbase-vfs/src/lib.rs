@@ -80,7 +80,9 @@ mod write;
 
 pub use alias::{AliasEntry, AliasList, Backing, FileStat, InvalidAlias, SkipReason, SkippedAlias};
 pub use catalog::schema::{SCHEMA_SQL, SCHEMA_VERSION};
-pub use check::{CheckReport, DanglingNode, OrphanAction, Repair, RepairReport};
+pub use check::{
+    CheckReport, DanglingNode, OrphanAction, Repair, RepairReport, Unreachability, UnreachableNode,
+};
 pub use config::VfsConfig;
 pub use error::{Result, VfsError};
 pub use files::Resolution;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use crate::catalog::Position;
+use crate::catalog::{After, Position};
 use crate::error::{Result, VfsError};
 use crate::node::{NodeId, NodeKind};
 use crate::vfs::Vfs;
@@ -80,14 +80,23 @@ impl Vfs {
         if node.kind() != NodeKind::Dir {
             return Err(VfsError::NotADirectory(format!("node {dir}")));
         }
-        let mut after = self.resume_position(dir, offset)?;
-        let mut last_taken: Option<(u64, Arc<str>)> = None;
+        let resume = self.resume_position(dir, offset)?;
+        // The last row read, where the next page starts: by (name, id), so that a
+        // page ending on an invalid row still meets its valid same-named sibling,
+        // which lookup serves.
+        let mut last_row: Option<(Position, Position)> = None;
+        let mut last_taken: Option<(NodeId, Arc<str>)> = None;
         loop {
             let generation = self.caches.generation();
-            let rows = self.catalog.children_after(dir, after.as_ref(), PAGE)?;
+            let after = match (&last_row, &resume) {
+                (Some((name, id)), _) => Some(After::Row(name, id)),
+                (None, Some(name)) => Some(After::Name(name)),
+                (None, None) => None,
+            };
+            let rows = self.catalog.children_after(dir, after, PAGE)?;
             let complete = rows.len() < PAGE;
             for row in rows {
-                after = Some(row.position);
+                last_row = Some((row.position, row.raw_id));
                 let child = match row.node {
                     Ok(child) => child,
                     Err(invalid) => {
@@ -96,11 +105,10 @@ impl Vfs {
                     }
                 };
                 let name: Arc<str> = Arc::from(&*child.name);
-                if last_taken.as_ref().is_some_and(|(_, last)| *last == name) {
-                    self.warn_once(format!(
-                        "directory {dir} has two children named {name:?}; listing node {} once",
-                        child.id
-                    ));
+                // Rows of one name come lowest id first: the first valid one is
+                // listed, as lookup serves it, and the others are hidden.
+                if let Some((served, _)) = last_taken.as_ref().filter(|(_, last)| *last == name) {
+                    self.warn_duplicate(dir, &name, *served, child.id);
                     continue;
                 }
                 let entry = DirEntry {
@@ -114,7 +122,7 @@ impl Vfs {
                     self.remember(dir, last_taken);
                     return Ok(());
                 }
-                last_taken = Some((entry.offset, name));
+                last_taken = Some((entry.ino, name));
             }
             if complete {
                 self.remember(dir, last_taken);
@@ -123,9 +131,9 @@ impl Vfs {
         }
     }
 
-    fn remember(&self, dir: NodeId, last_taken: Option<(u64, Arc<str>)>) {
-        if let Some((offset, name)) = last_taken {
-            self.cursors.remember(dir, offset, name);
+    fn remember(&self, dir: NodeId, last_taken: Option<(NodeId, Arc<str>)>) {
+        if let Some((id, name)) = last_taken {
+            self.cursors.remember(dir, offset_of(id), name);
         }
     }
 

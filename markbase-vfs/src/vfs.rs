@@ -194,12 +194,10 @@ impl Vfs {
         // with one name the lowest id is served.
         let mut valid = rows.iter().filter_map(|row| row.as_ref().ok());
         let chosen = valid.next().cloned();
-        if let (Some(first), Some(second)) = (&chosen, valid.next()) {
-            self.warn_once(format!(
-                "directory {parent} has two children named {name:?} (nodes {} and {}); \
-                 serving node {}",
-                first.id, second.id, first.id
-            ));
+        if let Some(served) = &chosen {
+            for hidden in valid {
+                self.warn_duplicate(parent, name, served.id, hidden.id);
+            }
         }
         let first = match (chosen, rows.into_iter().next()) {
             (Some(node), _) => Ok(node),
@@ -328,8 +326,9 @@ impl Vfs {
             walked.push_str(component);
             node = self.child(node.id, component).map_err(|err| match err {
                 VfsError::NotFound(_) => VfsError::NotFound(walked.clone()),
-                VfsError::InvalidName { reason, .. } => VfsError::InvalidName {
-                    name: path.to_owned(),
+                VfsError::InvalidName { name, reason } => VfsError::InvalidPath {
+                    path: path.to_owned(),
+                    component: name,
                     reason,
                 },
                 other => other,
@@ -343,15 +342,25 @@ impl Vfs {
     /// create, remove or rename `path`.
     ///
     /// The last name must be a valid node name, so the root (which has no parent and
-    /// no name) gets `InvalidName` (EINVAL): no request can remove or replace it.
+    /// no name) gets `InvalidPath` (EINVAL): no request can remove or replace it.
     pub fn lookup_parent<'p>(&self, path: &'p str) -> Result<(FileAttr, &'p str)> {
         let trimmed = path.trim_end_matches('/');
         let (dir, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
-        validate_name(name).map_err(|reason| VfsError::InvalidName {
-            name: path.to_owned(),
+        validate_name(name).map_err(|reason| VfsError::InvalidPath {
+            path: path.to_owned(),
+            component: name.to_owned(),
             reason,
         })?;
-        let parent = self.lookup_path(dir)?;
+        let parent = self.lookup_path(dir).map_err(|err| match err {
+            VfsError::InvalidPath {
+                component, reason, ..
+            } => VfsError::InvalidPath {
+                path: path.to_owned(),
+                component,
+                reason,
+            },
+            other => other,
+        })?;
         if parent.kind != NodeKind::Dir {
             return Err(VfsError::NotADirectory(display_path(dir)));
         }
@@ -359,6 +368,10 @@ impl Vfs {
     }
 
     /// The absolute path of node `ino`, walking its parents up to the root.
+    ///
+    /// A node the root does not reach (its parent chain loops, or leads to a missing
+    /// row or to a file) has no path: the error names the row where the chain breaks,
+    /// and a warning says so once.
     pub fn path_of(&self, ino: NodeId) -> Result<String> {
         self.refresh();
         let mut names = Vec::new();
@@ -367,11 +380,23 @@ impl Vfs {
         while let Some(parent) = node.parent {
             if chain.contains(&parent) || chain.len() > MAX_DEPTH {
                 chain.push(parent);
-                return Err(VfsError::ParentCycle { chain });
+                return Err(self.unreachable(ino, VfsError::ParentCycle { chain }));
             }
             chain.push(parent);
-            names.push(Arc::clone(&node));
-            node = self.node_fresh(parent)?;
+            let broken = match self.node_fresh(parent) {
+                Ok(next) if next.kind() == NodeKind::Dir => {
+                    names.push(std::mem::replace(&mut node, next));
+                    continue;
+                }
+                Ok(_) => format!("its parent_id {parent} names a node that is not a directory"),
+                Err(VfsError::NotFound(_)) => format!("its parent_id {parent} names no node"),
+                Err(other) => return Err(other),
+            };
+            let err = VfsError::InvalidNode {
+                id: node.id.sql(),
+                reason: broken,
+            };
+            return Err(self.unreachable(ino, err));
         }
         let mut path = String::new();
         for node in names.iter().rev() {
@@ -417,6 +442,25 @@ impl Vfs {
             "skipping catalog node {}: {}",
             invalid.id, invalid.reason
         ));
+    }
+
+    /// Logs (once) that `dir` has another child named `name` besides the one served:
+    /// lookup and readdir both serve the lowest valid id, and hide the others.
+    pub(crate) fn warn_duplicate(&self, dir: NodeId, name: &str, served: NodeId, hidden: NodeId) {
+        self.warn_once(format!(
+            "directory {dir} has two children named {name:?}: serving node {served}, \
+             hiding node {hidden}"
+        ));
+    }
+
+    /// Logs (once) that node `ino` is not reachable from the root, for the reason
+    /// `err` gives, and returns `err`.
+    fn unreachable(&self, ino: NodeId, err: VfsError) -> VfsError {
+        self.warn_once(format!(
+            "node {ino} is not reachable from the root: {err}; a check (`markbase fsck`) \
+             lists every such row"
+        ));
+        err
     }
 
     /// Logs `message` as a warning unless it was logged before.

@@ -357,3 +357,86 @@ fn duplicate_name_whose_lower_row_is_invalid_serves_the_valid_sibling() {
     assert!(matches!(err, VfsError::InvalidNode { id: 4, .. }), "{err}");
     assert_msg(&err, &["node 4", "size -1 is negative"]);
 }
+
+/// Lookup and readdir serve the same one of two same-named siblings wherever the
+/// pair falls: here the invalid lower row ends readdir's first page of 512 rows, and
+/// its valid sibling starts the next.
+#[test]
+fn duplicate_name_split_across_listing_pages_serves_what_lookup_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good"), b"valid sibling").unwrap();
+    let sql = SCHEMA_SQL.replace(",\n  UNIQUE (parent_id, name)", "");
+    let raw = RawCatalog::create(&dir.path().join(CATALOG), &sql).unwrap();
+    raw.conn.execute_batch("BEGIN").unwrap();
+    for i in 0..511 {
+        raw.file(100 + i, 1, &format!("a{i:03}"), &["good"])
+            .unwrap();
+    }
+    raw.conn.execute_batch("COMMIT").unwrap();
+    // Rows 512 and 513 in (name, id) order.
+    raw.insert(2, Some(1), "b", "file", -1, "[\"good\"]")
+        .unwrap();
+    raw.file(3000, 1, "b", &["good"]).unwrap();
+    raw.file(3001, 1, "b", &["good"]).unwrap();
+    raw.file(3002, 1, "c", &["good"]).unwrap();
+
+    let vfs = common::open(&raw.path);
+    let entries = list(&vfs, NodeId::ROOT);
+    let tail: Vec<(String, u64)> = entries[511..]
+        .iter()
+        .map(|e| (e.name.to_string(), e.ino.get()))
+        .collect();
+    assert_eq!(
+        tail,
+        [("b".to_owned(), 3000), ("c".to_owned(), 3002)],
+        "{} entries",
+        entries.len()
+    );
+    assert_eq!(entries.len(), 513);
+    assert_eq!(vfs.lookup(NodeId::ROOT, "b").unwrap().ino, id(3000));
+    assert_eq!(vfs.lookup_path("/b").unwrap().ino, id(3000));
+    // Resumed after the listed "b", the listing goes on with "c", never the hidden 3001.
+    let mut rest = Vec::new();
+    vfs.readdir(NodeId::ROOT, entries[511].offset, |e| {
+        rest.push(e.ino.get());
+        true
+    })
+    .unwrap();
+    assert_eq!(rest, [3002]);
+}
+
+/// A node whose parent chain breaks before the root has no path: the error names the
+/// row where it breaks and why, and walking from the root never meets it.
+#[test]
+fn path_of_names_where_a_parent_chain_breaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let raw = raw_catalog(dir.path());
+    raw.file(2, 1, "clip.mov", &["/nonexistent/clip.mov"])
+        .unwrap();
+    raw.conn
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (30, 99, 'orphaned', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (31, 30, 'child', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (40, 2, 'in-a-file', 'dir');",
+        )
+        .unwrap();
+    let vfs = common::open(&raw.path);
+    assert_eq!(walk(&vfs), ["/clip.mov"]);
+
+    let err = expect_err(vfs.path_of(id(31)));
+    assert!(
+        matches!(err, VfsError::InvalidNode { id: 30, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "node 30 is invalid: its parent_id 99 names no node"
+    );
+    let err = expect_err(vfs.path_of(id(40)));
+    assert_eq!(
+        err.to_string(),
+        "node 40 is invalid: its parent_id 2 names a node that is not a directory"
+    );
+    assert_eq!(vfs.path_of(id(2)).unwrap(), "/clip.mov");
+}

@@ -9,8 +9,18 @@ use std::path::PathBuf;
 
 use common::{expect_err, read_all};
 use markbase_vfs::{
-    CheckReport, DanglingNode, NodeId, OrphanAction, Repair, RepairReport, Vfs, VfsError,
+    CheckReport, DanglingNode, NodeId, OrphanAction, Repair, RepairReport, SkipReason,
+    SkippedAlias, Unreachability, UnreachableNode, Vfs, VfsError,
 };
+
+/// Alias `index` (from 0), `alias` as written, skipped because nothing is there.
+fn not_found(index: usize, alias: &str) -> SkippedAlias {
+    SkippedAlias {
+        index: Some(index),
+        alias: alias.to_owned(),
+        reason: SkipReason::NotFound,
+    }
+}
 
 fn repair(drop_dangling: bool, orphans: OrphanAction) -> Repair {
     let mut repair = Repair::default();
@@ -81,8 +91,8 @@ fn orphan_store_files_are_listed_then_kept_adopted_or_removed() {
     assert_eq!(
         report,
         CheckReport {
-            dangling: vec![],
             orphans: vec![orphan.clone()],
+            ..CheckReport::default()
         }
     );
 
@@ -186,10 +196,10 @@ fn dangling_store_nodes_are_listed_and_dropped_unless_their_bytes_came_back() {
             dangling: vec![DanglingNode {
                 id: gone,
                 path: "/sub/gone.mov".to_owned(),
-                aliases: vec![alias],
+                skipped: vec![not_found(0, &alias)],
                 in_store: true,
             }],
-            orphans: vec![],
+            ..CheckReport::default()
         }
     );
     // Without the flag, dangling nodes stay.
@@ -266,9 +276,13 @@ fn dangling_nodes_outside_the_store_are_listed_but_never_dropped() {
     );
     let mixed = report.dangling.iter().find(|d| d.id.get() == 4).unwrap();
     assert_eq!(
-        mixed.aliases,
-        ["warren-store/gone.bin", "originals/gone.mov"]
+        mixed.skipped,
+        [
+            not_found(0, "warren-store/gone.bin"),
+            not_found(1, "originals/gone.mov")
+        ]
     );
+    assert!(mixed.bytes_gone());
 
     for orphans in [
         OrphanAction::Keep,
@@ -313,17 +327,18 @@ fn no_repair_ever_deletes_an_original_or_a_named_store_file() {
             DanglingNode {
                 id: NodeId::new(2).unwrap(),
                 path: "/clip.mov".to_owned(),
-                aliases: vec!["originals/clip.mov".to_owned()],
+                skipped: vec![not_found(0, "originals/clip.mov")],
                 in_store: true,
             },
             DanglingNode {
                 id: named,
                 path: "/named.mov".to_owned(),
-                aliases: vec![],
+                skipped: vec![],
                 in_store: true,
             },
         ],
         orphans: vec![original.clone(), named_path.clone()],
+        unreachable: vec![],
     };
     for orphans in [
         OrphanAction::Keep,
@@ -390,5 +405,243 @@ fn adopting_needs_lost_and_found_to_be_a_directory() {
     assert_eq!(err.errno(), libc::ENOTDIR, "{err}");
     assert!(err.to_string().contains("/lost+found"), "{err}");
     assert!(orphan.is_file());
+    assert_eq!(vfs.check().unwrap(), report);
+}
+
+/// What the check says about node `id` in `report`: each skipped alias as
+/// (index, reason).
+fn reasons(report: &CheckReport, id: u64) -> Vec<(Option<usize>, SkipReason)> {
+    let node = report
+        .dangling
+        .iter()
+        .find(|node| node.id.get() == id)
+        .unwrap_or_else(|| panic!("node {id} is not listed: {report:?}"));
+    node.skipped
+        .iter()
+        .map(|skipped| (skipped.index, skipped.reason.clone()))
+        .collect()
+}
+
+/// A node whose alias list does not parse, or whose aliases name something other than
+/// a regular file, is listed with what each alias is; no repair removes it.
+#[test]
+fn unusable_alias_lists_are_listed_with_what_each_alias_is() {
+    let lib = Library::new();
+    let base = lib.dir.path();
+    std::fs::create_dir(base.join("a-dir")).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        base.join("a-fifo"),
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+    )
+    .unwrap();
+    std::fs::create_dir_all(&lib.store).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        lib.store.join("store-fifo"),
+        rustix::fs::Mode::RUSR | rustix::fs::Mode::WUSR,
+    )
+    .unwrap();
+    std::fs::write(base.join("real.bin"), b"real").unwrap();
+    let raw = markbase_testkit::RawCatalog {
+        path: lib.catalog.clone(),
+        conn: rusqlite::Connection::open(&lib.catalog).unwrap(),
+    };
+    raw.insert(2, Some(1), "not-json.mov", "file", 0, "[\"a\",")
+        .unwrap();
+    raw.insert(3, Some(1), "object.mov", "file", 0, "{\"a\": 1}")
+        .unwrap();
+    raw.insert(4, Some(1), "blob.mov", "file", 0, "[]").unwrap();
+    raw.conn
+        .execute("UPDATE nodes SET aliases_json = x'5b5d' WHERE id = 4", [])
+        .unwrap();
+    raw.file(5, 1, "specials.mov", &["a-fifo", "a-dir", "missing.bin"])
+        .unwrap();
+    raw.file(6, 1, "no-aliases.mov", &[]).unwrap();
+    raw.insert(7, Some(1), "unusable.mov", "file", 0, "[5, \"\", null]")
+        .unwrap();
+    raw.file(8, 1, "in-store-fifo.mov", &["warren-store/store-fifo"])
+        .unwrap();
+    raw.file(9, 1, "fine.mov", &["a-fifo", "real.bin"]).unwrap();
+    drop(raw);
+    let vfs = lib.open();
+
+    let report = vfs.check().unwrap();
+    let listed: Vec<u64> = report.dangling.iter().map(|node| node.id.get()).collect();
+    assert_eq!(listed, [2, 3, 4, 5, 6, 7, 8], "{report:?}");
+    assert_eq!(report.problems(), 7);
+    let unparsable = |id| match reasons(&report, id).as_slice() {
+        [(None, SkipReason::Unparsable(why))] => why.clone(),
+        other => panic!("node {id}: {other:?}"),
+    };
+    assert!(
+        unparsable(2).starts_with("aliases_json is not valid JSON"),
+        "{}",
+        unparsable(2)
+    );
+    assert_eq!(
+        unparsable(3),
+        "aliases_json is not a JSON array but an object"
+    );
+    assert_eq!(unparsable(4), "aliases_json is a 2-byte blob, not text");
+    assert_eq!(
+        reasons(&report, 5),
+        [
+            (Some(0), SkipReason::NotRegular("FIFO")),
+            (Some(1), SkipReason::IsDirectory),
+            (Some(2), SkipReason::NotFound),
+        ]
+    );
+    assert_eq!(reasons(&report, 6), []);
+    let unusable: Vec<String> = report.dangling[5]
+        .skipped
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        unusable,
+        [
+            "alias #1: unusable alias: not a string but the number 5",
+            "alias #2: unusable alias: an empty path",
+            "alias #3: unusable alias: not a string but null",
+        ]
+    );
+    let fifo = &report.dangling[6];
+    assert!(fifo.in_store && !fifo.bytes_gone(), "{fifo:?}");
+    assert!(!report.dangling.iter().any(DanglingNode::bytes_gone));
+
+    // Their bytes are not known to be gone: no repair removes any of them.
+    let done = vfs
+        .repair(&report, repair(true, OrphanAction::Remove))
+        .unwrap();
+    assert_eq!(done, RepairReport::default());
+    assert_eq!(vfs.check().unwrap(), report);
+    assert!(lib.store.join("store-fifo").exists());
+}
+
+/// `chmod 000` does not stop root, so the check runs in a child as `nobody`.
+#[test]
+fn an_unreadable_alias_is_listed_as_unreadable() {
+    if let Some(dir) = common::child_arg() {
+        let vfs = common::open(&PathBuf::from(dir).join(common::CATALOG));
+        let report = vfs.check().unwrap();
+        assert_eq!(
+            reasons(&report, 2),
+            [
+                (Some(0), SkipReason::PermissionDenied),
+                (Some(1), SkipReason::NotFound)
+            ]
+        );
+        assert_eq!(
+            report.dangling[0].skipped[0].to_string(),
+            "alias #1 \"secret.bin\": permission denied"
+        );
+        println!("{}", common::CHILD_OK);
+        return;
+    }
+    let dir = common::open_tempdir();
+    let raw = common::raw_catalog(dir.path());
+    raw.file(2, 1, "secret.mov", &["secret.bin", "gone.bin"])
+        .unwrap();
+    drop(raw);
+    let secret = dir.path().join("secret.bin");
+    std::fs::write(&secret, b"secret").unwrap();
+    if markbase_testkit::is_root() {
+        common::chown_tree(dir.path(), common::NOBODY, common::NOBODY);
+        std::os::unix::fs::lchown(&secret, Some(0), Some(0)).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    common::assert_passes_as_nobody("an_unreadable_alias_is_listed_as_unreadable", dir.path());
+}
+
+/// Rows the root does not reach are listed where their chains break, each with the
+/// count of rows hanging below it; the rest of the catalog is checked as usual.
+#[test]
+fn rows_the_root_does_not_reach_are_listed_where_their_chain_breaks() {
+    let lib = Library::new();
+    std::fs::write(lib.dir.path().join("a.jpg"), b"jpeg").unwrap();
+    let raw = markbase_testkit::RawCatalog {
+        path: lib.catalog.clone(),
+        conn: rusqlite::Connection::open(&lib.catalog).unwrap(),
+    };
+    raw.dir(2, 1, "photos").unwrap();
+    raw.file(3, 2, "a.jpg", &["a.jpg"]).unwrap();
+    raw.conn
+        .execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             -- 10 -> 12 -> 11 -> 10, and a file hanging below it.
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (10, 12, 'x', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (11, 10, 'y', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (12, 11, 'z', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind, aliases_json)
+                 VALUES (13, 12, 'in-loop.jpg', 'file', '[\"a.jpg\"]');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (20, 20, 'self', 'dir');
+             -- A parent that does not exist, with two generations below.
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (30, 99, 'orphaned', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (31, 30, 'child', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind, aliases_json)
+                 VALUES (32, 31, 'gone.jpg', 'file', '[\"gone.jpg\"]');
+             -- A file as a parent.
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (40, 3, 'inside-a-file', 'dir');
+             INSERT INTO nodes (id, parent_id, name, kind) VALUES (50, NULL, 'no-parent', 'dir');",
+        )
+        .unwrap();
+    drop(raw);
+    let vfs = lib.open();
+    let report = vfs.check().unwrap();
+    let id = |raw: u64| NodeId::new(raw).unwrap();
+    assert_eq!(
+        report.unreachable,
+        [
+            UnreachableNode {
+                id: id(10),
+                cause: Unreachability::Cycle(vec![id(10), id(12), id(11)]),
+                below: 1,
+            },
+            UnreachableNode {
+                id: id(20),
+                cause: Unreachability::Cycle(vec![id(20)]),
+                below: 0,
+            },
+            UnreachableNode {
+                id: id(30),
+                cause: Unreachability::MissingParent(Some(99)),
+                below: 2,
+            },
+            UnreachableNode {
+                id: id(40),
+                cause: Unreachability::ParentNotADirectory(id(3)),
+                below: 0,
+            },
+            UnreachableNode {
+                id: id(50),
+                cause: Unreachability::MissingParent(None),
+                below: 0,
+            },
+        ]
+    );
+    let said: Vec<String> = report.unreachable.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        said,
+        [
+            "nodes 10 -> 12 -> 11 -> 10: a parent_id cycle (each node's parent is the next); \
+             1 node below it is unreachable too",
+            "nodes 20 -> 20: a parent_id cycle (each node's parent is the next)",
+            "node 30: its parent_id 99 names no node; 2 nodes below it are unreachable too",
+            "node 40: its parent_id 3 names a node that is not a directory",
+            "node 50: its parent_id names no node (NULL or not an integer)",
+        ]
+    );
+    // The unreachable file whose bytes are gone is dangling too, named by id.
+    assert_eq!(report.dangling.len(), 1, "{report:?}");
+    assert_eq!(report.dangling[0].path, "#32");
+    assert_eq!(report.problems(), 6);
+    assert!(!report.is_clean());
+    // No repair touches a row whose bytes are outside the store.
+    let done = vfs
+        .repair(&report, repair(true, OrphanAction::Remove))
+        .unwrap();
+    assert_eq!(done, RepairReport::default());
     assert_eq!(vfs.check().unwrap(), report);
 }

@@ -208,11 +208,11 @@ fn bad_paths_and_read_only_are_refused() {
     ));
     assert!(matches!(
         vfs.place(&format!("/._{}", "x".repeat(300))),
-        Err(VfsError::InvalidName { .. })
+        Err(VfsError::InvalidPath { .. })
     ));
     assert!(matches!(
         vfs.place("/._x\0y"),
-        Err(VfsError::InvalidName { .. })
+        Err(VfsError::InvalidPath { .. })
     ));
     write(&aside(&vfs, "/._clip.mov"), b"fork");
     drop(vfs);

@@ -22,10 +22,40 @@ fn lookup_parent_splits_paths_and_refuses_the_root_and_dots() {
     for root in ["/", "", "//"] {
         let err = vfs.lookup_parent(root).unwrap_err();
         assert_eq!(err.errno(), libc::EINVAL, "{root:?}: {err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid path {root:?}: it names the root, which has no name \
+                 (the root cannot be removed, moved or replaced)"
+            )
+        );
     }
-    for dots in ["/Day 1/..", "/Day 1/.", "/../etc/passwd", "/Day 1/../../x"] {
+    // The whole path is named as a path, and the component that breaks it as such.
+    for (dots, component) in [
+        ("/Day 1/..", ".."),
+        ("/Day 1/.", "."),
+        ("/../etc/passwd", ".."),
+        ("/Day 1/../../x", ".."),
+    ] {
         let err = vfs.lookup_parent(dots).unwrap_err();
         assert_eq!(err.errno(), libc::EINVAL, "{dots:?}: {err}");
+        assert!(
+            matches!(&err, VfsError::InvalidPath { path, component: c, .. }
+                if path == dots && c == component),
+            "{dots:?}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("invalid path {dots:?}: component {component:?}: '.' and '..' are not names")
+        );
+    }
+    for dots in ["//Day 1/../", "/Day 1/../clip.mov"] {
+        let err = vfs.lookup_path(dots).unwrap_err();
+        assert_eq!(err.errno(), libc::EINVAL, "{dots:?}: {err}");
+        assert_eq!(
+            err.to_string(),
+            format!("invalid path {dots:?}: component \"..\": '.' and '..' are not names")
+        );
     }
     let err = vfs.lookup_parent("/missing/x").unwrap_err();
     assert!(

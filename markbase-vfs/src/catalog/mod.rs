@@ -15,6 +15,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use crate::alias::AliasList;
 use crate::error::{Result, VfsError};
 use crate::node::{Node, NodeId};
 use row::NODE_COLUMNS;
@@ -42,6 +43,31 @@ impl ConnectOptions {
         conn.set_prepared_statement_cache_capacity(32);
         Ok(())
     }
+}
+
+/// A row that the root does not reach, as [`Catalog::unreachable`] finds it (rows
+/// whose id is not a positive integer are invalid, and left out).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DetachedRow {
+    /// Its id.
+    pub id: NodeId,
+    /// Its `parent_id`, when that is an integer.
+    pub parent: Option<i64>,
+    /// Whether a row has the id `parent`.
+    pub parent_exists: bool,
+    /// Whether that row is a directory.
+    pub parent_is_dir: bool,
+}
+
+/// Where a directory listing resumes, in (name, id) order.
+#[derive(Clone, Copy)]
+pub(crate) enum After<'a> {
+    /// After every row of this name: the last entry handed out had it, and its
+    /// same-named siblings are hidden.
+    Name(&'a Position),
+    /// After this one row (its name and id), where the previous page of one listing
+    /// ended: a same-named sibling on the next page is still seen.
+    Row(&'a Position, &'a Position),
 }
 
 /// An open, checked catalog: a pool of connections and the queries over them.
@@ -129,11 +155,11 @@ impl Catalog {
         query_children_named(&*self.conn()?, parent, name).map_err(self.sql("looking up a name"))
     }
 
-    /// Up to `limit` children of `parent` in (name, id) order, after the name `after`.
+    /// Up to `limit` children of `parent` in (name, id) order, after `after`.
     pub fn children_after(
         &self,
         parent: NodeId,
-        after: Option<&Position>,
+        after: Option<After<'_>>,
         limit: usize,
     ) -> Result<Vec<RawNode>> {
         let conn = self.conn()?;
@@ -151,22 +177,34 @@ impl Catalog {
                     .and_then(|rows| rows.collect())
                     .map_err(self.sql(context))
             }
-            Some(after) => {
+            Some(After::Name(name)) => {
                 let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 AND name > ?2 \
                          ORDER BY name, id LIMIT {limit}"
                     ))
                     .map_err(self.sql(context))?;
-                stmt.query_map(params![parent.sql(), after], row::read)
+                stmt.query_map(params![parent.sql(), name], row::read)
+                    .and_then(|rows| rows.collect())
+                    .map_err(self.sql(context))
+            }
+            Some(After::Row(name, id)) => {
+                let mut stmt = conn
+                    .prepare_cached(&format!(
+                        "SELECT {NODE_COLUMNS} FROM nodes WHERE parent_id = ?1 \
+                         AND (name, id) > (?2, ?3) ORDER BY name, id LIMIT {limit}"
+                    ))
+                    .map_err(self.sql(context))?;
+                stmt.query_map(params![parent.sql(), name, id], row::read)
                     .and_then(|rows| rows.collect())
                     .map_err(self.sql(context))
             }
         }
     }
 
-    /// Calls `each` with the id and `aliases_json` of every file row (a full scan).
-    pub fn for_each_file(&self, mut each: impl FnMut(i64, &str)) -> Result<()> {
+    /// Calls `each` with the id and parsed `aliases_json` of every file row whose id is
+    /// an integer (a full scan).
+    pub fn for_each_file(&self, mut each: impl FnMut(i64, AliasList)) -> Result<()> {
         let conn = self.conn()?;
         let context = "scanning file nodes";
         let mut stmt = conn
@@ -174,8 +212,9 @@ impl Catalog {
             .map_err(self.sql(context))?;
         let mut rows = stmt.query([]).map_err(self.sql(context))?;
         while let Some(row) = rows.next().map_err(self.sql(context))? {
-            let id: i64 = row.get(0).map_err(self.sql(context))?;
-            each(id, &writer::utf8_text(row, 1).map_err(self.sql(context))?);
+            if let ValueRef::Integer(id) = row.get_ref(0).map_err(self.sql(context))? {
+                each(id, row::aliases(row.get_ref(1).map_err(self.sql(context))?));
+            }
         }
         Ok(())
     }
@@ -200,6 +239,48 @@ impl Catalog {
             sum = sum.wrapping_add(crate::times::entry_hash(id, name));
         }
         Ok(sum)
+    }
+
+    /// Every row (but the root) that no chain of directories leads to from the root,
+    /// with its parent as it stands (a full scan, over the parent index).
+    pub fn unreachable(&self) -> Result<Vec<DetachedRow>> {
+        let conn = self.conn()?;
+        let context = "looking for rows the root does not reach";
+        let mut stmt = conn
+            .prepare(
+                "WITH RECURSIVE dirs(id) AS ( \
+                     SELECT 1 \
+                     UNION SELECT n.id FROM nodes n JOIN dirs d ON n.parent_id = d.id \
+                         WHERE n.kind = 'dir' \
+                 ) \
+                 SELECT n.id, n.parent_id, p.id IS NOT NULL, p.kind = 'dir' \
+                 FROM nodes n LEFT JOIN nodes p ON p.id = n.parent_id \
+                 WHERE n.id IS NOT 1 AND (n.parent_id IS NULL OR n.parent_id NOT IN dirs)",
+            )
+            .map_err(self.sql(context))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let integer = |index| -> rusqlite::Result<Option<i64>> {
+                    Ok(match row.get_ref(index)? {
+                        ValueRef::Integer(value) => Some(value),
+                        _ => None,
+                    })
+                };
+                let parent = integer(1)?;
+                let parent_exists = row.get::<_, bool>(2)?;
+                let parent_is_dir = row.get::<_, Option<bool>>(3)?.unwrap_or(false);
+                Ok(integer(0)?
+                    .and_then(NodeId::from_sql)
+                    .map(|id| DetachedRow {
+                        id,
+                        parent,
+                        parent_exists,
+                        parent_is_dir,
+                    }))
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(self.sql(context))?;
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// The highest node id: a cheap upper bound on the number of nodes.

@@ -18,16 +18,18 @@ pub(crate) struct InvalidRow {
     pub reason: String,
 }
 
-/// A row read from `nodes`: its raw name (for ordering) and the parsed node.
+/// A row read from `nodes`: its raw name and id (for ordering) and the parsed node.
 pub(crate) struct RawNode {
     /// The `name` value as stored, used to resume an ordered listing after it.
     pub position: Position,
+    /// The `id` value as stored, which orders rows of one name.
+    pub raw_id: Position,
     /// The node, or why the row cannot be one.
     pub node: Result<Node, InvalidRow>,
 }
 
-/// A `name` value exactly as stored, bound back into a query to resume a listing
-/// after it. Text is kept as bytes: a row whose name is not valid UTF-8 is skipped,
+/// A `name` (or `id`) value exactly as stored, bound back into a query to resume a
+/// listing after it. Text is kept as bytes: a row whose name is not valid UTF-8 is skipped,
 /// but the listing must still move past it.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Position {
@@ -54,19 +56,25 @@ impl ToSql for Position {
 
 /// Reads the [`NODE_COLUMNS`] of `row`.
 pub(crate) fn read(row: &Row<'_>) -> rusqlite::Result<RawNode> {
-    // Not `row.get::<Value>`: that fails on text that is not UTF-8, and one such
-    // row would make the whole directory unlistable.
-    let position = match row.get_ref(2)? {
-        ValueRef::Text(bytes) => Position::Text(bytes.to_vec()),
-        ValueRef::Blob(bytes) => Position::Other(Value::Blob(bytes.to_vec())),
-        ValueRef::Integer(i) => Position::Other(Value::Integer(i)),
-        ValueRef::Real(r) => Position::Other(Value::Real(r)),
-        ValueRef::Null => Position::Other(Value::Null),
-    };
     Ok(RawNode {
-        position,
+        position: Position::of(row.get_ref(2)?),
+        raw_id: Position::of(row.get_ref(0)?),
         node: parse(row)?,
     })
+}
+
+impl Position {
+    /// The value exactly as stored. Not `row.get::<Value>`: that fails on text that is
+    /// not UTF-8, and one such row would make the whole directory unlistable.
+    fn of(value: ValueRef<'_>) -> Self {
+        match value {
+            ValueRef::Text(bytes) => Self::Text(bytes.to_vec()),
+            ValueRef::Blob(bytes) => Self::Other(Value::Blob(bytes.to_vec())),
+            ValueRef::Integer(i) => Self::Other(Value::Integer(i)),
+            ValueRef::Real(r) => Self::Other(Value::Real(r)),
+            ValueRef::Null => Self::Other(Value::Null),
+        }
+    }
 }
 
 /// Parses the [`NODE_COLUMNS`] of `row` into a node, checking every rule of schema v1.
@@ -140,15 +148,7 @@ pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>>
 
     let content = match kind {
         KindColumn::Dir => Content::Dir,
-        KindColumn::File => Content::File(match row.get_ref(6)? {
-            ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
-                Ok(json) => AliasList::parse(json),
-                Err(_) => AliasList::Unparsable("aliases_json is not valid UTF-8".into()),
-            },
-            other => {
-                AliasList::Unparsable(format!("aliases_json is {}, not text", describe(other)))
-            }
-        }),
+        KindColumn::File => Content::File(aliases(row.get_ref(6)?)),
     };
 
     Ok(Ok(Node {
@@ -159,6 +159,17 @@ pub(crate) fn parse(row: &Row<'_>) -> rusqlite::Result<Result<Node, InvalidRow>>
         mtime_ns,
         content,
     }))
+}
+
+/// Parses an `aliases_json` value, saying what is wrong with one that is not text.
+pub(crate) fn aliases(value: ValueRef<'_>) -> AliasList {
+    match value {
+        ValueRef::Text(bytes) => match std::str::from_utf8(bytes) {
+            Ok(json) => AliasList::parse(json),
+            Err(_) => AliasList::Unparsable("aliases_json is not valid UTF-8".into()),
+        },
+        other => AliasList::Unparsable(format!("aliases_json is {}, not text", describe(other))),
+    }
 }
 
 enum KindColumn {
