@@ -166,8 +166,9 @@ impl Run<'_> {
         let names: Vec<&str> = into.split('/').filter(|c| !c.is_empty()).collect();
         let mut dir = NodeId::ROOT;
         for (index, name) in names.iter().enumerate() {
-            validate_name(name).map_err(|reason| VfsError::InvalidName {
-                name: (*name).to_owned(),
+            validate_name(name).map_err(|reason| VfsError::InvalidPath {
+                path: into.to_owned(),
+                component: (*name).to_owned(),
                 reason,
             })?;
             dir = match self.writer.child(dir, name)? {

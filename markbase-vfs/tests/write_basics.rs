@@ -245,20 +245,3 @@ fn two_handles_on_one_file_see_each_others_writes() {
     }
     assert_eq!(vfs.getattr(attr.ino).unwrap().size, 12);
 }
-
-fn chmod(mode: u32) -> SetAttr {
-    let mut changes = SetAttr::default();
-    changes.mode = Some(mode);
-    changes
-}
-
-#[test]
-fn chmod_is_accepted_and_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let vfs = common::empty_vfs(dir.path());
-    let (attr, h) = vfs.create(NodeId::ROOT, "f", true).unwrap();
-    vfs.release(h).unwrap();
-    let after = vfs.setattr(attr.ino, chmod(0o600), None).unwrap();
-    assert_eq!(after.perm, 0o644);
-    assert_eq!(after.size, attr.size);
-}
