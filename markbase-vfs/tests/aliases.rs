@@ -558,12 +558,7 @@ fn unreadable_alias_is_permission_denied() {
     std::fs::write(dir.path().join("public.bin"), b"public").unwrap();
     let secret = dir.path().join("secret.bin");
     std::fs::write(&secret, b"secret").unwrap();
-    if markbase_testkit::is_root() {
-        common::chown_tree(dir.path(), common::NOBODY, common::NOBODY);
-        std::os::unix::fs::lchown(&secret, Some(0), Some(0)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    common::hide_from_nobody(dir.path(), &secret);
 
     common::assert_passes_as_nobody("unreadable_alias_is_permission_denied", dir.path());
 }

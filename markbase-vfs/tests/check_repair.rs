@@ -546,12 +546,7 @@ fn an_unreadable_alias_is_listed_as_unreadable() {
     drop(raw);
     let secret = dir.path().join("secret.bin");
     std::fs::write(&secret, b"secret").unwrap();
-    if markbase_testkit::is_root() {
-        common::chown_tree(dir.path(), common::NOBODY, common::NOBODY);
-        std::os::unix::fs::lchown(&secret, Some(0), Some(0)).unwrap();
-    }
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o000)).unwrap();
+    common::hide_from_nobody(dir.path(), &secret);
     common::assert_passes_as_nobody("an_unreadable_alias_is_listed_as_unreadable", dir.path());
 }
 

@@ -172,6 +172,18 @@ fn tree_paths(path: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Gives `dir` and everything below it to `nobody` (when we are root) but `secret`, a
+/// file in it that no one but root may read (mode 0): a child run as `nobody`
+/// ([`assert_passes_as_nobody`]) reaches the directory and cannot open the file.
+pub fn hide_from_nobody(dir: &Path, secret: &Path) {
+    if markbase_testkit::is_root() {
+        chown_tree(dir, NOBODY, NOBODY);
+        std::os::unix::fs::lchown(secret, Some(0), Some(0)).expect("chown the secret");
+    }
+    std::fs::set_permissions(secret, std::fs::Permissions::from_mode(0o000))
+        .expect("chmod the secret");
+}
+
 /// The uid and gid privilege-dropped children run as (`nobody`).
 pub const NOBODY: u32 = 65534;
 
