@@ -3,15 +3,11 @@
 use dav_server::fs::{FsError, FsResult};
 use markbase_vfs::VfsError;
 
-/// `err` as a dav-server error (its status is fixed by dav-server), logged by how
-/// unexpected it is.
+/// `err` as a dav-server error (its status is fixed by dav-server), logged at the
+/// error's own level.
 pub(crate) fn fs_error(err: VfsError) -> FsError {
-    let code = err.errno();
-    match code {
-        libc::EIO | libc::EBUSY => tracing::warn!("{err}"),
-        _ => tracing::debug!("{err}"),
-    }
-    status_of(code)
+    err.log();
+    status_of(err.errno())
 }
 
 /// An I/O error while `doing` something to a Finder file kept aside.

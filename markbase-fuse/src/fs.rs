@@ -93,15 +93,10 @@ impl MarkbaseFs {
     }
 }
 
-/// A core error as the errno the kernel gets, logged by how unexpected it is.
+/// A core error as the errno the kernel gets, logged at the error's own level.
 fn errno(err: VfsError) -> io::Error {
-    let code = err.errno();
-    if code == libc::EIO {
-        tracing::warn!("{err}");
-    } else {
-        tracing::debug!("{err}");
-    }
-    io::Error::from_raw_os_error(code)
+    err.log();
+    io::Error::from_raw_os_error(err.errno())
 }
 
 fn node(ino: u64) -> io::Result<NodeId> {

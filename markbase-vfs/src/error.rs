@@ -7,6 +7,7 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::alias::SkippedAlias;
+use crate::handles::FileHandle;
 use crate::node::NodeId;
 
 /// Result alias used throughout the crate.
@@ -14,9 +15,11 @@ pub type Result<T, E = VfsError> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in the core, with enough context to say why.
 ///
-/// [`VfsError::errno`] gives the errno a filesystem adapter should answer with,
-/// so that FUSE and WebDAV agree on what each failure means.
+/// [`VfsError::errno`] gives the errno a filesystem adapter should answer with, and
+/// [`VfsError::level`] how loudly it should be logged, so that every adapter agrees
+/// on what each failure means.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum VfsError {
     /// The catalog file does not exist.
     #[error("catalog {} does not exist", .0.display())]
@@ -61,13 +64,13 @@ pub enum VfsError {
     Sqlite {
         /// What the core was doing.
         context: &'static str,
-        /// The SQLite error.
-        cause: rusqlite::Error,
+        /// What the database engine said.
+        cause: EngineError,
     },
 
     /// No connection could be taken from the pool in time.
     #[error("no catalog connection available: {0}")]
-    Pool(r2d2::Error),
+    Pool(EngineError),
 
     /// A name or path that does not exist.
     #[error("no such file or directory: {0}")]
@@ -156,11 +159,11 @@ pub enum VfsError {
 
     /// A write through a handle opened only for reading.
     #[error("file handle {0} is not open for writing")]
-    NotWritable(u64),
+    NotWritable(FileHandle),
 
     /// An unknown or already released file handle.
     #[error("bad file handle {0}")]
-    BadHandle(u64),
+    BadHandle(FileHandle),
 
     /// A `readdir` offset that does not name a position in the directory.
     #[error("stale readdir offset {offset} for directory {dir}")]
@@ -208,6 +211,55 @@ impl VfsError {
         }
     }
 
+    /// How loudly an adapter should log this error when it answers a request with it:
+    /// `WARN` for what an operator must look at (the catalog or a file cannot be read
+    /// or written, a handle the adapter should not have sent), `DEBUG` for answers a
+    /// client's own request explains (a missing name, a full directory, a read-only
+    /// filesystem).
+    pub fn level(&self) -> tracing::Level {
+        match self {
+            Self::CatalogMissing(_)
+            | Self::CatalogUnreadable { .. }
+            | Self::NotACatalog { .. }
+            | Self::Schema { .. }
+            | Self::CatalogBusy { .. }
+            | Self::Sqlite { .. }
+            | Self::Pool(_)
+            | Self::InvalidNode { .. }
+            | Self::ParentCycle { .. }
+            | Self::NoUsableAlias { .. }
+            | Self::CatalogReadOnly { .. }
+            | Self::BadHandle(_) => tracing::Level::WARN,
+            Self::Io { cause, .. } => match cause.raw_os_error() {
+                Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS | libc::EACCES | libc::EPERM) => {
+                    tracing::Level::DEBUG
+                }
+                _ => tracing::Level::WARN,
+            },
+            Self::NotFound(_)
+            | Self::NotADirectory(_)
+            | Self::IsADirectory(_)
+            | Self::InvalidName { .. }
+            | Self::InvalidPath { .. }
+            | Self::ReadOnly
+            | Self::Exists(_)
+            | Self::NotEmpty(_)
+            | Self::InvalidRename(_)
+            | Self::NotWritable(_)
+            | Self::StaleOffset { .. } => tracing::Level::DEBUG,
+        }
+    }
+
+    /// Logs this error at its [`level`](Self::level), as an adapter does before it
+    /// answers a request with it.
+    pub fn log(&self) {
+        if self.level() == tracing::Level::WARN {
+            tracing::warn!("{self}");
+        } else {
+            tracing::debug!("{self}");
+        }
+    }
+
     /// Wraps an I/O error with a description of what was being done.
     pub(crate) fn io(context: impl Into<String>, cause: io::Error) -> Self {
         Self::Io {
@@ -219,7 +271,30 @@ impl VfsError {
 
 impl From<r2d2::Error> for VfsError {
     fn from(err: r2d2::Error) -> Self {
-        Self::Pool(err)
+        Self::Pool(EngineError::new(err))
+    }
+}
+
+/// An error of the catalog's database engine or its connection pool: its message and
+/// source, without tying this crate's API to the engine's types.
+#[derive(Debug)]
+pub struct EngineError(Box<dyn std::error::Error + Send + Sync>);
+
+impl EngineError {
+    pub(crate) fn new(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(err))
+    }
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for EngineError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 

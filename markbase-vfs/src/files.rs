@@ -56,7 +56,7 @@ impl Vfs {
         let open = self
             .handles
             .get(handle)
-            .ok_or(VfsError::BadHandle(handle.raw()))?;
+            .ok_or(VfsError::BadHandle(handle))?;
         loop {
             match sink.read_from(&open.backing.file, offset, len) {
                 Ok(n) => return Ok(n),
@@ -72,7 +72,7 @@ impl Vfs {
         let open = self
             .handles
             .get(handle)
-            .ok_or(VfsError::BadHandle(handle.raw()))?;
+            .ok_or(VfsError::BadHandle(handle))?;
         let mut done = 0;
         while done < buf.len() {
             let at = offset + done as u64;
@@ -95,7 +95,7 @@ impl Vfs {
         let open = self
             .handles
             .get(handle)
-            .ok_or(VfsError::BadHandle(handle.raw()))?;
+            .ok_or(VfsError::BadHandle(handle))?;
         let Some(len) = std::num::NonZeroU64::new(len) else {
             return Ok(());
         };
@@ -116,7 +116,7 @@ impl Vfs {
         let open = self
             .handles
             .remove(handle)
-            .ok_or(VfsError::BadHandle(handle.raw()))?;
+            .ok_or(VfsError::BadHandle(handle))?;
         self.record_written(&open, false)
     }
 

@@ -18,6 +18,12 @@ use crate::node::NodeId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FileHandle(u64);
 
+impl std::fmt::Display for FileHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl FileHandle {
     /// The handle as a plain number.
     pub fn raw(self) -> u64 {

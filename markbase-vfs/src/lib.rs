@@ -84,7 +84,7 @@ pub use check::{
     CheckReport, DanglingNode, OrphanAction, Repair, RepairReport, Unreachability, UnreachableNode,
 };
 pub use config::VfsConfig;
-pub use error::{Result, VfsError};
+pub use error::{EngineError, Result, VfsError};
 pub use files::Resolution;
 pub use finder::{
     AsideFile, AsideOpen, AsideUpload, FinderFiles, PROBE_FILES, Place, is_finder_metadata,

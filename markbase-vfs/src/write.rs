@@ -264,15 +264,13 @@ impl Vfs {
     }
 
     fn handle(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
-        self.handles
-            .get(handle)
-            .ok_or(VfsError::BadHandle(handle.raw()))
+        self.handles.get(handle).ok_or(VfsError::BadHandle(handle))
     }
 
     fn writable(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
         let open = self.handle(handle)?;
         if open.write.is_none() {
-            return Err(VfsError::NotWritable(handle.raw()));
+            return Err(VfsError::NotWritable(handle));
         }
         Ok(open)
     }

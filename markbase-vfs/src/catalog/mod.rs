@@ -16,7 +16,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
 use crate::alias::AliasList;
-use crate::error::{Result, VfsError};
+use crate::error::{EngineError, Result, VfsError};
 use crate::node::{Node, NodeId};
 use row::NODE_COLUMNS;
 pub(crate) use row::{InvalidRow, Position, RawNode};
@@ -411,7 +411,7 @@ pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Er
         },
         _ => VfsError::Sqlite {
             context,
-            cause: source,
+            cause: EngineError::new(source),
         },
     }
 }
