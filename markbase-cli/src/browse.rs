@@ -17,8 +17,7 @@ pub fn ls(vfs: &Vfs, args: &crate::cli::LsArgs) -> Result<()> {
         let name = args.path.trim_end_matches('/');
         return write_entry(&mut out, name, attr, args.long);
     }
-    for entry in list(vfs, attr.ino)? {
-        let attr = vfs.getattr(entry.ino)?;
+    for (entry, attr) in list(vfs, attr.ino)? {
         write_entry(&mut out, &entry.name, attr, args.long)?;
     }
     Ok(out.flush()?)
@@ -41,11 +40,11 @@ fn write_entry(out: &mut impl Write, name: &str, attr: FileAttr, long: bool) -> 
     Ok(())
 }
 
-/// Every entry of directory `dir`, in listing order.
-pub fn list(vfs: &Vfs, dir: NodeId) -> Result<Vec<DirEntry>> {
+/// Every entry of directory `dir` with its attributes, in listing order.
+pub fn list(vfs: &Vfs, dir: NodeId) -> Result<Vec<(DirEntry, FileAttr)>> {
     let mut entries = Vec::new();
-    vfs.readdir(dir, 0, |entry| {
-        entries.push(entry.clone());
+    vfs.readdir_plus(dir, 0, |entry, attr| {
+        entries.push((entry.clone(), *attr));
         true
     })?;
     Ok(entries)
@@ -146,7 +145,7 @@ pub fn write_resolution(vfs: &Vfs, ino: NodeId, out: &mut impl Write) -> Result<
 /// Writes the tree below `dir` with sizes, like `tree`.
 pub fn write_tree(vfs: &Vfs, dir: NodeId, prefix: &str, out: &mut impl Write) -> Result<()> {
     let entries = list(vfs, dir)?;
-    for (i, entry) in entries.iter().enumerate() {
+    for (i, (entry, attr)) in entries.iter().enumerate() {
         let last = i + 1 == entries.len();
         let (branch, indent) = if last {
             ("└── ", "    ")
@@ -159,7 +158,6 @@ pub fn write_tree(vfs: &Vfs, dir: NodeId, prefix: &str, out: &mut impl Write) ->
                 write_tree(vfs, entry.ino, &format!("{prefix}{indent}"), out)?;
             }
             NodeKind::File => {
-                let attr = vfs.getattr(entry.ino)?;
                 writeln!(
                     out,
                     "{prefix}{branch}{}  ({})",

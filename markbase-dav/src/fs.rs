@@ -229,18 +229,15 @@ impl DavFileSystem for MarkbaseDavFs {
             let entries = blocking(move || {
                 let dir = vfs.lookup_path(&path).map_err(fs_error)?;
                 let mut children = Vec::new();
-                vfs.readdir(dir.ino, 0, |entry| {
-                    children.push((entry.name.to_string(), entry.ino));
+                vfs.readdir_plus(dir.ino, 0, |entry, attr| {
+                    children.push(Entry {
+                        name: entry.name.to_string(),
+                        attr: *attr,
+                    });
                     true
                 })
                 .map_err(fs_error)?;
-                // A child gone since the listing is left out.
-                Ok(children
-                    .into_iter()
-                    .filter_map(|(name, ino)| {
-                        vfs.getattr(ino).ok().map(|attr| Entry { name, attr })
-                    })
-                    .collect::<Vec<_>>())
+                Ok(children)
             })
             .await?;
             let stream = futures_util::stream::iter(

@@ -454,7 +454,17 @@ impl FileSystem for MarkbaseFs {
         offset: u64,
         add_entry: &mut dyn FnMut(DirEntry) -> io::Result<usize>,
     ) -> io::Result<()> {
-        self.list(ino, offset, &mut |entry, _| add_entry(entry))
+        let dir = node(ino)?;
+        if !self.list_dots(dir, offset, &mut |dot| add_entry(dot))? {
+            return Ok(());
+        }
+        let mut failed = None;
+        self.vfs
+            .readdir(dir, offset, |entry| {
+                fill(add_entry(dirent(entry)), &mut failed)
+            })
+            .map_err(errno)?;
+        failed.map_or(Ok(()), Err)
     }
 
     fn readdirplus(
@@ -466,32 +476,30 @@ impl FileSystem for MarkbaseFs {
         offset: u64,
         add_entry: &mut dyn FnMut(DirEntry, Entry) -> io::Result<usize>,
     ) -> io::Result<()> {
-        self.list(ino, offset, &mut |entry, kind| {
-            // An entry whose attributes cannot be had (gone meanwhile, unreadable row)
-            // is listed without them: the kernel then looks it up by name.
-            let plus = match kind {
-                Some(_) => match self.vfs.getattr(node(entry.ino)?) {
-                    Ok(attr) => self.entry(&attr),
-                    Err(_) => Entry::default(),
-                },
-                None => Entry::default(),
-            };
-            add_entry(entry, plus)
-        })
+        let dir = node(ino)?;
+        // The dot entries go without attributes: the kernel looks them up itself.
+        if !self.list_dots(dir, offset, &mut |dot| add_entry(dot, Entry::default()))? {
+            return Ok(());
+        }
+        let mut failed = None;
+        self.vfs
+            .readdir_plus(dir, offset, |entry, attr| {
+                fill(add_entry(dirent(entry), self.entry(attr)), &mut failed)
+            })
+            .map_err(errno)?;
+        failed.map_or(Ok(()), Err)
     }
 }
 
 impl MarkbaseFs {
-    /// Lists directory `ino` from `offset`: `.` and `..` at offsets 1 and 2 (the
-    /// kernel does not make them up), then the core's entries. `add` gets each entry
-    /// and its kind (`None` for the dot entries) and returns 0 when its buffer is full.
-    fn list(
+    /// Lists `.` and `..` of `dir` at offsets 1 and 2 (the kernel does not make them
+    /// up), those at or after `offset`; false when `add` said its buffer is full.
+    fn list_dots(
         &self,
-        ino: u64,
+        dir: NodeId,
         offset: u64,
-        add: &mut dyn FnMut(DirEntry, Option<NodeKind>) -> io::Result<usize>,
-    ) -> io::Result<()> {
-        let dir = node(ino)?;
+        add: &mut dyn FnMut(DirEntry) -> io::Result<usize>,
+    ) -> io::Result<bool> {
         let parent = self.vfs.node(dir).map_err(errno)?.parent.unwrap_or(dir);
         for (dot_offset, name, dot_ino) in [(1, ".", dir), (2, "..", parent)] {
             if offset < dot_offset {
@@ -501,30 +509,34 @@ impl MarkbaseFs {
                     type_: dirent_type(NodeKind::Dir),
                     name: name.as_bytes(),
                 };
-                if add(dot, None)? == 0 {
-                    return Ok(());
+                if add(dot)? == 0 {
+                    return Ok(false);
                 }
             }
         }
-        let mut failed = None;
-        self.vfs
-            .readdir(dir, offset, |entry| {
-                let dirent = DirEntry {
-                    ino: entry.ino.get(),
-                    offset: entry.offset,
-                    type_: dirent_type(entry.kind),
-                    name: entry.name.as_bytes(),
-                };
-                match add(dirent, Some(entry.kind)) {
-                    Ok(0) => false,
-                    Ok(_) => true,
-                    Err(err) => {
-                        failed = Some(err);
-                        false
-                    }
-                }
-            })
-            .map_err(errno)?;
-        failed.map_or(Ok(()), Err)
+        Ok(true)
+    }
+}
+
+/// A core entry as the kernel's.
+fn dirent(entry: &markbase_vfs::DirEntry) -> DirEntry<'_> {
+    DirEntry {
+        ino: entry.ino.get(),
+        offset: entry.offset,
+        type_: dirent_type(entry.kind),
+        name: entry.name.as_bytes(),
+    }
+}
+
+/// Whether a listing goes on after the kernel's buffer took an entry (`added`): not
+/// when it is full (0) or failed (the error is kept in `failed`).
+fn fill(added: io::Result<usize>, failed: &mut Option<io::Error>) -> bool {
+    match added {
+        Ok(0) => false,
+        Ok(_) => true,
+        Err(err) => {
+            *failed = Some(err);
+            false
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::node::Owner;
+use crate::reach::Reach;
 
 /// A file node's aliases, parsed from its `aliases_json` column.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -221,59 +222,23 @@ pub struct Backing {
     /// The aliases before it that were passed over.
     pub skipped: Vec<SkippedAlias>,
     /// The permission bits that the folders above the file let each class of user use
-    /// (judged for its owner, its group and everyone else); its stats keep only these.
+    /// (judged for its owner, its group and everyone else; [`Reach`]); its stats keep
+    /// only these.
     pub reach: u16,
     /// Identity, size, owner and permissions when it was opened.
     pub stat: FileStat,
 }
 
-/// The permission bits of the file at `path`, owned by `owner`, that the folders above
-/// it let each class of user use: a user who may not search every folder on the way
-/// cannot open the file, whatever its own bits say. Each folder is judged for the
-/// file's owner, a member of its group and anyone else; a folder that cannot be read
-/// keeps everyone but the owner out.
-pub(crate) fn reach(path: &Path, owner: Owner) -> u16 {
-    const OWNER: u16 = 0o700;
-    const GROUP: u16 = 0o070;
-    const OTHERS: u16 = 0o007;
-    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_owned());
-    let mut reach = OWNER | GROUP | OTHERS;
-    for dir in real.ancestors().skip(1) {
-        let Ok(meta) = std::fs::metadata(dir) else {
-            reach &= OWNER;
-            continue;
-        };
-        let mode = meta.mode();
-        let searchable = |bit: u32| mode & bit != 0;
-        let by_group = meta.gid() == owner.gid;
-        let for_group = if by_group {
-            searchable(0o010)
-        } else {
-            searchable(0o001)
-        };
-        let for_owner = if meta.uid() == owner.uid {
-            searchable(0o100)
-        } else {
-            for_group
-        };
-        if !searchable(0o001) {
-            reach &= !OTHERS;
-        }
-        if !for_group {
-            reach &= !GROUP;
-        }
-        if !for_owner {
-            reach &= !OWNER;
-        }
-    }
-    reach
-}
-
 /// Resolves `aliases` to the first one that opens as a regular file.
 ///
-/// `base` is the directory relative aliases are resolved against. On failure the
-/// error lists every alias and why it was passed over.
-pub fn resolve(aliases: &AliasList, base: &Path) -> Result<Backing, Vec<SkippedAlias>> {
+/// `base` is the directory relative aliases are resolved against; `reach` judges the
+/// folders above the file. On failure the error lists every alias and why it was
+/// passed over.
+pub(crate) fn resolve(
+    aliases: &AliasList,
+    base: &Path,
+    reach: &Reach,
+) -> Result<Backing, Vec<SkippedAlias>> {
     let entries = match aliases {
         AliasList::Entries(entries) => entries,
         AliasList::Unparsable(reason) => {
@@ -299,8 +264,8 @@ pub fn resolve(aliases: &AliasList, base: &Path) -> Result<Backing, Vec<SkippedA
         };
         let path = base.join(&**alias);
         match open_regular(&path) {
-            Ok((file, stat)) => {
-                let reach = reach(&path, stat.owner);
+            Ok((file, stat, linked)) => {
+                let reach = reach.of(&file, &path, linked, stat.owner);
                 return Ok(Backing {
                     file,
                     path,
@@ -320,22 +285,32 @@ pub fn resolve(aliases: &AliasList, base: &Path) -> Result<Backing, Vec<SkippedA
     Err(skipped)
 }
 
-/// Opens `path` for reading if it is a regular file.
+/// Opens `path` for reading if it is a regular file; whether it was reached through a
+/// symbolic link at its last component.
 ///
 /// `O_NONBLOCK` keeps a FIFO from blocking the open; it has no effect on the
-/// regular files that are kept.
-fn open_regular(path: &Path) -> Result<(File, FileStat), SkipReason> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .map_err(|err| SkipReason::from_open_error(&err))?;
+/// regular files that are kept. The link is found without a syscall of its own: the
+/// path is opened without following one first, and again if it is one.
+fn open_regular(path: &Path) -> Result<(File, FileStat, bool), SkipReason> {
+    let open = |follow: bool| {
+        let no_follow = if follow { 0 } else { libc::O_NOFOLLOW };
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY | no_follow)
+            .open(path)
+    };
+    let (file, linked) = match open(false) {
+        Ok(file) => (Ok(file), false),
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => (open(true), true),
+        Err(err) => (Err(err), false),
+    };
+    let file = file.map_err(|err| SkipReason::from_open_error(&err))?;
     let meta = file
         .metadata()
         .map_err(|err| SkipReason::Io(err.to_string()))?;
     let file_type = meta.file_type();
     if file_type.is_file() {
-        Ok((file, FileStat::of(&meta)))
+        Ok((file, FileStat::of(&meta), linked))
     } else if file_type.is_dir() {
         Err(SkipReason::IsDirectory)
     } else if file_type.is_fifo() {
@@ -368,6 +343,7 @@ impl Backing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn parse_keeps_every_problem() {
@@ -422,7 +398,7 @@ mod tests {
         )
         .unwrap();
         let aliases = AliasList::parse(&AliasList::to_json(&["missing", "adir", "fifo", "real"]));
-        let backing = resolve(&aliases, dir.path()).unwrap();
+        let backing = resolve(&aliases, dir.path(), &Reach::new(Duration::ZERO)).unwrap();
         assert_eq!(backing.index, 3);
         assert_eq!(backing.path, dir.path().join("real"));
         assert_eq!(backing.stat.size, 5);
@@ -435,7 +411,12 @@ mod tests {
                 SkipReason::NotRegular("FIFO")
             ]
         );
-        let failed = resolve(&AliasList::parse("[]"), dir.path()).unwrap_err();
+        let failed = resolve(
+            &AliasList::parse("[]"),
+            dir.path(),
+            &Reach::new(Duration::ZERO),
+        )
+        .unwrap_err();
         assert!(failed.is_empty());
     }
 }

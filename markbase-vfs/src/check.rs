@@ -210,7 +210,7 @@ impl Vfs {
                     AliasEntry::Invalid(_) => false,
                 })
                 .collect();
-            if let Err(skipped) = alias::resolve(&aliases, &base) {
+            if let Err(skipped) = alias::resolve(&aliases, &base, &self.reach) {
                 dangling.push(DanglingNode {
                     id,
                     // A row the root does not reach has no path (and is listed

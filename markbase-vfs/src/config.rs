@@ -21,6 +21,10 @@ pub struct VfsConfig {
     pub node_cache: NonZeroUsize,
     /// Name lookups kept in memory, misses included (default 100,000).
     pub lookup_cache: NonZeroUsize,
+    /// Directories whose entries are fingerprinted, to notice changes other programs
+    /// make to them, and renamed nodes whose ctime is remembered (default 100,000 of
+    /// each; past that, a directory may look changed when it is not).
+    pub tracked_times: NonZeroUsize,
     /// Resolved alias files kept open for reuse (default 256).
     pub open_file_cache: NonZeroUsize,
     /// How long a file's size and mtime, read from its alias, are trusted (default 1 s).
@@ -50,6 +54,7 @@ impl VfsConfig {
             busy_timeout: Duration::from_secs(5),
             node_cache: NonZeroUsize::new(100_000).expect("non-zero"),
             lookup_cache: NonZeroUsize::new(100_000).expect("non-zero"),
+            tracked_times: NonZeroUsize::new(100_000).expect("non-zero"),
             open_file_cache: NonZeroUsize::new(256).expect("non-zero"),
             attr_ttl: Duration::from_secs(1),
             change_check_interval: Duration::from_millis(1),

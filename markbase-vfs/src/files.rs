@@ -155,7 +155,7 @@ impl Vfs {
         let Content::File(aliases) = &node.content else {
             return Err(VfsError::IsADirectory(self.describe(&node)));
         };
-        let outcome = alias::resolve(aliases, self.catalog.base_dir()).map(Arc::new);
+        let outcome = alias::resolve(aliases, self.catalog.base_dir(), &self.reach).map(Arc::new);
         Ok(Resolution { node, outcome })
     }
 
@@ -229,7 +229,7 @@ impl Vfs {
         let Content::File(aliases) = &node.content else {
             return Resolved::Unreadable(Arc::from([]));
         };
-        let resolved = match alias::resolve(aliases, self.catalog.base_dir()) {
+        let resolved = match alias::resolve(aliases, self.catalog.base_dir(), &self.reach) {
             Ok(backing) => {
                 for skipped in &backing.skipped {
                     tracing::info!(node = %node.id, name = %node.name, "skipping {skipped}");

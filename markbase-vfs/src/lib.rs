@@ -71,6 +71,7 @@ mod namespace;
 mod node;
 mod primary;
 mod properties;
+mod reach;
 mod readdir;
 mod store;
 mod times;

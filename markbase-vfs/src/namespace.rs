@@ -171,7 +171,7 @@ impl Vfs {
             .metadata()
             .map_err(|err| VfsError::io(format!("reading {}", new.path.display()), err))?;
         let stat = FileStat::of(&meta);
-        let reach = crate::alias::reach(&new.path, stat.owner);
+        let reach = self.reach.of(&new.file, &new.path, false, stat.owner);
         let backing = Backing {
             file: new.file,
             path: new.path,

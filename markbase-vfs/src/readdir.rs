@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 
 use crate::catalog::{After, Position};
 use crate::error::{Result, VfsError};
-use crate::node::{NodeId, NodeKind};
+use crate::node::{FileAttr, Node, NodeId, NodeKind};
 use crate::vfs::Vfs;
 
 /// Rows fetched per catalog query while listing.
@@ -75,6 +75,28 @@ impl Vfs {
         offset: u64,
         mut add: impl FnMut(&DirEntry) -> bool,
     ) -> Result<()> {
+        self.list(dir, offset, |entry, _| add(entry))
+    }
+
+    /// [`Vfs::readdir`], each entry with its attributes (as [`Vfs::getattr`] gives them,
+    /// from the row the listing read): for FUSE's readdirplus, WebDAV's PROPFIND,
+    /// NFS's READDIRPLUS and `ls -l`.
+    pub fn readdir_plus(
+        &self,
+        dir: NodeId,
+        offset: u64,
+        mut add: impl FnMut(&DirEntry, &FileAttr) -> bool,
+    ) -> Result<()> {
+        self.list(dir, offset, |entry, node| add(entry, &self.attr_of(node)))
+    }
+
+    /// Lists `dir` from `offset`, handing `add` each entry and the row it came from.
+    fn list(
+        &self,
+        dir: NodeId,
+        offset: u64,
+        mut add: impl FnMut(&DirEntry, &Node) -> bool,
+    ) -> Result<()> {
         self.refresh();
         let node = self.node_fresh(dir)?;
         if node.kind() != NodeKind::Dir {
@@ -117,8 +139,9 @@ impl Vfs {
                     kind: child.kind(),
                     offset: offset_of(child.id),
                 };
-                self.caches.insert_node(generation, Arc::new(child));
-                if !add(&entry) {
+                let child = Arc::new(child);
+                self.caches.insert_node(generation, Arc::clone(&child));
+                if !add(&entry, &child) {
                     self.remember(dir, last_taken);
                     return Ok(());
                 }

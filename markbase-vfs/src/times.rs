@@ -14,13 +14,13 @@
 //! (the table is bounded) or raced with a write can only make a directory look
 //! changed when it is not, never the reverse.
 
+use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lru::LruCache;
-use parking_lot::Mutex;
+use parking_lot::RwLock;
 
 use crate::node::NodeId;
 
@@ -36,22 +36,29 @@ struct Seen {
 }
 
 /// The times of renames and of outside directory changes seen by one `Vfs`.
+///
+/// Both tables are read on every `getattr`, so they are read-locked maps with a
+/// lock-free test for the common case (nothing renamed; no outside commit since a
+/// directory was last compared), bounded by dropping an arbitrary entry when full.
 pub(crate) struct Times {
     /// The ctime of each node renamed, or directory whose times were set, through
     /// this `Vfs`.
-    changed: Mutex<LruCache<NodeId, i64>>,
+    changed: Bounded<i64>,
+    /// Whether `changed` has ever held anything.
+    any_changed: AtomicBool,
     /// Directories whose attributes were reported.
-    seen: Mutex<LruCache<NodeId, Seen>>,
+    seen: Bounded<Seen>,
     /// Outside commits noticed so far.
     epoch: AtomicU64,
 }
 
 impl Times {
-    /// Remembers at most `capacity` renames and directories.
+    /// Remembers at most `capacity` status changes and directories.
     pub fn new(capacity: NonZeroUsize) -> Self {
         Self {
-            changed: Mutex::new(LruCache::new(capacity)),
-            seen: Mutex::new(LruCache::new(capacity)),
+            changed: Bounded::new(capacity),
+            any_changed: AtomicBool::new(false),
+            seen: Bounded::new(capacity),
             epoch: AtomicU64::new(0),
         }
     }
@@ -63,22 +70,26 @@ impl Times {
 
     /// `node` was renamed, or its times set, at `now_ns`: its ctime.
     pub fn status_changed(&self, node: NodeId, now_ns: i64) {
-        self.changed.lock().put(node, now_ns);
+        self.changed.put(node, now_ns);
+        self.any_changed.store(true, Ordering::Release);
     }
 
     /// When that last happened to `node` through this `Vfs`, if it did.
     pub fn status_changed_at(&self, node: NodeId) -> Option<i64> {
-        self.changed.lock().get(&node).copied()
+        if !self.any_changed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.changed.get(node)
     }
 
     /// When another program was last seen changing the entries of `dir` (0: never).
-    /// `fingerprint` reads the directory's entries from the catalog (as
-    /// the sum of their [`entry_hash`]es); it is called when nothing is known of `dir` yet
-    /// and after an outside commit, at most once per commit. `None` (the catalog
-    /// could not be read) leaves what is known as it is.
+    /// `fingerprint` reads the directory's entries from the catalog (the sum of their
+    /// [`entry_hash`]es); it is called when nothing is known of `dir` yet and after an
+    /// outside commit, at most once per commit. `None` (the catalog could not be read)
+    /// leaves what is known as it is.
     pub fn outside_change_of(&self, dir: NodeId, fingerprint: impl FnOnce() -> Option<u64>) -> i64 {
         let epoch = self.epoch.load(Ordering::Acquire);
-        let known = self.seen.lock().get(&dir).copied();
+        let known = self.seen.get(dir);
         if let Some(seen) = known
             && seen.epoch == epoch
         {
@@ -92,7 +103,7 @@ impl Times {
             Some(seen) => seen.changed_ns,
             None => 0,
         };
-        self.seen.lock().put(
+        self.seen.put(
             dir,
             Seen {
                 fingerprint,
@@ -105,21 +116,56 @@ impl Times {
 
     /// This `Vfs` added entry `name` (node `id`) to `dir`.
     pub fn added(&self, dir: NodeId, id: NodeId, name: &str) {
-        self.adjust(dir, |sum| {
-            sum.wrapping_add(entry_hash(id.sql(), name.as_bytes()))
+        self.seen.update(dir, |seen| {
+            seen.fingerprint = seen
+                .fingerprint
+                .wrapping_add(entry_hash(id.sql(), name.as_bytes()));
         });
     }
 
     /// This `Vfs` removed entry `name` (node `id`) from `dir`.
     pub fn removed(&self, dir: NodeId, id: NodeId, name: &str) {
-        self.adjust(dir, |sum| {
-            sum.wrapping_sub(entry_hash(id.sql(), name.as_bytes()))
+        self.seen.update(dir, |seen| {
+            seen.fingerprint = seen
+                .fingerprint
+                .wrapping_sub(entry_hash(id.sql(), name.as_bytes()));
         });
     }
+}
 
-    fn adjust(&self, dir: NodeId, change: impl FnOnce(u64) -> u64) {
-        if let Some(seen) = self.seen.lock().peek_mut(&dir) {
-            seen.fingerprint = change(seen.fingerprint);
+/// A map by node of at most `capacity` values, read under a shared lock; when full,
+/// an arbitrary entry makes room.
+struct Bounded<T> {
+    map: RwLock<HashMap<NodeId, T, foldhash::fast::RandomState>>,
+    capacity: usize,
+}
+
+impl<T: Copy> Bounded<T> {
+    fn new(capacity: NonZeroUsize) -> Self {
+        Self {
+            map: RwLock::new(HashMap::default()),
+            capacity: capacity.get(),
+        }
+    }
+
+    fn get(&self, id: NodeId) -> Option<T> {
+        self.map.read().get(&id).copied()
+    }
+
+    fn put(&self, id: NodeId, value: T) {
+        let mut map = self.map.write();
+        if map.len() >= self.capacity
+            && !map.contains_key(&id)
+            && let Some(&evicted) = map.keys().next()
+        {
+            map.remove(&evicted);
+        }
+        map.insert(id, value);
+    }
+
+    fn update(&self, id: NodeId, change: impl FnOnce(&mut T)) {
+        if let Some(value) = self.map.write().get_mut(&id) {
+            change(value);
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::handles::HandleTable;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
 use crate::primary::PrimaryConnection;
 use crate::properties::PropertyFile;
+use crate::reach::Reach;
 use crate::readdir::Cursors;
 use crate::store::Store;
 use crate::times::Times;
@@ -42,6 +43,7 @@ pub struct Vfs {
     pub(crate) config: VfsConfig,
     pub(crate) properties: PropertyFile,
     pub(crate) times: Times,
+    pub(crate) reach: Reach,
     warned: Mutex<HashSet<String>>,
 }
 
@@ -84,7 +86,8 @@ impl Vfs {
             config.read_only,
             config.busy_timeout,
         );
-        let times = Times::new(config.node_cache);
+        let times = Times::new(config.tracked_times);
+        let reach = Reach::new(config.attr_ttl);
         let caches = Caches::new(CacheSizes {
             nodes: config.node_cache,
             lookups: config.lookup_cache,
@@ -101,6 +104,7 @@ impl Vfs {
             config,
             properties,
             times,
+            reach,
             warned: Mutex::new(HashSet::new()),
         })
     }

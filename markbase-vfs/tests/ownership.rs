@@ -102,6 +102,20 @@ fn folders_that_keep_users_out_keep_them_out_of_the_file() {
 }
 
 #[test]
+fn an_alias_that_is_a_link_is_judged_by_its_target_s_folders_too() {
+    let dir = common::open_tempdir();
+    let closed = dir.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::write(closed.join("clip.mov"), b"frames").unwrap();
+    chmod(&closed.join("clip.mov"), 0o644);
+    chmod(&closed, 0o700);
+    let link = dir.path().join("link.mov");
+    std::os::unix::fs::symlink(closed.join("clip.mov"), &link).unwrap();
+    let vfs = catalog_of(dir.path(), &[&link]);
+    assert_eq!(vfs.getattr(id(2)).unwrap().perm, 0o600);
+}
+
+#[test]
 fn a_new_file_has_its_store_file_s_owner_and_the_mode_asked_for() {
     let dir = common::open_tempdir();
     let vfs = common::empty_vfs(dir.path());
