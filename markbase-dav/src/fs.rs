@@ -11,7 +11,9 @@ use dav_server::fs::{
 };
 use futures_util::FutureExt;
 use http::StatusCode;
-use markbase_vfs::{AsideOpen, NodeId, NodeKind, Place, RenameMode, SetAttr, Vfs, VfsError};
+use markbase_vfs::{
+    AsideOpen, NodeId, NodeKind, OpenFlags, OpenedPath, Place, RenameMode, SetAttr, Vfs, VfsError,
+};
 
 use crate::errors::{blocking, fs_error, io_error};
 use crate::file::{OpenFile, Target};
@@ -158,41 +160,33 @@ fn open_path(vfs: &Vfs, path: &str, place: Place, options: &OpenOptions) -> FsRe
     }
 }
 
-/// Opens the file node at `path` as `options` ask: a whole new content (a PUT) becomes
-/// an upload that takes the name only when complete; anything else opens a handle.
+/// Opens the file node at `path` as `options` ask (the core decides: a whole new
+/// content, a PUT, becomes an upload that takes the name only when complete).
 fn open_node(vfs: &Vfs, path: &str, options: &OpenOptions) -> FsResult<Target> {
-    let existing = match vfs.lookup_path(path) {
-        Ok(attr) if attr.kind == NodeKind::Dir => return Err(FsError::Forbidden),
-        Ok(_) if options.create_new => return Err(FsError::Exists),
-        Ok(attr) => Some(attr),
-        Err(VfsError::NotFound(_)) if options.create || options.create_new => None,
-        Err(err) => return Err(fs_error(err)),
-    };
-    if replaces(options) {
-        let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
-        let upload = vfs.begin_upload(parent.ino, name).map_err(fs_error)?;
-        return Ok(Target::Upload {
+    let flags = open_flags(options);
+    match vfs.open_path(path, flags).map_err(fs_error)? {
+        OpenedPath::Upload(upload) => Ok(Target::Upload {
             upload: Some(PendingUpload::Node(upload)),
             expected: options.size,
-        });
+        }),
+        OpenedPath::File(opened) => Ok(Target::Handle {
+            handle: opened.handle,
+            node: opened.attr.ino,
+            writes: flags.writes() || opened.created,
+        }),
     }
-    let writes = options.write || options.append;
-    let (node, handle) = match existing {
-        Some(attr) if writes => (attr.ino, vfs.open_file_rw(attr.ino).map_err(fs_error)?),
-        Some(attr) => (attr.ino, vfs.open_file(attr.ino).map_err(fs_error)?),
-        None => {
-            let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
-            let (attr, handle) = vfs
-                .create(parent.ino, name, options.create_new)
-                .map_err(fs_error)?;
-            (attr.ino, handle)
-        }
-    };
-    Ok(Target::Handle {
-        handle,
-        node,
-        writes: writes || existing.is_none(),
-    })
+}
+
+/// dav-server's open options as the core's flags.
+fn open_flags(options: &OpenOptions) -> OpenFlags {
+    let mut flags = OpenFlags::read();
+    flags.write = options.write || options.append;
+    flags.create = options.create || options.create_new;
+    flags.exclusive = options.create_new;
+    flags.truncate = options.truncate;
+    flags.append = options.append;
+    flags.replace = replaces(options);
+    flags
 }
 
 impl DavFileSystem for MarkbaseDavFs {

@@ -14,8 +14,8 @@ use fuse_backend_rs::api::filesystem::{
 };
 use lru::LruCache;
 use markbase_vfs::{
-    FileAttr, FileHandle, NewFile, NodeId, NodeKind, Owner, OwnerChange, RenameMode, SetAttr, Vfs,
-    VfsError,
+    FileAttr, FileHandle, NewFile, NodeId, NodeKind, OpenFlags, Owner, OwnerChange, RenameMode,
+    SetAttr, Vfs, VfsError,
 };
 use parking_lot::Mutex;
 
@@ -297,32 +297,15 @@ impl FileSystem for MarkbaseFs {
         flags: u32,
         _: u32,
     ) -> io::Result<(Option<u64>, OpenOptions, Option<u32>)> {
-        let id = node(ino)?;
-        let flags = flags as i32;
-        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY;
-        let fh = if writes {
-            self.vfs.open_file_rw(id)
-        } else {
-            self.vfs.open_file(id)
-        }
-        .map_err(errno)?;
-        let opened = if writes && flags & libc::O_TRUNC != 0 {
-            self.vfs.setattr(id, SetAttr::size(0), Some(fh))
-        } else {
-            self.vfs.getattr_open(id, Some(fh))
-        };
-        let attr = match opened {
-            Ok(attr) => attr,
-            Err(err) => {
-                let _ = self.vfs.release(fh);
-                return Err(errno(err));
-            }
-        };
+        let opened = self
+            .vfs
+            .open_node(node(ino)?, OpenFlags::from_libc(flags as i32))
+            .map_err(errno)?;
         let mut options = OpenOptions::empty();
-        if self.unchanged_since_last_open(&attr) {
+        if self.unchanged_since_last_open(&opened.attr) {
             options |= OpenOptions::KEEP_CACHE;
         }
-        Ok((Some(fh.raw()), options, None))
+        Ok((Some(opened.handle.raw()), options, None))
     }
 
     fn create(
@@ -333,32 +316,23 @@ impl FileSystem for MarkbaseFs {
         args: CreateIn,
     ) -> io::Result<(Entry, Option<u64>, OpenOptions, Option<u32>)> {
         let name = name(raw, libc::EINVAL)?;
-        let flags = args.flags as i32;
-        let exclusive = flags & libc::O_EXCL != 0;
+        let flags = OpenFlags::from_libc(args.flags as i32).create();
         let perm = (args.mode & !args.umask & 0o777) as u16;
         let creator = Owner {
             uid: ctx.uid,
             gid: ctx.gid,
         };
-        let (mut attr, fh) = self
+        let opened = self
             .vfs
-            .create_with(node(parent)?, name, exclusive, NewFile::new(perm, creator))
+            .open_at(node(parent)?, name, flags, NewFile::new(perm, creator))
             .map_err(errno)?;
-        if flags & libc::O_TRUNC != 0 && attr.size > 0 {
-            match self.vfs.setattr(attr.ino, SetAttr::size(0), Some(fh)) {
-                Ok(truncated) => attr = truncated,
-                Err(err) => {
-                    let _ = self.vfs.release(fh);
-                    return Err(errno(err));
-                }
-            }
-        }
+        let attr = opened.attr;
         self.opened
             .lock()
             .put(attr.ino.get(), (attr.size, attr.mtime_ns));
         Ok((
             self.entry(&attr),
-            Some(fh.raw()),
+            Some(opened.handle.raw()),
             OpenOptions::empty(),
             None,
         ))

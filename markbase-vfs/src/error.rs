@@ -157,6 +157,10 @@ pub enum VfsError {
     #[error("invalid rename: {0}")]
     InvalidRename(String),
 
+    /// Open flags that ask for something this call cannot do.
+    #[error("invalid open: {0}")]
+    InvalidOpen(&'static str),
+
     /// A write through a handle opened only for reading.
     #[error("file handle {0} is not open for writing")]
     NotWritable(FileHandle),
@@ -198,7 +202,7 @@ impl VfsError {
             Self::ReadOnly | Self::CatalogReadOnly { .. } => libc::EROFS,
             Self::Exists(_) => libc::EEXIST,
             Self::NotEmpty(_) => libc::ENOTEMPTY,
-            Self::InvalidRename(_) => libc::EINVAL,
+            Self::InvalidRename(_) | Self::InvalidOpen(_) => libc::EINVAL,
             Self::StaleOffset { .. } => libc::EINVAL,
             Self::ParentCycle { .. } => libc::ELOOP,
             Self::Io { cause, .. } => cause.raw_os_error().unwrap_or(libc::EIO),
@@ -245,6 +249,7 @@ impl VfsError {
             | Self::Exists(_)
             | Self::NotEmpty(_)
             | Self::InvalidRename(_)
+            | Self::InvalidOpen(_)
             | Self::NotWritable(_)
             | Self::StaleOffset { .. } => tracing::Level::DEBUG,
         }

@@ -69,6 +69,7 @@ mod handles;
 mod import;
 mod namespace;
 mod node;
+mod open;
 mod primary;
 mod properties;
 mod reach;
@@ -97,6 +98,7 @@ pub use node::{
     Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, Owner, PATH_MAX, PathError,
     system_time_from_ns, validate_name, validate_path,
 };
+pub use open::{OpenFlags, Opened, OpenedPath};
 pub use properties::{Property, PropertyChange};
 pub use readdir::DirEntry;
 pub use upload::Upload;

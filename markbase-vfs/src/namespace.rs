@@ -82,6 +82,7 @@ impl Vfs {
         exclusive: bool,
     ) -> Result<(FileAttr, FileHandle)> {
         self.create_file(parent, name, exclusive, None)
+            .map(|(attr, handle, _)| (attr, handle))
     }
 
     /// [`Vfs::create`], the new file's bytes made as `new` asks. An existing file is
@@ -94,15 +95,18 @@ impl Vfs {
         new: NewFile,
     ) -> Result<(FileAttr, FileHandle)> {
         self.create_file(parent, name, exclusive, Some(new))
+            .map(|(attr, handle, _)| (attr, handle))
     }
 
-    fn create_file(
+    /// Creates (or, unless `exclusive`, opens) file `name` in `parent`; whether it
+    /// made the file.
+    pub(crate) fn create_file(
         &self,
         parent: NodeId,
         name: &str,
         exclusive: bool,
         made: Option<NewFile>,
-    ) -> Result<(FileAttr, FileHandle)> {
+    ) -> Result<(FileAttr, FileHandle, bool)> {
         self.ensure_writable()?;
         check_name(name)?;
         // Only a name the caches know to exist is opened without a store file: asking
@@ -188,10 +192,14 @@ impl Vfs {
             backing: Arc::new(backing),
             write: Some(Default::default()),
         });
-        Ok((attr, handle))
+        Ok((attr, handle, true))
     }
 
-    fn open_existing(&self, existing: &Node, exclusive: bool) -> Result<(FileAttr, FileHandle)> {
+    fn open_existing(
+        &self,
+        existing: &Node,
+        exclusive: bool,
+    ) -> Result<(FileAttr, FileHandle, bool)> {
         if exclusive {
             return Err(VfsError::Exists(self.describe(existing)));
         }
@@ -199,7 +207,7 @@ impl Vfs {
             return Err(VfsError::IsADirectory(self.describe(existing)));
         }
         let handle = self.open_file_rw(existing.id)?;
-        Ok((self.getattr(existing.id)?, handle))
+        Ok((self.getattr(existing.id)?, handle, false))
     }
 
     /// Creates directory `name` in `parent`.
