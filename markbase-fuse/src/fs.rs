@@ -299,14 +299,18 @@ impl FileSystem for MarkbaseFs {
     ) -> io::Result<(Option<u64>, OpenOptions, Option<u32>)> {
         let id = node(ino)?;
         let flags = flags as i32;
-        let writes = flags & libc::O_ACCMODE != libc::O_RDONLY;
+        // O_TRUNC truncates whatever the access mode (open(2) asks write permission
+        // for it, also with O_RDONLY), and with ATOMIC_O_TRUNC the kernel leaves it to
+        // this OPEN.
+        let truncate = flags & libc::O_TRUNC != 0;
+        let writes = truncate || flags & libc::O_ACCMODE != libc::O_RDONLY;
         let fh = if writes {
             self.vfs.open_file_rw(id)
         } else {
             self.vfs.open_file(id)
         }
         .map_err(errno)?;
-        let opened = if writes && flags & libc::O_TRUNC != 0 {
+        let opened = if truncate {
             self.vfs.setattr(id, SetAttr::size(0), Some(fh))
         } else {
             self.vfs.getattr_open(id, Some(fh))
