@@ -255,8 +255,36 @@ impl FileSystem for MarkbaseFs {
         Err(io::Error::from_raw_os_error(libc::EPERM))
     }
 
-    fn mknod(&self, _: &Context, _: u64, _: &CStr, _: u32, _: u32, _: u32) -> io::Result<Entry> {
-        Err(io::Error::from_raw_os_error(libc::EPERM))
+    /// `mknod(2)` of a regular file is a create (the kernel sends it when a program
+    /// calls mknod, not open); other types are not supported.
+    fn mknod(
+        &self,
+        ctx: &Context,
+        parent: u64,
+        raw: &CStr,
+        mode: u32,
+        _: u32,
+        umask: u32,
+    ) -> io::Result<Entry> {
+        if mode & libc::S_IFMT as u32 != libc::S_IFREG as u32 {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        let name = name(raw, libc::EINVAL)?;
+        let new = NewFile::new(
+            (mode & !umask & 0o777) as u16,
+            Owner {
+                uid: ctx.uid,
+                gid: ctx.gid,
+            },
+        );
+        let opened = self
+            .vfs
+            .open_at(node(parent)?, name, OpenFlags::read().exclusive(), new)
+            .map_err(errno)?;
+        if let Err(err) = self.vfs.release(opened.handle) {
+            err.log();
+        }
+        Ok(self.entry(&opened.attr))
     }
 
     fn link(&self, _: &Context, _: u64, _: u64, _: &CStr) -> io::Result<Entry> {
@@ -383,18 +411,13 @@ impl FileSystem for MarkbaseFs {
     }
 
     fn flush(&self, _: &Context, _: u64, fh: u64, _: u64) -> io::Result<()> {
-        match self.vfs.flush(FileHandle::from_raw(fh)) {
-            // A read-only handle has nothing to flush.
-            Ok(()) | Err(VfsError::NotWritable(_)) => Ok(()),
-            Err(err) => Err(errno(err)),
-        }
+        self.vfs.flush(FileHandle::from_raw(fh)).map_err(errno)
     }
 
     fn fsync(&self, _: &Context, _: u64, datasync: bool, fh: u64) -> io::Result<()> {
-        match self.vfs.fsync(FileHandle::from_raw(fh), datasync) {
-            Ok(()) | Err(VfsError::NotWritable(_)) => Ok(()),
-            Err(err) => Err(errno(err)),
-        }
+        self.vfs
+            .fsync(FileHandle::from_raw(fh), datasync)
+            .map_err(errno)
     }
 
     fn release(

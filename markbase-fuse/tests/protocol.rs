@@ -1342,6 +1342,25 @@ fn symlink_mknod_and_link_are_refused_with_eperm() {
     }
 }
 
+#[test]
+fn mknod_of_a_regular_file_makes_one() {
+    let lib = Library::new();
+    let mut client = lib.client();
+    let made = client
+        .mknod(ROOT, b"empty.txt", libc::S_IFREG | 0o640, 0)
+        .unwrap();
+    assert_eq!(made.attr.mode, libc::S_IFREG | 0o640);
+    assert_eq!(made.attr.size, 0);
+    assert_eq!(
+        client.lookup(ROOT, b"empty.txt").unwrap().nodeid,
+        made.nodeid
+    );
+    assert_errno(
+        client.mknod(ROOT, b"empty.txt", libc::S_IFREG | 0o640, 0),
+        libc::EEXIST,
+    );
+}
+
 // ---------------------------------------------------------------------------
 // STATFS
 // ---------------------------------------------------------------------------
