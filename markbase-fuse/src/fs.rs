@@ -266,7 +266,9 @@ impl FileSystem for MarkbaseFs {
         _: u32,
         umask: u32,
     ) -> io::Result<Entry> {
-        if mode & libc::S_IFMT as u32 != libc::S_IFREG as u32 {
+        #[allow(clippy::useless_conversion, reason = "mode_t is u16 on macOS")]
+        let (format, regular) = (u32::from(libc::S_IFMT), u32::from(libc::S_IFREG));
+        if mode & format != regular {
             return Err(io::Error::from_raw_os_error(libc::EPERM));
         }
         let name = name(raw, libc::EINVAL)?;
