@@ -222,8 +222,7 @@ pub struct Backing {
     /// The aliases before it that were passed over.
     pub skipped: Vec<SkippedAlias>,
     /// The permission bits that the folders above the file let each class of user use
-    /// (judged for its owner, its group and everyone else; [`Reach`]); its stats keep
-    /// only these.
+    /// (judged for its owner, its group and everyone else); its stats keep only these.
     pub reach: u16,
     /// Identity, size, owner and permissions when it was opened.
     pub stat: FileStat,

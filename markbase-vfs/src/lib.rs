@@ -11,8 +11,16 @@
 //!   names what is wrong. Opening reads only the schema and the root row.
 //! - **Aliases**: the first alias that opens as a regular file serves the file;
 //!   every other is kept with its reason ([`Vfs::resolve`]).
+//! - **Opening**: [`OpenFlags`] and one decision for every adapter
+//!   ([`Vfs::open_node`], [`Vfs::open_at`], [`Vfs::open_path`]); [`VfsFile`] is an
+//!   open file used as a [`std::fs::File`] is (`Read`, `Write`, `Seek`, closed on drop).
 //! - **Reads**: an open handle owns the alias [`File`](std::fs::File);
 //!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer.
+//! - **Listings**: [`Vfs::readdir`] with offsets that survive changes, and
+//!   [`Vfs::readdir_plus`] with each entry's attributes.
+//! - **Who may read**: a file has the owner and mode of the file that holds its
+//!   bytes, less what the folders above it keep out; directory times move with every
+//!   change of their entries, also one another program makes.
 //! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
 //!   and drop every cache, so a removed node is never served.
 //! - **Path-based adapters** (WebDAV): [`Vfs::lookup_path`], [`Vfs::lookup_parent`],
@@ -20,7 +28,7 @@
 //!   macOS Finder's own files (kept out of the catalog), whole-content uploads
 //!   ([`Vfs::begin_upload`]) and client-set properties ([`Vfs::properties`]), kept
 //!   beside the catalog in the store.
-//! - **Errors**: one [`VfsError`] with [`VfsError::errno`].
+//! - **Errors**: one [`VfsError`] with [`VfsError::errno`] and [`VfsError::level`].
 //!
 //! # Example
 //!
@@ -78,6 +86,7 @@ mod store;
 mod times;
 mod upload;
 mod vfs;
+mod vfs_file;
 mod write;
 
 pub use alias::{AliasEntry, AliasList, Backing, FileStat, InvalidAlias, SkipReason, SkippedAlias};
@@ -103,6 +112,7 @@ pub use properties::{Property, PropertyChange};
 pub use readdir::DirEntry;
 pub use upload::Upload;
 pub use vfs::{StatFs, Vfs};
+pub use vfs_file::VfsFile;
 pub use write::{OwnerChange, SetAttr};
 
 /// Adapters share one `Vfs` across request threads.
