@@ -49,7 +49,7 @@ fn bench_pairs(
     for _ in 0..2 {
         for name in names {
             let attr = vfs.lookup(dir, name).expect("lookup");
-            vfs.getattr(attr.ino).expect("getattr");
+            vfs.getattr(attr.id).expect("getattr");
         }
     }
     let mut next = 0;
@@ -58,7 +58,7 @@ fn bench_pairs(
             let name = &names[next];
             next = if next + 1 == names.len() { 0 } else { next + 1 };
             let attr = vfs.lookup(dir, name).expect("lookup");
-            let again = vfs.getattr(attr.ino).expect("getattr");
+            let again = vfs.getattr(attr.id).expect("getattr");
             black_box((attr.size, again.mtime_ns))
         })
     });

@@ -83,7 +83,7 @@ fn read_throughput(c: &mut Criterion) {
         .lookup_path(fixture.catalog_path)
         .expect("the imported file");
     assert_eq!(attr.size, fixture.size);
-    let handle = vfs.open_file(attr.ino).expect("open through the vfs");
+    let handle = vfs.open_file(attr.id).expect("open through the vfs");
     let plain = File::open(&fixture.file).expect("open the file directly");
 
     let max = READ_SIZES.iter().map(|(size, _)| *size).max().unwrap_or(0);

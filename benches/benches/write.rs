@@ -289,7 +289,7 @@ impl Setup {
         self.small_batches += 1;
         let vfs = &self.vfs;
         let dir_name = format!("small-{:03}", self.small_batches);
-        let dir = vfs.mkdir(NodeId::ROOT, &dir_name).expect("Vfs::mkdir").ino;
+        let dir = vfs.mkdir(NodeId::ROOT, &dir_name).expect("Vfs::mkdir").id;
         self.quiesce();
         let started = Instant::now();
         for name in &self.small_names {
@@ -349,7 +349,7 @@ impl Setup {
         );
         let attr = self.vfs.lookup(NodeId::ROOT, name).expect("lookup");
         assert_eq!(attr.size, size);
-        let handle = self.vfs.open_file(attr.ino).expect("open_file");
+        let handle = self.vfs.open_file(attr.id).expect("open_file");
         let mut back = vec![0; len];
         for offset in [0, 1 << 20] {
             let n = self

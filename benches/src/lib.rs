@@ -555,5 +555,5 @@ pub fn open_vfs(catalog: &Path) -> Vfs {
 
 /// The id of the directory at `path` in `vfs`.
 pub fn dir_id(vfs: &Vfs, path: &str) -> NodeId {
-    vfs.lookup_path(path).expect("a fixture directory").ino
+    vfs.lookup_path(path).expect("a fixture directory").id
 }

@@ -17,7 +17,7 @@ pub fn ls(vfs: &Vfs, args: &crate::cli::LsArgs) -> Result<()> {
         let name = args.path.trim_end_matches('/');
         return write_entry(&mut out, name, attr, args.long);
     }
-    for (entry, attr) in list(vfs, attr.ino)? {
+    for (entry, attr) in list(vfs, attr.id)? {
         write_entry(&mut out, &entry.name, attr, args.long)?;
     }
     Ok(out.flush()?)
@@ -30,7 +30,7 @@ fn write_entry(out: &mut impl Write, name: &str, attr: FileAttr, long: bool) -> 
         writeln!(
             out,
             "{kind} {:>9} {:>12} {}  {name}{suffix}",
-            attr.ino,
+            attr.id,
             attr.size,
             format_time(attr.mtime_ns)
         )?;
@@ -53,10 +53,10 @@ pub fn list(vfs: &Vfs, dir: NodeId) -> Result<Vec<(DirEntry, FileAttr)>> {
 /// `markbase stat PATH`.
 pub fn stat(vfs: &Vfs, path: &str) -> Result<()> {
     let attr = vfs.lookup_path(path)?;
-    let node = vfs.node(attr.ino)?;
+    let node = vfs.node(attr.id)?;
     let mut out = io::stdout().lock();
-    writeln!(out, "  path: {}", vfs.path_of(attr.ino)?)?;
-    writeln!(out, "  node: {} ({})", attr.ino, attr.kind)?;
+    writeln!(out, "  path: {}", vfs.path_of(attr.id)?)?;
+    writeln!(out, "  node: {} ({})", attr.id, attr.kind)?;
     if let Some(parent) = node.parent {
         writeln!(out, "parent: {parent}")?;
     }
@@ -78,7 +78,7 @@ pub fn cat(vfs: &Vfs, paths: &[String]) -> Result<()> {
     let mut buf = vec![0u8; CAT_BUFFER];
     for path in paths {
         let attr = vfs.lookup_path(path)?;
-        let handle = vfs.open_file(attr.ino)?;
+        let handle = vfs.open_file(attr.id)?;
         let copied = copy_out(vfs, handle, &mut buf, &mut out);
         vfs.release(handle)?;
         copied.with_context(|| format!("copying {path}"))?;
@@ -107,7 +107,7 @@ fn copy_out(
 pub fn resolve(vfs: &Vfs, path: &str) -> Result<()> {
     let attr = vfs.lookup_path(path)?;
     let mut out = io::stdout().lock();
-    write_resolution(vfs, attr.ino, &mut out)?;
+    write_resolution(vfs, attr.id, &mut out)?;
     Ok(out.flush()?)
 }
 
@@ -155,7 +155,7 @@ pub fn write_tree(vfs: &Vfs, dir: NodeId, prefix: &str, out: &mut impl Write) ->
         match entry.kind {
             NodeKind::Dir => {
                 writeln!(out, "{prefix}{branch}{}/", entry.name)?;
-                write_tree(vfs, entry.ino, &format!("{prefix}{indent}"), out)?;
+                write_tree(vfs, entry.id, &format!("{prefix}{indent}"), out)?;
             }
             NodeKind::File => {
                 writeln!(

@@ -132,7 +132,7 @@ pub fn run(args: &crate::cli::DemoArgs) -> Result<()> {
     match vfs.lookup_path(MOVED_CLIP) {
         Ok(clip) => {
             writeln!(out, "$ {program} resolve '/{MOVED_CLIP}' {flag}")?;
-            browse::write_resolution(&vfs, clip.ino, &mut out)?;
+            browse::write_resolution(&vfs, clip.id, &mut out)?;
         }
         Err(VfsError::NotFound(_)) if kept => {
             writeln!(

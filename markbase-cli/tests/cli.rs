@@ -275,7 +275,7 @@ fn demo_builds_a_library_with_a_stale_alias_and_keeps_it_as_left() {
 
     // The user copies a file in (its bytes go to the store) and deletes another.
     let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
-    let notes = vfs.lookup_path("/Notes").unwrap().ino;
+    let notes = vfs.lookup_path("/Notes").unwrap().id;
     let (_, handle) = vfs.create(notes, "copied in.txt", true).unwrap();
     vfs.write_at(handle, 0, b"the user's own notes").unwrap();
     vfs.release(handle).unwrap();
@@ -315,7 +315,7 @@ fn demo_builds_a_library_with_a_stale_alias_and_keeps_it_as_left() {
 
     // Even without the clip it tours, the library is kept.
     let vfs = Vfs::open(VfsConfig::new(&catalog)).unwrap();
-    let clip_dir = vfs.lookup_path("/Projects/Überblick 2026").unwrap().ino;
+    let clip_dir = vfs.lookup_path("/Projects/Überblick 2026").unwrap().id;
     vfs.unlink(clip_dir, "A001_C003_0412XY.mov").unwrap();
     drop(vfs);
     let text = demo_run(&path);
@@ -345,7 +345,7 @@ fn fsck_lists_and_repairs_what_a_crash_can_leave() {
     let (attr, handle) = vfs.create(NodeId::ROOT, "rendered.mov", true).unwrap();
     vfs.write_at(handle, 0, b"frames").unwrap();
     vfs.release(handle).unwrap();
-    let store_file = vfs.resolve(attr.ino).unwrap().outcome.unwrap().path.clone();
+    let store_file = vfs.resolve(attr.id).unwrap().outcome.unwrap().path.clone();
     drop(vfs);
     fs::remove_file(&store_file).unwrap();
     // A store file no node names, and an original deleted outside our control.

@@ -52,7 +52,7 @@ impl fmt::Debug for OpenFile {
         let target = match &self.target {
             Target::Handle { handle, node, .. } => format!("node {node}, handle {handle:?}"),
             Target::Upload { .. } => String::from("upload"),
-            Target::Committed(Uploaded::Node(attr)) => format!("uploaded node {}", attr.ino),
+            Target::Committed(Uploaded::Node(attr)) => format!("uploaded node {}", attr.id),
             Target::Committed(Uploaded::Aside(file)) => {
                 format!("uploaded Finder file {}", file.path().display())
             }

@@ -73,8 +73,8 @@ impl MarkbaseDavFs {
             (Place::Catalog, _) => {
                 let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
                 match kind {
-                    NodeKind::Dir => vfs.rmdir(parent.ino, name),
-                    NodeKind::File => vfs.unlink(parent.ino, name),
+                    NodeKind::Dir => vfs.rmdir(parent.id, name),
+                    NodeKind::File => vfs.unlink(parent.id, name),
                 }
                 .map_err(fs_error)
             }
@@ -171,7 +171,7 @@ fn open_node(vfs: &Vfs, path: &str, options: &OpenOptions) -> FsResult<Target> {
         }),
         OpenedPath::File(opened) => Ok(Target::Handle {
             handle: opened.handle,
-            node: opened.attr.ino,
+            node: opened.attr.id,
             writes: flags.writes() || opened.created,
         }),
     }
@@ -223,7 +223,7 @@ impl DavFileSystem for MarkbaseDavFs {
             let entries = blocking(move || {
                 let dir = vfs.lookup_path(&path).map_err(fs_error)?;
                 let mut children = Vec::new();
-                vfs.readdir_plus(dir.ino, 0, |entry, attr| {
+                vfs.readdir_plus(dir.id, 0, |entry, attr| {
                     children.push(Entry {
                         name: entry.name.to_string(),
                         attr: *attr,
@@ -267,7 +267,7 @@ impl DavFileSystem for MarkbaseDavFs {
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
         self.at(path, |vfs, path, _| {
             let (parent, name) = vfs.lookup_parent(path).map_err(fs_error)?;
-            vfs.mkdir(parent.ino, name).map(drop).map_err(fs_error)
+            vfs.mkdir(parent.id, name).map(drop).map_err(fs_error)
         })
         .boxed()
     }
@@ -288,9 +288,9 @@ impl DavFileSystem for MarkbaseDavFs {
                 let (old_parent, old_name) = vfs.lookup_parent(from).map_err(fs_error)?;
                 let (new_parent, new_name) = vfs.lookup_parent(to).map_err(fs_error)?;
                 vfs.rename(
-                    old_parent.ino,
+                    old_parent.id,
                     old_name,
-                    new_parent.ino,
+                    new_parent.id,
                     new_name,
                     RenameMode::Replace,
                 )
@@ -308,7 +308,7 @@ impl DavFileSystem for MarkbaseDavFs {
             ((from, Place::Catalog), (to, Place::Catalog)) => {
                 let source = vfs.lookup_path(from).map_err(fs_error)?;
                 let (parent, name) = vfs.lookup_parent(to).map_err(fs_error)?;
-                vfs.copy_file(source.ino, parent.ino, name)
+                vfs.copy_file(source.id, parent.id, name)
                     .map(drop)
                     .map_err(fs_error)
             }
@@ -332,7 +332,7 @@ impl DavFileSystem for MarkbaseDavFs {
             self.at(path, move |vfs, path, place| match place {
                 Place::Catalog => {
                     let attr = vfs.lookup_path(path).map_err(fs_error)?;
-                    vfs.setattr(attr.ino, SetAttr::mtime_ns(mtime_ns), None)
+                    vfs.setattr(attr.id, SetAttr::mtime_ns(mtime_ns), None)
                         .map(drop)
                         .map_err(fs_error)
                 }

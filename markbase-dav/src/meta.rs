@@ -25,7 +25,7 @@ impl Meta {
             size: attr.size,
             mtime_ns: attr.mtime_ns,
             dir: attr.kind == NodeKind::Dir,
-            identity: format!("n{:x}", attr.ino.get()),
+            identity: format!("n{:x}", attr.id.get()),
         }
     }
 

@@ -148,7 +148,7 @@ fn finder_copies_keep_apple_double_and_ds_store_out_of_the_catalog() {
     assert_eq!(vfs.lookup_path("/Day 1/new.mov").unwrap().size, 5_000_000);
     assert!(vfs.lookup_path("/Day 1/._new.mov").is_err());
     assert!(vfs.lookup_path("/Day 1/.DS_Store").is_err());
-    let day = vfs.lookup_path("/Day 1").unwrap().ino;
+    let day = vfs.lookup_path("/Day 1").unwrap().id;
     let area = served.dir.path().join(format!("warren-store/finder/{day}"));
     assert_eq!(
         std::fs::read(area.join(".DS_Store")).unwrap(),

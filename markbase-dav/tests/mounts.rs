@@ -142,7 +142,7 @@ fn read_from_catalog(vfs: &Vfs, path: &str) -> Vec<u8> {
         .lookup_path(path)
         .unwrap_or_else(|err| panic!("catalog has no {path}: {err}"));
     assert_eq!(attr.kind, NodeKind::File, "{path}");
-    let handle = vfs.open_file(attr.ino).unwrap();
+    let handle = vfs.open_file(attr.id).unwrap();
     let mut bytes = vec![0u8; attr.size as usize];
     let mut done = 0;
     while done < bytes.len() {

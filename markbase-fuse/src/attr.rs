@@ -16,7 +16,7 @@ pub(crate) fn stat_of(attr: &FileAttr) -> stat64 {
         NodeKind::Dir => libc::S_IFDIR,
         NodeKind::File => libc::S_IFREG,
     };
-    st.st_ino = attr.ino.get();
+    st.st_ino = attr.id.get();
     st.st_mode = (kind | libc::mode_t::from(attr.perm)) as _;
     st.st_nlink = attr.nlink as _;
     st.st_uid = attr.owner.uid;

@@ -68,7 +68,7 @@ impl MarkbaseFs {
 
     fn entry(&self, attr: &FileAttr) -> Entry {
         Entry {
-            inode: attr.ino.get(),
+            inode: attr.id.get(),
             generation: 0,
             attr: stat_of(attr),
             attr_flags: 0,
@@ -89,7 +89,7 @@ impl MarkbaseFs {
     /// mtime are what they were at the previous open.
     fn unchanged_since_last_open(&self, attr: &FileAttr) -> bool {
         let version = (attr.size, attr.mtime_ns);
-        self.opened.lock().put(attr.ino.get(), version) == Some(version)
+        self.opened.lock().put(attr.id.get(), version) == Some(version)
     }
 }
 
@@ -359,7 +359,7 @@ impl FileSystem for MarkbaseFs {
         let attr = opened.attr;
         self.opened
             .lock()
-            .put(attr.ino.get(), (attr.size, attr.mtime_ns));
+            .put(attr.id.get(), (attr.size, attr.mtime_ns));
         Ok((
             self.entry(&attr),
             Some(opened.handle.raw()),
@@ -520,7 +520,7 @@ impl MarkbaseFs {
 /// A core entry as the kernel's.
 fn dirent(entry: &markbase_vfs::DirEntry) -> DirEntry<'_> {
     DirEntry {
-        ino: entry.ino.get(),
+        ino: entry.id.get(),
         offset: entry.offset,
         type_: dirent_type(entry.kind),
         name: entry.name.as_bytes(),

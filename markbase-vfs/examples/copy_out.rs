@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if top.kind != NodeKind::Dir {
         return Err(format!("{folder} is not a folder").into());
     }
-    let (files, bytes) = copy_dir(&vfs, top.ino, Path::new(destination))?;
+    let (files, bytes) = copy_dir(&vfs, top.id, Path::new(destination))?;
     println!("copied {files} files, {bytes} bytes, to {destination}");
     Ok(())
 }
@@ -41,12 +41,12 @@ fn copy_dir(vfs: &Vfs, dir: NodeId, to: &Path) -> Result<(u64, u64), Box<dyn std
         let target = to.join(&name);
         match attr.kind {
             NodeKind::Dir => {
-                let (f, b) = copy_dir(vfs, attr.ino, &target)?;
+                let (f, b) = copy_dir(vfs, attr.id, &target)?;
                 files += f;
                 bytes += b;
             }
             NodeKind::File => {
-                let mut source = VfsFile::open_node(vfs, attr.ino, OpenFlags::read())?;
+                let mut source = VfsFile::open_node(vfs, attr.id, OpenFlags::read())?;
                 let out = File::create(&target)?;
                 bytes += io::copy(&mut source, &mut &out)?;
                 out.set_modified(attr.mtime())?;

@@ -317,9 +317,9 @@ impl Vfs {
     /// Gives an orphan store file a node in `/lost+found`, named after the file.
     fn adopt(&self, path: &Path) -> Result<NodeId> {
         let lost = match self.lookup(NodeId::ROOT, LOST_AND_FOUND) {
-            Ok(attr) if attr.kind == NodeKind::Dir => attr.ino,
+            Ok(attr) if attr.kind == NodeKind::Dir => attr.id,
             Ok(_) => return Err(VfsError::NotADirectory(format!("/{LOST_AND_FOUND}"))),
-            Err(VfsError::NotFound(_)) => self.mkdir(NodeId::ROOT, LOST_AND_FOUND)?.ino,
+            Err(VfsError::NotFound(_)) => self.mkdir(NodeId::ROOT, LOST_AND_FOUND)?.id,
             Err(err) => return Err(err),
         };
         let name = path

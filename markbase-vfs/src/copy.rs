@@ -33,7 +33,7 @@ impl Vfs {
         let released = self.release(to);
         let done = copied
             .and(released)
-            .and_then(|()| self.properties.copy(src, copy.ino));
+            .and_then(|()| self.properties.copy(src, copy.id));
         match done {
             Ok(()) => self.lookup(parent, name),
             Err(err) => {

@@ -265,20 +265,20 @@ impl Vfs {
             return Ok(Place::Catalog);
         }
         let (parent, name) = self.lookup_parent(path)?;
-        match self.lookup(parent.ino, name) {
+        match self.lookup(parent.id, name) {
             Ok(_) => return Ok(Place::Catalog),
             Err(VfsError::NotFound(_)) => {}
             Err(err) => return Err(err),
         }
         if probe {
-            return Ok(if parent.ino == NodeId::ROOT {
+            return Ok(if parent.id == NodeId::ROOT {
                 Place::Probe
             } else {
                 Place::Catalog
             });
         }
         Ok(Place::Aside(AsideFile {
-            path: self.finder_area(parent.ino).join(name),
+            path: self.finder_area(parent.id).join(name),
             read_only: self.config.read_only,
         }))
     }

@@ -53,7 +53,7 @@
 //! assert_eq!(names, ["Day 1"]);
 //!
 //! let clip = vfs.lookup_path("/Day 1/clip.mov")?;
-//! let handle = vfs.open_file(clip.ino)?;
+//! let handle = vfs.open_file(clip.id)?;
 //! let mut buf = vec![0; clip.size as usize];
 //! let n = vfs.read_at(handle, 0, &mut buf)?;
 //! vfs.release(handle)?;

@@ -388,7 +388,7 @@ impl Vfs {
     /// The child `name` of `parent` if it exists, from the caches when they know.
     fn existing_child(&self, parent: NodeId, name: &str) -> Result<Option<Arc<Node>>> {
         match self.lookup(parent, name) {
-            Ok(attr) => self.node(attr.ino).map(Some),
+            Ok(attr) => self.node(attr.id).map(Some),
             Err(VfsError::NotFound(_)) => Ok(None),
             Err(err) => Err(err),
         }

@@ -223,8 +223,8 @@ impl Owner {
 /// [`VfsConfig::owner`]: crate::VfsConfig::owner
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileAttr {
-    /// Inode number (the node id).
-    pub ino: NodeId,
+    /// The node's id (its inode number).
+    pub id: NodeId,
     /// Directory or file.
     pub kind: NodeKind,
     /// Size in bytes: for a file, the real size of the alias that serves it.

@@ -171,10 +171,10 @@ impl Vfs {
         }
         if !flags.create {
             let attr = self.lookup(parent, name)?;
-            return self.open_node(attr.ino, flags);
+            return self.open_node(attr.id, flags);
         }
         let (attr, handle, created) = self.create_file(parent, name, flags.exclusive, Some(new))?;
-        self.finish_open(attr.ino, handle, flags, created)
+        self.finish_open(attr.id, handle, flags, created)
     }
 
     /// Opens the file at an absolute path as `flags` ask, for path-based adapters: a
@@ -192,13 +192,13 @@ impl Vfs {
         };
         if flags.replace {
             let (parent, name) = self.lookup_parent(path)?;
-            return self.begin_upload(parent.ino, name).map(OpenedPath::Upload);
+            return self.begin_upload(parent.id, name).map(OpenedPath::Upload);
         }
         match existing {
-            Some(attr) => self.open_node(attr.ino, flags),
+            Some(attr) => self.open_node(attr.id, flags),
             None => {
                 let (parent, name) = self.lookup_parent(path)?;
-                self.open_at(parent.ino, name, flags, NewFile::default())
+                self.open_at(parent.id, name, flags, NewFile::default())
             }
         }
         .map(OpenedPath::File)

@@ -31,8 +31,8 @@ const CURSORS: usize = 4096;
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirEntry {
-    /// The child's inode number.
-    pub ino: NodeId,
+    /// The child's id (its inode number).
+    pub id: NodeId,
     /// The child's name.
     pub name: Arc<str>,
     /// Directory or file.
@@ -134,7 +134,7 @@ impl Vfs {
                     continue;
                 }
                 let entry = DirEntry {
-                    ino: child.id,
+                    id: child.id,
                     name: Arc::clone(&name),
                     kind: child.kind(),
                     offset: offset_of(child.id),
@@ -145,7 +145,7 @@ impl Vfs {
                     self.remember(dir, last_taken);
                     return Ok(());
                 }
-                last_taken = Some((entry.ino, name));
+                last_taken = Some((entry.id, name));
             }
             if complete {
                 self.remember(dir, last_taken);

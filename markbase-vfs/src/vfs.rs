@@ -245,7 +245,7 @@ impl Vfs {
     /// The attributes of file `id`, served by a file with `stat` and `nlink` links.
     pub(crate) fn served_attr(&self, id: NodeId, stat: &FileStat, nlink: u32) -> FileAttr {
         FileAttr {
-            ino: id,
+            id,
             kind: NodeKind::File,
             size: stat.size,
             blocks: stat.blocks,
@@ -265,7 +265,7 @@ impl Vfs {
             NodeKind::File => (size.div_ceil(512), 0o644),
         };
         FileAttr {
-            ino: id,
+            id,
             kind,
             size,
             blocks,

@@ -61,7 +61,7 @@ impl<'v> VfsFile<'v> {
         Self {
             vfs,
             handle: opened.handle,
-            node: opened.attr.ino,
+            node: opened.attr.id,
             flags,
             position,
         }

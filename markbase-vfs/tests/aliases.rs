@@ -104,9 +104,9 @@ fn unusable_aliases_json_is_listed_but_cannot_be_opened() {
     assert_eq!(entries.len(), 7);
     for entry in &entries {
         assert_eq!(entry.kind, NodeKind::File, "{entry:?}");
-        let attr = vfs.getattr(entry.ino).unwrap();
+        let attr = vfs.getattr(entry.id).unwrap();
         assert_eq!(attr.kind, NodeKind::File);
-        let expected = if entry.ino == id(8) { 10 } else { 1234 };
+        let expected = if entry.id == id(8) { 10 } else { 1234 };
         assert_eq!(attr.size, expected, "{}", entry.name);
         assert_eq!(
             vfs.lookup(NodeId::ROOT, &entry.name).unwrap().size,

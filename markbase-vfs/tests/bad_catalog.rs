@@ -182,12 +182,12 @@ fn truncated_catalog_gives_a_clear_error() {
                     seen += 1;
                     let found = vfs
                         .lookup(dir, &entry.name)
-                        .and_then(|_| vfs.getattr(entry.ino));
+                        .and_then(|_| vfs.getattr(entry.id));
                     if let Err(err) = found {
                         return (Some(err), seen);
                     }
                     if entry.kind == NodeKind::Dir {
-                        dirs.push(entry.ino);
+                        dirs.push(entry.id);
                     }
                 }
             }

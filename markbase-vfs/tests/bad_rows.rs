@@ -23,7 +23,7 @@ fn walk(vfs: &markbase_vfs::Vfs) -> Vec<String> {
             let child = format!("{path}/{}", entry.name);
             paths.push(child.clone());
             if entry.kind == NodeKind::Dir {
-                dirs.push((entry.ino, child));
+                dirs.push((entry.id, child));
             }
         }
     }
@@ -111,16 +111,16 @@ fn duplicate_siblings_serve_the_lowest_id_once() {
 
     let vfs = common::open(&raw.path);
     let attr = vfs.lookup(NodeId::ROOT, "clip.mov").unwrap();
-    assert_eq!(attr.ino, id(4));
-    assert_eq!(read_all(&vfs, attr.ino), b"lowest id");
-    assert_eq!(vfs.lookup_path("/clip.mov").unwrap().ino, id(4));
-    assert_eq!(vfs.lookup(NodeId::ROOT, "dup-dir").unwrap().ino, id(3));
-    assert_eq!(vfs.lookup_path("/dup-dir/inside.mov").unwrap().ino, id(6));
+    assert_eq!(attr.id, id(4));
+    assert_eq!(read_all(&vfs, attr.id), b"lowest id");
+    assert_eq!(vfs.lookup_path("/clip.mov").unwrap().id, id(4));
+    assert_eq!(vfs.lookup(NodeId::ROOT, "dup-dir").unwrap().id, id(3));
+    assert_eq!(vfs.lookup_path("/dup-dir/inside.mov").unwrap().id, id(6));
 
     let entries = list(&vfs, NodeId::ROOT);
     let listed: Vec<(String, u64)> = entries
         .iter()
-        .map(|e| (e.name.to_string(), e.ino.get()))
+        .map(|e| (e.name.to_string(), e.id.get()))
         .collect();
     assert_eq!(
         listed,
@@ -322,7 +322,7 @@ fn bad_rows_are_skipped_and_named() {
 
     // The good rows still work.
     assert_eq!(
-        read_all(&vfs, vfs.lookup(NodeId::ROOT, "z-good-file").unwrap().ino),
+        read_all(&vfs, vfs.lookup(NodeId::ROOT, "z-good-file").unwrap().id),
         b"fine"
     );
     assert_eq!(vfs.getattr(id(2)).unwrap().kind, NodeKind::Dir);
@@ -342,12 +342,12 @@ fn duplicate_name_whose_lower_row_is_invalid_serves_the_valid_sibling() {
     // readdir passes over the invalid row 4 and lists node 9; lookup agrees.
     let listed: Vec<u64> = list(&vfs, NodeId::ROOT)
         .iter()
-        .map(|e| e.ino.get())
+        .map(|e| e.id.get())
         .collect();
     assert_eq!(listed, [9]);
     let attr = vfs.lookup(NodeId::ROOT, "clip.mov").unwrap();
-    assert_eq!(attr.ino, id(9));
-    assert_eq!(read_all(&vfs, attr.ino), b"valid sibling");
+    assert_eq!(attr.id, id(9));
+    assert_eq!(read_all(&vfs, attr.id), b"valid sibling");
 
     // With no valid sibling left, the lookup names the invalid row.
     raw.conn
@@ -384,7 +384,7 @@ fn duplicate_name_split_across_listing_pages_serves_what_lookup_serves() {
     let entries = list(&vfs, NodeId::ROOT);
     let tail: Vec<(String, u64)> = entries[511..]
         .iter()
-        .map(|e| (e.name.to_string(), e.ino.get()))
+        .map(|e| (e.name.to_string(), e.id.get()))
         .collect();
     assert_eq!(
         tail,
@@ -393,12 +393,12 @@ fn duplicate_name_split_across_listing_pages_serves_what_lookup_serves() {
         entries.len()
     );
     assert_eq!(entries.len(), 513);
-    assert_eq!(vfs.lookup(NodeId::ROOT, "b").unwrap().ino, id(3000));
-    assert_eq!(vfs.lookup_path("/b").unwrap().ino, id(3000));
+    assert_eq!(vfs.lookup(NodeId::ROOT, "b").unwrap().id, id(3000));
+    assert_eq!(vfs.lookup_path("/b").unwrap().id, id(3000));
     // Resumed after the listed "b", the listing goes on with "c", never the hidden 3001.
     let mut rest = Vec::new();
     vfs.readdir(NodeId::ROOT, entries[511].offset, |e| {
-        rest.push(e.ino.get());
+        rest.push(e.id.get());
         true
     })
     .unwrap();

@@ -76,7 +76,7 @@ fn outside_writer_is_another_process() {
 /// Calls every metadata operation on `ino` (named `name` in `parent`) so that
 /// it sits in every cache.
 fn prime(vfs: &Vfs, parent: NodeId, name: &str, ino: NodeId) {
-    assert_eq!(vfs.lookup(parent, name).unwrap().ino, ino);
+    assert_eq!(vfs.lookup(parent, name).unwrap().id, ino);
     vfs.getattr(ino).unwrap();
     vfs.path_of(ino).unwrap();
     names(vfs, parent);
@@ -110,7 +110,7 @@ fn rows_added_renamed_moved_and_removed_outside_are_seen() {
         &path,
         "INSERT INTO nodes (id, parent_id, name, kind, aliases_json) VALUES (5, 2, 'c.mov', 'file', '[\"a.bin\"]');",
     );
-    assert_eq!(vfs.lookup(id(2), "c.mov").unwrap().ino, id(5));
+    assert_eq!(vfs.lookup(id(2), "c.mov").unwrap().id, id(5));
     assert_eq!(names(&vfs, id(2)), ["a.mov", "b.mov", "c.mov"]);
 
     // Renamed.
@@ -119,7 +119,7 @@ fn rows_added_renamed_moved_and_removed_outside_are_seen() {
         "UPDATE nodes SET name = 'b renamed.mov' WHERE id = 4;",
     );
     assert_not_found(vfs.lookup(id(2), "b.mov"), "the old name");
-    assert_eq!(vfs.lookup(id(2), "b renamed.mov").unwrap().ino, id(4));
+    assert_eq!(vfs.lookup(id(2), "b renamed.mov").unwrap().id, id(4));
     assert_eq!(vfs.path_of(id(4)).unwrap(), "/Day 1/b renamed.mov");
     assert_eq!(vfs.node(id(4)).unwrap().name.as_ref(), "b renamed.mov");
     assert_eq!(names(&vfs, id(2)), ["a.mov", "b renamed.mov", "c.mov"]);
@@ -128,7 +128,7 @@ fn rows_added_renamed_moved_and_removed_outside_are_seen() {
     outside(&path, "UPDATE nodes SET parent_id = 1 WHERE id = 5;");
     assert_eq!(vfs.path_of(id(5)).unwrap(), "/c.mov");
     assert_eq!(names(&vfs, NodeId::ROOT), ["Day 1", "c.mov"]);
-    assert_eq!(vfs.lookup_path("/c.mov").unwrap().ino, id(5));
+    assert_eq!(vfs.lookup_path("/c.mov").unwrap().id, id(5));
     assert_not_found(vfs.lookup_path("/Day 1/c.mov"), "the old place");
 
     // Removed: never served again, by name or by inode.
@@ -230,6 +230,6 @@ fn changes_are_seen_after_the_check_interval() {
         vfs.lookup(NodeId::ROOT, "old"),
         "the old name after the interval",
     );
-    assert_eq!(vfs.lookup(NodeId::ROOT, "new").unwrap().ino, id(2));
+    assert_eq!(vfs.lookup(NodeId::ROOT, "new").unwrap().id, id(2));
     assert_eq!(names(&vfs, NodeId::ROOT), ["new"]);
 }

@@ -59,9 +59,9 @@ impl Library {
         let (attr, h) = vfs.create(parent, name, true).unwrap();
         vfs.write_at(h, 0, bytes).unwrap();
         vfs.release(h).unwrap();
-        let path = vfs.resolve(attr.ino).unwrap().outcome.unwrap().path.clone();
+        let path = vfs.resolve(attr.id).unwrap().outcome.unwrap().path.clone();
         assert_eq!(path.parent(), Some(self.store.as_path()));
-        (attr.ino, path)
+        (attr.id, path)
     }
 
     /// Puts a file into the store by hand, as a crash between the bytes and the row leaves it.
@@ -111,9 +111,9 @@ fn orphan_store_files_are_listed_then_kept_adopted_or_removed() {
     assert_eq!(done.adopted.len(), 1, "{done:?}");
     assert_eq!(done.adopted[0].0, orphan);
     let adopted = vfs.lookup_path("/lost+found/orphan.bin").unwrap();
-    assert_eq!(adopted.ino, done.adopted[0].1);
-    assert_eq!(read_all(&vfs, adopted.ino), b"lost bytes");
-    assert_eq!(vfs.node(adopted.ino).unwrap().recorded_size, 10);
+    assert_eq!(adopted.id, done.adopted[0].1);
+    assert_eq!(read_all(&vfs, adopted.id), b"lost bytes");
+    assert_eq!(vfs.node(adopted.id).unwrap().recorded_size, 10);
     assert!(orphan.is_file());
     assert_clean(&vfs);
 
@@ -143,7 +143,7 @@ fn orphan_store_files_are_listed_then_kept_adopted_or_removed() {
 }
 
 fn adopted_dir(vfs: &Vfs) -> NodeId {
-    vfs.lookup(NodeId::ROOT, "lost+found").unwrap().ino
+    vfs.lookup(NodeId::ROOT, "lost+found").unwrap().id
 }
 
 /// A report is only a list of suspects: by the time the repair runs, an orphan may
@@ -160,7 +160,7 @@ fn a_stale_report_never_removes_or_adopts_what_is_no_longer_wrong() {
 
     vfs.repair(&stale, repair(false, OrphanAction::Adopt))
         .unwrap();
-    let adopted = vfs.lookup_path("/lost+found/orphan.bin").unwrap().ino;
+    let adopted = vfs.lookup_path("/lost+found/orphan.bin").unwrap().id;
     // The same report again: the file is a node's bytes now.
     let done = vfs
         .repair(&stale, repair(true, OrphanAction::Remove))
@@ -180,7 +180,7 @@ fn a_stale_report_never_removes_or_adopts_what_is_no_longer_wrong() {
 fn dangling_store_nodes_are_listed_and_dropped_unless_their_bytes_came_back() {
     let lib = Library::new();
     let vfs = lib.open();
-    let sub = vfs.mkdir(NodeId::ROOT, "sub").unwrap().ino;
+    let sub = vfs.mkdir(NodeId::ROOT, "sub").unwrap().id;
     let (gone, gone_path) = lib.file(&vfs, sub, "gone.mov", b"soon gone");
     let (kept, _) = lib.file(&vfs, NodeId::ROOT, "kept.mov", b"kept");
     std::fs::remove_file(&gone_path).unwrap();
@@ -297,7 +297,7 @@ fn dangling_nodes_outside_the_store_are_listed_but_never_dropped() {
     // A drive that comes back heals the node; nothing was lost.
     std::fs::write(&absolute_missing, b"back from the drive").unwrap();
     let attr = vfs.lookup(NodeId::ROOT, "absolute.mov").unwrap();
-    assert_eq!(read_all(&vfs, attr.ino), b"back from the drive");
+    assert_eq!(read_all(&vfs, attr.id), b"back from the drive");
     assert_eq!(vfs.check().unwrap().dangling.len(), 2);
 }
 
@@ -389,7 +389,7 @@ fn repair_on_a_read_only_vfs_is_erofs_and_touches_nothing() {
         assert_eq!(err.errno(), libc::EROFS);
     }
     assert!(orphan.is_file());
-    assert_eq!(vfs.getattr(gone).unwrap().ino, gone);
+    assert_eq!(vfs.getattr(gone).unwrap().id, gone);
     assert_eq!(vfs.check().unwrap(), report);
     assert!(vfs.lookup(NodeId::ROOT, "lost+found").is_err());
 }

@@ -71,10 +71,10 @@ fn each_change_of_entries_moves_the_directory_times() {
 fn a_move_changes_both_directories_and_the_moved_node_s_ctime() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = empty_vfs(dir.path());
-    let from = vfs.mkdir(NodeId::ROOT, "from").unwrap().ino;
-    let to = vfs.mkdir(NodeId::ROOT, "to").unwrap().ino;
+    let from = vfs.mkdir(NodeId::ROOT, "from").unwrap().id;
+    let to = vfs.mkdir(NodeId::ROOT, "to").unwrap().id;
     let file = write_file(&vfs, from, "clip.mov", b"frames");
-    let sub = vfs.mkdir(from, "sub").unwrap().ino;
+    let sub = vfs.mkdir(from, "sub").unwrap().id;
     let (from_before, to_before) = (attr(&vfs, from), attr(&vfs, to));
     let (file_before, sub_before) = (attr(&vfs, file), attr(&vfs, sub));
     tick();
@@ -112,7 +112,7 @@ fn a_rename_onto_itself_and_a_failed_change_leave_the_times() {
 fn setting_a_directory_s_mtime_moves_its_ctime_to_now() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = empty_vfs(dir.path());
-    let sub = vfs.mkdir(NodeId::ROOT, "sub").unwrap().ino;
+    let sub = vfs.mkdir(NodeId::ROOT, "sub").unwrap().id;
     let before = attr(&vfs, sub);
     tick();
     let after = vfs
@@ -237,7 +237,7 @@ fn blocks_are_what_the_bytes_use() {
     // 64 MiB long, one 4 KiB block written at the end.
     vfs.write_at(handle, (64 << 20) - 4096, &[7; 4096]).unwrap();
     vfs.release(handle).unwrap();
-    let sparse = vfs.getattr(attr.ino).unwrap();
+    let sparse = vfs.getattr(attr.id).unwrap();
     assert_eq!(sparse.size, 64 << 20);
     assert!(
         sparse.blocks < (1 << 20) / 512,

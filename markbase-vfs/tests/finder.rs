@@ -61,7 +61,7 @@ fn finder_files_live_aside_out_of_the_catalog_and_are_never_listed() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
-    vfs.create(day.ino, "clip.mov", true).unwrap();
+    vfs.create(day.id, "clip.mov", true).unwrap();
 
     for path in ["/Day 1/._clip.mov", "/Day 1/.DS_Store", "/.DS_Store"] {
         let file = aside(&vfs, path);
@@ -72,15 +72,15 @@ fn finder_files_live_aside_out_of_the_catalog_and_are_never_listed() {
         // The same name finds the same file again.
         assert_eq!(aside(&vfs, path), file);
     }
-    assert_eq!(common::names(&vfs, day.ino), ["clip.mov"]);
+    assert_eq!(common::names(&vfs, day.id), ["clip.mov"]);
     assert_eq!(common::names(&vfs, NodeId::ROOT), ["Day 1"]);
     assert!(vfs.lookup_path("/Day 1/._clip.mov").is_err());
     assert_eq!(
         files_under(&dir.path().join("warren-store/finder")),
         [
             PathBuf::from(format!("{}/.DS_Store", NodeId::ROOT)),
-            PathBuf::from(format!("{}/.DS_Store", day.ino)),
-            PathBuf::from(format!("{}/._clip.mov", day.ino)),
+            PathBuf::from(format!("{}/.DS_Store", day.id)),
+            PathBuf::from(format!("{}/._clip.mov", day.id)),
         ]
     );
     // The consistency check does not take them for orphan store files.
@@ -131,7 +131,7 @@ fn aside_files_move_copy_and_go_with_their_directory() {
     // decide whether it is empty, not they.
     vfs.rmdir(NodeId::ROOT, "Day Two").unwrap();
     let area = dir.path().join("warren-store/finder");
-    assert!(!area.join(other.ino.to_string()).exists());
+    assert!(!area.join(other.id.to_string()).exists());
     // So does a directory replaced by a rename.
     let empty = vfs.mkdir(NodeId::ROOT, "Empty").unwrap();
     vfs.rename(
@@ -142,13 +142,13 @@ fn aside_files_move_copy_and_go_with_their_directory() {
         markbase_vfs::RenameMode::Replace,
     )
     .unwrap();
-    assert!(!area.join(day.ino.to_string()).exists());
+    assert!(!area.join(day.id.to_string()).exists());
     assert!(vfs.place("/Day 1/._c.mov").is_ok());
     assert!(matches!(
         aside(&vfs, "/Day 1/._c.mov").metadata(),
         Err(VfsError::NotFound(_))
     ));
-    assert_eq!(vfs.lookup_path("/Day 1").unwrap().ino, empty.ino);
+    assert_eq!(vfs.lookup_path("/Day 1").unwrap().id, empty.id);
 }
 
 #[test]
@@ -239,11 +239,11 @@ fn a_new_directory_never_inherits_finder_files() {
     // Another program removes the directory; the next one made gets its id again.
     rusqlite::Connection::open(dir.path().join(common::CATALOG))
         .unwrap()
-        .execute("DELETE FROM nodes WHERE id = ?1", [day.ino.get() as i64])
+        .execute("DELETE FROM nodes WHERE id = ?1", [day.id.get() as i64])
         .unwrap();
     let vfs = common::reopen(dir.path(), |_| {});
     let again = vfs.mkdir(NodeId::ROOT, "Day 2").unwrap();
-    assert_eq!(again.ino, day.ino, "the id is given again");
+    assert_eq!(again.id, day.id, "the id is given again");
     assert!(matches!(
         aside(&vfs, "/Day 2/.DS_Store").metadata(),
         Err(VfsError::NotFound(_))

@@ -111,15 +111,15 @@ fn import_builds_a_catalog_from_a_tree() {
         ["Day 1", "empty dir", "link to clip.mov", "日本語 フォルダ"]
     );
     assert_eq!(
-        names(&vfs, vfs.lookup_path("/Day 1").unwrap().ino),
+        names(&vfs, vfs.lookup_path("/Day 1").unwrap().id),
         ["camera A", "clip 01.mov", "empty.txt"]
     );
-    assert!(names(&vfs, vfs.lookup_path("/empty dir").unwrap().ino).is_empty());
+    assert!(names(&vfs, vfs.lookup_path("/empty dir").unwrap().id).is_empty());
 
     let file = |path: &str| {
         let attr = vfs.lookup_path(path).unwrap();
         assert_eq!(attr.kind, NodeKind::File, "{path}");
-        (attr.size, read_all(&vfs, attr.ino))
+        (attr.size, read_all(&vfs, attr.id))
     };
     assert_eq!(file("/Day 1/clip 01.mov"), (100_000, pattern(1, 100_000)));
     assert_eq!(
@@ -135,16 +135,16 @@ fn import_builds_a_catalog_from_a_tree() {
 
     // Aliases are absolute source paths; the recorded size and mtime are the file's.
     let attr = vfs.lookup_path("/Day 1/clip 01.mov").unwrap();
-    let backing = vfs.resolve(attr.ino).unwrap().outcome.unwrap();
+    let backing = vfs.resolve(attr.id).unwrap().outcome.unwrap();
     let real = std::fs::canonicalize(&source)
         .unwrap()
         .join("Day 1/clip 01.mov");
     assert_eq!(backing.path, real);
-    let node = vfs.node(attr.ino).unwrap();
+    let node = vfs.node(attr.id).unwrap();
     assert_eq!(node.recorded_size, 100_000);
     let mtime = std::fs::metadata(&real).unwrap().modified().unwrap();
     assert_eq!(markbase_vfs::system_time_from_ns(node.mtime_ns), mtime);
-    assert_eq!(vfs.getattr(attr.ino).unwrap().mtime(), mtime);
+    assert_eq!(vfs.getattr(attr.id).unwrap().mtime(), mtime);
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn a_second_copy_becomes_a_second_alias() {
     assert_eq!(stats.unchanged, 1, "the directory: {stats:?}");
 
     let vfs = common::open(&catalog);
-    let clip = vfs.lookup_path("/Day 1/clip.mov").unwrap().ino;
+    let clip = vfs.lookup_path("/Day 1/clip.mov").unwrap().id;
     let first = std::fs::canonicalize(&copy1)
         .unwrap()
         .join("Day 1/clip.mov");
@@ -269,9 +269,9 @@ fn into_creates_the_target_directory() {
     let attr = vfs
         .lookup_path("/Archive/2024/card 1/DCIM/IMG_0001.JPG")
         .unwrap();
-    assert_eq!(read_all(&vfs, attr.ino), pattern(5, 1234));
+    assert_eq!(read_all(&vfs, attr.id), pattern(5, 1234));
     assert_eq!(
-        vfs.path_of(attr.ino).unwrap(),
+        vfs.path_of(attr.id).unwrap(),
         "/Archive/2024/card 1/DCIM/IMG_0001.JPG"
     );
 
@@ -280,7 +280,7 @@ fn into_creates_the_target_directory() {
     assert_eq!(stats.dirs_added, 2, "2025, DCIM: {stats:?}");
     let vfs = common::open(&catalog);
     assert_eq!(
-        names(&vfs, vfs.lookup_path("/Archive").unwrap().ino),
+        names(&vfs, vfs.lookup_path("/Archive").unwrap().id),
         ["2024", "2025"]
     );
 }
@@ -380,7 +380,7 @@ fn import_skips_existing_rows_it_cannot_read() {
 
     let vfs = common::open(&raw.path);
     assert_eq!(
-        read_all(&vfs, vfs.lookup_path("/fine.mov").unwrap().ino),
+        read_all(&vfs, vfs.lookup_path("/fine.mov").unwrap().id),
         b"fine.mov"
     );
 }

@@ -130,7 +130,7 @@ fn a_new_file_has_its_store_file_s_owner_and_the_mode_asked_for() {
     vfs.release(handle).unwrap();
     assert_eq!(created.owner, Owner::current());
     assert_eq!(created.perm, 0o640, "special bits are not kept");
-    assert_eq!(vfs.getattr(created.ino).unwrap(), created);
+    assert_eq!(vfs.getattr(created.id).unwrap(), created);
 }
 
 #[test]
@@ -183,13 +183,13 @@ fn a_new_file_belongs_to_its_creator_and_chown_gives_it_away_as_root_only() {
     if !root {
         // Nobody else may be given a file: it stays this process's, and chown says so.
         assert_eq!((created.owner, created.perm), (Owner::current(), 0o600));
-        let err = chown(created.ino, None, Some(42)).unwrap_err();
+        let err = chown(created.id, None, Some(42)).unwrap_err();
         assert_eq!(err.errno(), libc::EPERM, "{err}");
         return;
     }
     assert_eq!((created.owner, created.perm), (creator, 0o600));
     let given = Owner { uid: 1234, gid: 42 };
-    assert_eq!(chown(created.ino, None, Some(42)).unwrap(), given);
+    assert_eq!(chown(created.id, None, Some(42)).unwrap(), given);
     // A user's original and a folder keep their owners.
     assert_eq!(chown(id(2), Some(7), Some(7)).unwrap(), Owner::current());
     assert_eq!(

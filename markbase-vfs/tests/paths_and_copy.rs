@@ -8,15 +8,15 @@ use markbase_vfs::{NodeId, NodeKind, Vfs, VfsError};
 fn lookup_parent_splits_paths_and_refuses_the_root_and_dots() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
-    let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().ino;
+    let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().id;
     common::write_file(&vfs, day, "clip.mov", b"frames");
 
     let (parent, name) = vfs.lookup_parent("/Day 1/clip.mov").unwrap();
-    assert_eq!((parent.ino, name), (day, "clip.mov"));
+    assert_eq!((parent.id, name), (day, "clip.mov"));
     let (parent, name) = vfs.lookup_parent("/Day 1/new folder/").unwrap();
-    assert_eq!((parent.ino, name), (day, "new folder"));
+    assert_eq!((parent.id, name), (day, "new folder"));
     let (parent, name) = vfs.lookup_parent("/top.txt").unwrap();
-    assert_eq!((parent.ino, name), (NodeId::ROOT, "top.txt"));
+    assert_eq!((parent.id, name), (NodeId::ROOT, "top.txt"));
     assert_eq!(parent.kind, NodeKind::Dir);
 
     for root in ["/", "", "//"] {
@@ -73,17 +73,14 @@ fn copy_file_copies_every_byte_into_the_store() {
     let vfs = common::empty_vfs(dir.path());
     let bytes: Vec<u8> = (0..(3 << 20) + 12_345).map(|i| (i % 251) as u8).collect();
     let src = common::write_file(&vfs, NodeId::ROOT, "clip.mov", &bytes);
-    let folder = vfs.mkdir(NodeId::ROOT, "Copies").unwrap().ino;
+    let folder = vfs.mkdir(NodeId::ROOT, "Copies").unwrap().id;
 
     let copy = vfs.copy_file(src, folder, "clip copy.mov").unwrap();
     assert_eq!(copy.size, bytes.len() as u64);
-    assert_ne!(copy.ino, src);
-    assert_eq!(common::read_all(&vfs, copy.ino), bytes);
-    assert_eq!(
-        vfs.node(copy.ino).unwrap().recorded_size,
-        bytes.len() as u64
-    );
-    let resolution = vfs.resolve(copy.ino).unwrap();
+    assert_ne!(copy.id, src);
+    assert_eq!(common::read_all(&vfs, copy.id), bytes);
+    assert_eq!(vfs.node(copy.id).unwrap().recorded_size, bytes.len() as u64);
+    let resolution = vfs.resolve(copy.id).unwrap();
     let served_by = &resolution.outcome.as_ref().unwrap().path;
     assert!(
         served_by.starts_with(dir.path().join("warren-store")),
@@ -103,12 +100,12 @@ fn copy_file_refuses_existing_names_directories_and_read_only() {
     let vfs = common::empty_vfs(dir.path());
     let src = common::write_file(&vfs, NodeId::ROOT, "a", b"aaa");
     common::write_file(&vfs, NodeId::ROOT, "b", b"bbb");
-    let folder = vfs.mkdir(NodeId::ROOT, "dir").unwrap().ino;
+    let folder = vfs.mkdir(NodeId::ROOT, "dir").unwrap().id;
 
     let err = vfs.copy_file(src, NodeId::ROOT, "b").unwrap_err();
     assert_eq!(err.errno(), libc::EEXIST, "{err}");
     let b = vfs.lookup_path("/b").unwrap();
-    assert_eq!(common::read_all(&vfs, b.ino), b"bbb");
+    assert_eq!(common::read_all(&vfs, b.id), b"bbb");
     let err = vfs.copy_file(folder, NodeId::ROOT, "dir copy").unwrap_err();
     assert_eq!(err.errno(), libc::EISDIR, "{err}");
     let err = vfs.copy_file(src, src, "x").unwrap_err();

@@ -85,7 +85,7 @@ fn properties_are_kept_per_node_and_outlive_the_process() {
 fn properties_follow_renames_and_copies_and_go_with_their_node() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
-    let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().ino;
+    let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().id;
     let clip = common::write_file(&vfs, day, "clip.mov", b"clip.mov");
     set(&vfs, clip, &[property("urn:x", "rating", b"5")]);
     set(&vfs, day, &[property("urn:x", "label", b"red")]);
@@ -99,13 +99,13 @@ fn properties_follow_renames_and_copies_and_go_with_their_node() {
     )
     .unwrap();
     assert_eq!(vfs.properties(clip).unwrap().len(), 1);
-    let copy = vfs.copy_file(clip, NodeId::ROOT, "copy.mov").unwrap().ino;
+    let copy = vfs.copy_file(clip, NodeId::ROOT, "copy.mov").unwrap().id;
     assert_eq!(vfs.properties(copy).unwrap(), vfs.properties(clip).unwrap());
 
     // A new content keeps the node, and so its properties.
     let upload = vfs.begin_upload(NodeId::ROOT, "moved.mov").unwrap();
     upload.write_at(0, b"new").unwrap();
-    assert_eq!(vfs.commit_upload(upload).unwrap().ino, clip);
+    assert_eq!(vfs.commit_upload(upload).unwrap().id, clip);
     assert_eq!(vfs.properties(clip).unwrap().len(), 1);
 
     // Removed nodes take theirs along: unlink, rmdir, a rename that replaces.
@@ -199,7 +199,7 @@ fn properties_of_nodes_removed_by_another_program_are_not_inherited() {
             [next.get() as i64],
         )
         .unwrap();
-    assert_eq!(vfs.lookup_path("/theirs").unwrap().ino, next);
+    assert_eq!(vfs.lookup_path("/theirs").unwrap().id, next);
     assert_eq!(vfs.properties(next).unwrap(), []);
 }
 

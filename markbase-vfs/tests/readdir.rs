@@ -113,17 +113,14 @@ fn paged_listings_resume_from_the_last_offset() {
     assert_eq!(unique.len(), full.len());
     for entry in &full {
         assert!(entry.offset >= 3, "offsets 0-2 are the start: {entry:?}");
-        assert_eq!(entry.offset, entry.ino.get() + 2);
-        let expected = if (10..22).contains(&entry.ino.get()) && (entry.ino.get() - 10) % 3 == 0 {
+        assert_eq!(entry.offset, entry.id.get() + 2);
+        let expected = if (10..22).contains(&entry.id.get()) && (entry.id.get() - 10) % 3 == 0 {
             NodeKind::Dir
         } else {
             NodeKind::File
         };
         assert_eq!(entry.kind, expected, "{entry:?}");
-        assert_eq!(
-            vfs.lookup(NodeId::ROOT, &entry.name).unwrap().ino,
-            entry.ino
-        );
+        assert_eq!(vfs.lookup(NodeId::ROOT, &entry.name).unwrap().id, entry.id);
     }
 
     for k in [1, 2, 3, 7, 51, 52, 100] {

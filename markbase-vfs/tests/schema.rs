@@ -139,7 +139,7 @@ fn extra_tables_and_columns_are_ignored() {
     let vfs = common::open(&path);
     let attr = vfs.lookup(NodeId::ROOT, "Projects").unwrap();
     assert_eq!(attr.kind, NodeKind::Dir);
-    assert_eq!(attr.ino.get(), 2);
+    assert_eq!(attr.id.get(), 2);
     assert_eq!(common::names(&vfs, NodeId::ROOT), ["Projects"]);
-    assert_eq!(vfs.path_of(attr.ino).unwrap(), "/Projects");
+    assert_eq!(vfs.path_of(attr.id).unwrap(), "/Projects");
 }

@@ -150,18 +150,18 @@ fn compare(
     for (entry, (name, tree)) in listed.iter().zip(expected) {
         let child_path = format!("{path}/{name}");
         let attr = vfs.lookup(dir, name).unwrap();
-        prop_assert_eq!(attr.ino, entry.ino);
-        prop_assert_eq!(vfs.path_of(entry.ino).unwrap(), child_path.clone());
+        prop_assert_eq!(attr.id, entry.id);
+        prop_assert_eq!(vfs.path_of(entry.id).unwrap(), child_path.clone());
         match tree {
             Tree::Dir(children) => {
                 prop_assert_eq!(entry.kind, NodeKind::Dir, "{}", child_path);
-                compare(vfs, entry.ino, &child_path, children, probe.rotate_left(7))?;
+                compare(vfs, entry.id, &child_path, children, probe.rotate_left(7))?;
             }
             Tree::File { size, seed } => {
                 prop_assert_eq!(entry.kind, NodeKind::File, "{}", child_path);
                 prop_assert_eq!(attr.size, *size, "{} size", child_path);
-                prop_assert_eq!(vfs.getattr(entry.ino).unwrap().size, *size);
-                let handle = vfs.open_file(entry.ino).unwrap();
+                prop_assert_eq!(vfs.getattr(entry.id).unwrap().size, *size);
+                let handle = vfs.open_file(entry.id).unwrap();
                 let checked = check_file(vfs, handle, &child_path, *size, *seed, probe ^ seed);
                 vfs.release(handle).unwrap();
                 checked?;

@@ -35,9 +35,9 @@ fn an_upload_is_invisible_until_committed_and_leaves_nothing_when_dropped() {
     upload.write_at(0, b"frames").unwrap();
     let attr = vfs.commit_upload(upload).unwrap();
     assert_eq!(attr.size, 6);
-    assert_eq!(vfs.lookup_path("/clip.mov").unwrap().ino, attr.ino);
-    assert_eq!(common::read_all(&vfs, attr.ino), b"frames");
-    assert_eq!(vfs.node(attr.ino).unwrap().recorded_size, 6);
+    assert_eq!(vfs.lookup_path("/clip.mov").unwrap().id, attr.id);
+    assert_eq!(common::read_all(&vfs, attr.id), b"frames");
+    assert_eq!(vfs.node(attr.id).unwrap().recorded_size, 6);
     assert!(vfs.check().unwrap().is_clean());
 }
 
@@ -52,12 +52,12 @@ fn committing_over_a_file_keeps_its_node_and_replaces_its_bytes() {
     assert_eq!(old_store.len(), 1);
 
     // A reader holding the old content keeps reading it.
-    let reader = vfs.open_file(old.ino).unwrap();
+    let reader = vfs.open_file(old.id).unwrap();
     let upload = vfs.begin_upload(NodeId::ROOT, "clip.mov").unwrap();
     upload.write_at(0, b"new").unwrap();
     let new = vfs.commit_upload(upload).unwrap();
-    assert_eq!(new.ino, old.ino, "the node keeps its id");
-    assert_eq!(common::read_all(&vfs, new.ino), b"new");
+    assert_eq!(new.id, old.id, "the node keeps its id");
+    assert_eq!(common::read_all(&vfs, new.id), b"new");
     let mut buf = [0u8; 11];
     assert_eq!(vfs.read_at(reader, 0, &mut buf).unwrap(), 11);
     assert_eq!(&buf, b"old content");
@@ -82,8 +82,8 @@ fn committing_over_an_original_leaves_the_original_alone() {
     let upload = vfs.begin_upload(NodeId::ROOT, "clip.mov").unwrap();
     upload.write_at(0, b"edited").unwrap();
     let attr = vfs.commit_upload(upload).unwrap();
-    assert_eq!(attr.ino.get(), 2);
-    assert_eq!(common::read_all(&vfs, attr.ino), b"edited");
+    assert_eq!(attr.id.get(), 2);
+    assert_eq!(common::read_all(&vfs, attr.id), b"edited");
     assert_eq!(std::fs::read(&original).unwrap(), b"camera original");
 }
 
@@ -91,7 +91,7 @@ fn committing_over_an_original_leaves_the_original_alone() {
 fn bad_uploads_are_refused_and_leave_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
-    let folder = vfs.mkdir(NodeId::ROOT, "folder").unwrap().ino;
+    let folder = vfs.mkdir(NodeId::ROOT, "folder").unwrap().id;
     let (file, handle) = vfs.create(NodeId::ROOT, "file", true).unwrap();
     vfs.release(handle).unwrap();
     let before = store_files(dir.path());
@@ -101,9 +101,9 @@ fn bad_uploads_are_refused_and_leave_nothing() {
     upload.write_at(0, b"x").unwrap();
     let err = vfs.commit_upload(upload).unwrap_err();
     assert_eq!(err.errno(), libc::EISDIR, "{err}");
-    assert_eq!(vfs.lookup_path("/folder").unwrap().ino, folder);
+    assert_eq!(vfs.lookup_path("/folder").unwrap().id, folder);
     // Into a file, with a bad name: refused at once.
-    let err = vfs.begin_upload(file.ino, "x").unwrap_err();
+    let err = vfs.begin_upload(file.id, "x").unwrap_err();
     assert_eq!(err.errno(), libc::ENOTDIR, "{err}");
     let err = vfs.begin_upload(NodeId::ROOT, "a/b").unwrap_err();
     assert_eq!(err.errno(), libc::EINVAL, "{err}");

@@ -8,7 +8,7 @@ use markbase_vfs::{NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
 fn create_write_read_back_and_the_catalog_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
-    let folder = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().ino;
+    let folder = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap().id;
     let (attr, handle) = vfs.create(folder, "clip.mov", true).unwrap();
     assert_eq!(attr.size, 0);
     let frame = vec![7u8; 4 << 20];
@@ -24,12 +24,12 @@ fn create_write_read_back_and_the_catalog_agrees() {
     let again = Vfs::open(common::config(&dir.path().join(common::CATALOG))).unwrap();
     let attr = again.lookup_path("/Day 1/clip.mov").unwrap();
     assert_eq!(attr.size, 12 << 20);
-    assert_eq!(again.node(attr.ino).unwrap().recorded_size, 12 << 20);
-    let bytes = common::read_all(&again, attr.ino);
+    assert_eq!(again.node(attr.id).unwrap().recorded_size, 12 << 20);
+    let bytes = common::read_all(&again, attr.id);
     assert!(bytes.iter().all(|b| *b == 7) && bytes.len() == 12 << 20);
 
     // The bytes live in the store beside the catalog, named by a relative alias.
-    let resolution = again.resolve(attr.ino).unwrap();
+    let resolution = again.resolve(attr.id).unwrap();
     let backing = resolution.outcome.unwrap();
     assert!(
         backing
@@ -53,7 +53,7 @@ fn exclusive_create_unlink_rmdir_and_errors() {
     assert_eq!(attr.size, 5);
     vfs.release(h).unwrap();
 
-    let sub = vfs.mkdir(NodeId::ROOT, "sub").unwrap().ino;
+    let sub = vfs.mkdir(NodeId::ROOT, "sub").unwrap().id;
     assert_eq!(
         vfs.mkdir(NodeId::ROOT, "sub").unwrap_err().errno(),
         libc::EEXIST
@@ -135,8 +135,8 @@ fn writes_to_an_existing_file_go_to_its_alias() {
 fn rename_moves_replaces_and_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
-    let a = vfs.mkdir(NodeId::ROOT, "a").unwrap().ino;
-    let b = vfs.mkdir(a, "b").unwrap().ino;
+    let a = vfs.mkdir(NodeId::ROOT, "a").unwrap().id;
+    let b = vfs.mkdir(a, "b").unwrap().id;
     for (name, body) in [("x", &b"xx"[..]), ("y", &b"yyy"[..])] {
         let (_, h) = vfs.create(NodeId::ROOT, name, true).unwrap();
         vfs.write_at(h, 0, body).unwrap();
@@ -153,7 +153,7 @@ fn rename_moves_replaces_and_refuses() {
     vfs.rename(NodeId::ROOT, "x", NodeId::ROOT, "y", RenameMode::Replace)
         .unwrap();
     let y = vfs.lookup(NodeId::ROOT, "y").unwrap();
-    assert_eq!(common::read_all(&vfs, y.ino), b"xx");
+    assert_eq!(common::read_all(&vfs, y.id), b"xx");
     assert_eq!(
         std::fs::read_dir(dir.path().join("warren-store"))
             .unwrap()
@@ -176,7 +176,7 @@ fn rename_moves_replaces_and_refuses() {
         errno(vfs.rename(a, "b", NodeId::ROOT, "z", RenameMode::Replace)),
         libc::ENOTDIR
     );
-    let c = vfs.mkdir(NodeId::ROOT, "c").unwrap().ino;
+    let c = vfs.mkdir(NodeId::ROOT, "c").unwrap().id;
     vfs.mkdir(c, "full").unwrap();
     assert_eq!(
         errno(vfs.rename(a, "b", NodeId::ROOT, "c", RenameMode::Replace)),
@@ -186,7 +186,7 @@ fn rename_moves_replaces_and_refuses() {
     vfs.rmdir(c, "full").unwrap();
     vfs.rename(a, "b", NodeId::ROOT, "c", RenameMode::Replace)
         .unwrap();
-    assert_eq!(vfs.lookup(NodeId::ROOT, "c").unwrap().ino, b);
+    assert_eq!(vfs.lookup(NodeId::ROOT, "c").unwrap().id, b);
     assert_eq!(vfs.path_of(b).unwrap(), "/c");
     assert_eq!(vfs.lookup(a, "b").unwrap_err().errno(), libc::ENOENT);
     assert_eq!(vfs.getattr(b).unwrap().kind, NodeKind::Dir);
@@ -233,8 +233,8 @@ fn two_handles_on_one_file_see_each_others_writes() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
     let (attr, w) = vfs.create(NodeId::ROOT, "shared", true).unwrap();
-    let w2 = vfs.open_file_rw(attr.ino).unwrap();
-    let r = vfs.open_file(attr.ino).unwrap();
+    let w2 = vfs.open_file_rw(attr.id).unwrap();
+    let r = vfs.open_file(attr.id).unwrap();
     vfs.write_at(w, 0, b"first").unwrap();
     vfs.write_at(w2, 5, b"+second").unwrap();
     let mut buf = [0u8; 32];
@@ -243,5 +243,5 @@ fn two_handles_on_one_file_see_each_others_writes() {
     for h in [w, w2, r] {
         vfs.release(h).unwrap();
     }
-    assert_eq!(vfs.getattr(attr.ino).unwrap().size, 12);
+    assert_eq!(vfs.getattr(attr.id).unwrap().size, 12);
 }

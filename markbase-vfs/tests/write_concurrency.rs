@@ -66,7 +66,7 @@ fn writer(vfs: &Vfs, w: u64) {
         }
     }
     vfs.release(handle).unwrap();
-    assert_eq!(vfs.getattr(attr.ino).unwrap().size, CHUNK * CHUNKS);
+    assert_eq!(vfs.getattr(attr.id).unwrap().size, CHUNK * CHUNKS);
 }
 
 /// Reader: until the writers are done, lists the root, and reads whatever writer
@@ -88,7 +88,7 @@ fn reader(vfs: &Vfs, r: u64, done: &AtomicBool) -> u64 {
                 listed.contains(&name) || !finished,
                 "{name} found by lookup but not listed: {listed:?}"
             );
-            let handle = vfs.open_file(attr.ino).unwrap();
+            let handle = vfs.open_file(attr.id).unwrap();
             let mut offset = (r * 4099) % (CHUNK * CHUNKS);
             loop {
                 let n = vfs.read_at(handle, offset, &mut buf).unwrap();
@@ -158,9 +158,9 @@ fn writers_and_readers_on_different_files_at_once() {
     assert_eq!(common::names(&fresh, NodeId::ROOT), expected);
     for w in 0..WRITERS {
         let attr = fresh.lookup(NodeId::ROOT, &format!("w{w}.mov")).unwrap();
-        assert_eq!(fresh.node(attr.ino).unwrap().recorded_size, CHUNK * CHUNKS);
+        assert_eq!(fresh.node(attr.id).unwrap().recorded_size, CHUNK * CHUNKS);
         assert_eq!(
-            common::read_all(&fresh, attr.ino),
+            common::read_all(&fresh, attr.id),
             chunk(w, 0, CHUNK * CHUNKS),
             "w{w}.mov"
         );
@@ -176,7 +176,7 @@ fn two_handles_on_one_file_see_each_others_writes_mid_stream() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = shared_vfs(dir.path());
     let (attr, first) = vfs.create(NodeId::ROOT, "shared.mov", true).unwrap();
-    let second = vfs.open_file_rw(attr.ino).unwrap();
+    let second = vfs.open_file_rw(attr.id).unwrap();
     let turns = Arc::new(Barrier::new(2));
     const ROUNDS: u64 = 40;
     const SIZE: u64 = 10_000;
@@ -197,7 +197,7 @@ fn two_handles_on_one_file_see_each_others_writes_mid_stream() {
                                 // Extended through one handle (a hole the next round fills),
                                 // seen by the other.
                                 vfs.setattr(
-                                    attr.ino,
+                                    attr.id,
                                     SetAttr::size((round + 2) * SIZE),
                                     Some(handle),
                                 )
@@ -213,7 +213,7 @@ fn two_handles_on_one_file_see_each_others_writes_mid_stream() {
                                 "round {round}: handle {me} does not see the other's write"
                             );
                             let extended = round.is_multiple_of(5);
-                            let size = vfs.getattr(attr.ino).unwrap().size;
+                            let size = vfs.getattr(attr.id).unwrap().size;
                             let want = if extended { round + 2 } else { round + 1 } * SIZE;
                             assert_eq!(size, want, "round {round}: size seen by handle {me}");
                             if extended {
@@ -234,7 +234,7 @@ fn two_handles_on_one_file_see_each_others_writes_mid_stream() {
     );
     vfs.release(first).unwrap();
     vfs.release(second).unwrap();
-    let bytes = common::read_all(&vfs, attr.ino);
+    let bytes = common::read_all(&vfs, attr.id);
     let expected: Vec<u8> = (0..ROUNDS)
         .flat_map(|round| chunk(round, round * SIZE, SIZE))
         .collect();
@@ -242,14 +242,14 @@ fn two_handles_on_one_file_see_each_others_writes_mid_stream() {
         bytes == expected,
         "the file does not hold both handles' chunks"
     );
-    assert_eq!(vfs.node(attr.ino).unwrap().recorded_size, ROUNDS * SIZE);
+    assert_eq!(vfs.node(attr.id).unwrap().recorded_size, ROUNDS * SIZE);
 }
 
 #[test]
 fn concurrent_creates_of_distinct_names_in_one_directory_all_succeed() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = shared_vfs(dir.path());
-    let folder = vfs.mkdir(NodeId::ROOT, "inbox").unwrap().ino;
+    let folder = vfs.mkdir(NodeId::ROOT, "inbox").unwrap().id;
     const THREADS: u64 = 8;
     const EACH: u64 = 25;
     let v = Arc::clone(&vfs);
@@ -266,7 +266,7 @@ fn concurrent_creates_of_distinct_names_in_one_directory_all_succeed() {
                             let (attr, h) = vfs.create(folder, &name, true).unwrap();
                             vfs.write_at(h, 0, name.as_bytes()).unwrap();
                             vfs.release(h).unwrap();
-                            attr.ino
+                            attr.id
                         })
                         .collect::<Vec<_>>()
                 })
@@ -290,7 +290,7 @@ fn concurrent_creates_of_distinct_names_in_one_directory_all_succeed() {
     assert_eq!(listed, expected);
     for name in &expected {
         let attr = vfs.lookup(folder, name).unwrap();
-        assert_eq!(common::read_all(&vfs, attr.ino), name.as_bytes());
+        assert_eq!(common::read_all(&vfs, attr.id), name.as_bytes());
     }
     assert_eq!(store_files(dir.path()), (THREADS * EACH) as usize);
     assert_clean(&vfs);
@@ -318,7 +318,7 @@ fn concurrent_creates_of_the_same_name_one_wins_exclusively() {
                             vfs.write_at(*h, t as u64, &[b'a' + t as u8]).unwrap();
                             vfs.release(*h).unwrap();
                         }
-                        outcome.map(|(attr, _)| attr.ino)
+                        outcome.map(|(attr, _)| attr.id)
                     })
                 })
                 .collect();
@@ -340,7 +340,7 @@ fn concurrent_creates_of_the_same_name_one_wins_exclusively() {
                 assert!(outcomes.iter().all(|o| o.is_ok()), "{name}: {outcomes:?}");
             }
             let attr = v.lookup(NodeId::ROOT, &name).unwrap();
-            assert!(winners.contains(&attr.ino));
+            assert!(winners.contains(&attr.id));
         }
     });
     assert_eq!(common::names(&vfs, NodeId::ROOT).len(), NAMES);

@@ -61,7 +61,7 @@ fn write_until_killed(arg: &str) {
     let sub = vfs
         .mkdir(NodeId::ROOT, &format!("round-{round}"))
         .unwrap()
-        .ino;
+        .id;
     println!("\n{READY}");
     // Every other round writes mostly tiny files, so that kills often land in a create,
     // a commit or an unlink rather than in the middle of the bytes.
@@ -234,7 +234,7 @@ fn verify(dir: &Path, synced: &BTreeMap<String, u64>, round: u64) {
                 "round {round}, {when}: size of synced {path}"
             );
             assert_eq!(
-                vfs.node(attr.ino).unwrap().recorded_size,
+                vfs.node(attr.id).unwrap().recorded_size,
                 *len,
                 "round {round}, {when}: the catalog's size of synced {path}"
             );
@@ -245,7 +245,7 @@ fn verify(dir: &Path, synced: &BTreeMap<String, u64>, round: u64) {
                     Some((r.parse().ok()?, rest.strip_suffix(".mov")?.parse().ok()?))
                 })
                 .unwrap();
-            let bytes = common::read_all(vfs, attr.ino);
+            let bytes = common::read_all(vfs, attr.id);
             let seed = file_seed(r, i);
             if let Some(bad) = (0..bytes.len()).find(|&k| bytes[k] != pattern_byte(seed, k as u64))
             {

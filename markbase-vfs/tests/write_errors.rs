@@ -117,7 +117,7 @@ fn out_of_space_is_enospc_naming_the_file_and_leaves_nothing_behind() {
 
     // Writing more than fits: ENOSPC, naming the node and its store file.
     let (big, handle) = vfs.create(NodeId::ROOT, "big.mov", true).unwrap();
-    let store_file = vfs.resolve(big.ino).unwrap().outcome.unwrap().path.clone();
+    let store_file = vfs.resolve(big.id).unwrap().outcome.unwrap().path.clone();
     assert!(store_file.starts_with(&store), "{}", store_file.display());
     let chunk = vec![0x5au8; 512 << 10];
     let mut written = 0u64;
@@ -132,7 +132,7 @@ fn out_of_space_is_enospc_naming_the_file_and_leaves_nothing_behind() {
     assert_msg(
         &err,
         &[
-            &format!("node {}", big.ino),
+            &format!("node {}", big.id),
             &store_file.display().to_string(),
             "No space left on device",
         ],
@@ -147,14 +147,14 @@ fn out_of_space_is_enospc_naming_the_file_and_leaves_nothing_behind() {
     let (small, small_handle) = vfs.create(NodeId::ROOT, "small.mov", true).unwrap();
     let err = expect_err(vfs.write(small_handle, 0, 4096, &mut [1u8; 4096][..]));
     assert_eq!(err.errno(), libc::ENOSPC, "{err}");
-    assert_msg(&err, &[&format!("node {}", small.ino), "No space left"]);
+    assert_msg(&err, &[&format!("node {}", small.id), "No space left"]);
 
     // Whatever did get written is recorded on release; nothing is inconsistent.
     vfs.release(handle).unwrap();
     vfs.release(small_handle).unwrap();
-    let size = vfs.getattr(big.ino).unwrap().size;
+    let size = vfs.getattr(big.id).unwrap().size;
     assert!(size >= written, "{size} < {written}");
-    assert_eq!(vfs.node(big.ino).unwrap().recorded_size, size);
+    assert_eq!(vfs.node(big.id).unwrap().recorded_size, size);
     assert_clean(&vfs);
 
     // Out of inodes: the create fails with ENOSPC naming the store, and leaves
@@ -189,7 +189,7 @@ fn out_of_space_is_enospc_naming_the_file_and_leaves_nothing_behind() {
         .collect();
     vfs.write_at(handle, 0, &bytes).unwrap();
     vfs.release(handle).unwrap();
-    assert_eq!(common::read_all(&vfs, after.ino), bytes);
+    assert_eq!(common::read_all(&vfs, after.id), bytes);
     assert_clean(&vfs);
     drop(vfs);
     drop(tmpfs);
@@ -384,7 +384,7 @@ fn locked_catalog(how: &str) {
     let store = canonical.parent().unwrap().join("warren-store");
 
     // Before the lock: a directory, a file with a dirty handle, a file to rename.
-    let dir_ino = vfs.mkdir(NodeId::ROOT, "dir").unwrap().ino;
+    let dir_ino = vfs.mkdir(NodeId::ROOT, "dir").unwrap().id;
     let (dirty, dirty_handle) = vfs.create(NodeId::ROOT, "dirty.mov", true).unwrap();
     let before_lock = b"written before the lock";
     vfs.write_at(dirty_handle, 0, before_lock).unwrap();
@@ -459,7 +459,7 @@ fn locked_catalog(how: &str) {
     // The failed flush kept the handle dirty: flushing again records the size.
     vfs.flush(dirty_handle).unwrap();
     assert_eq!(
-        vfs.node(dirty.ino).unwrap().recorded_size,
+        vfs.node(dirty.id).unwrap().recorded_size,
         before_lock.len() as u64
     );
     vfs.release(dirty_handle).unwrap();
@@ -500,7 +500,7 @@ fn unknown_and_read_only_handles_are_ebadf() {
             expect_err(vfs.write(bad, 0, 1, &mut b"x".to_vec()[..])),
             expect_err(vfs.flush(bad)),
             expect_err(vfs.fsync(bad, false)),
-            expect_err(vfs.setattr(attr.ino, SetAttr::size(0), Some(bad))),
+            expect_err(vfs.setattr(attr.id, SetAttr::size(0), Some(bad))),
             expect_err(vfs.read_at(bad, 0, &mut [0u8; 4])),
             expect_err(vfs.release(bad)),
         ];
@@ -512,11 +512,11 @@ fn unknown_and_read_only_handles_are_ebadf() {
     }
 
     // A read handle cannot write, truncate, or be used as a write handle.
-    let r = vfs.open_file(attr.ino).unwrap();
+    let r = vfs.open_file(attr.id).unwrap();
     let errs = [
         expect_err(vfs.write_at(r, 0, b"x")),
         expect_err(vfs.write(r, 0, 1, &mut b"x".to_vec()[..])),
-        expect_err(vfs.setattr(attr.ino, SetAttr::size(0), Some(r))),
+        expect_err(vfs.setattr(attr.id, SetAttr::size(0), Some(r))),
     ];
     for err in &errs {
         assert!(matches!(err, VfsError::NotWritable(_)), "{err:?}");
@@ -527,7 +527,7 @@ fn unknown_and_read_only_handles_are_ebadf() {
     vfs.flush(r).unwrap();
     vfs.fsync(r, true).unwrap();
     vfs.release(r).unwrap();
-    assert_eq!(common::read_all(&vfs, attr.ino), b"bytes");
+    assert_eq!(common::read_all(&vfs, attr.id), b"bytes");
     assert_eq!(vfs.open_handles(), 0);
 }
 
@@ -584,7 +584,7 @@ fn invalid_names_are_refused_and_touch_nothing() {
     expected.sort();
     assert_eq!(names, expected);
     assert_eq!(
-        vfs.getattr(vfs.lookup(NodeId::ROOT, "d").unwrap().ino)
+        vfs.getattr(vfs.lookup(NodeId::ROOT, "d").unwrap().id)
             .unwrap()
             .kind,
         NodeKind::Dir

@@ -290,11 +290,11 @@ struct Model {
 
 impl Model {
     fn parent(&self, path: &ModelPath) -> Result<NodeId, (i32, String)> {
-        from_vfs(self.vfs.lookup_path(&path.parent())).map(|attr| attr.ino)
+        from_vfs(self.vfs.lookup_path(&path.parent())).map(|attr| attr.id)
     }
 
     fn ino(&self, path: &ModelPath) -> Result<NodeId, (i32, String)> {
-        from_vfs(self.vfs.lookup_path(&format!("{path:?}"))).map(|attr| attr.ino)
+        from_vfs(self.vfs.lookup_path(&format!("{path:?}"))).map(|attr| attr.id)
     }
 
     fn release(&mut self, slot: usize) {
@@ -316,7 +316,7 @@ impl Model {
                 let parent = self.parent(path)?;
                 let (attr, handle) = from_vfs(self.vfs.create(parent, path.name(), *exclusive))?;
                 assert_eq!(attr.kind, NodeKind::File, "{op:?}");
-                self.slots[*slot] = Some((handle, attr.ino));
+                self.slots[*slot] = Some((handle, attr.id));
                 Ok(())
             }
             Op::Open { path, slot } => {
@@ -373,7 +373,7 @@ impl Model {
                     // before the target's parent is looked at.
                     return Err((libc::ENOTDIR, format!("{} is a file", from.parent())));
                 }
-                let parent = parent.ino;
+                let parent = parent.id;
                 let new_parent = self.parent(to)?;
                 let mode = if *no_replace {
                     RenameMode::NoReplace
@@ -444,18 +444,18 @@ fn vfs_tree(vfs: &Vfs, dir: NodeId, prefix: &str, out: &mut BTreeMap<String, Ent
         let attr = vfs
             .lookup(dir, &entry.name)
             .unwrap_or_else(|err| panic!("lookup of listed {path}: {err}"));
-        assert_eq!(attr.ino, entry.ino, "{path}: lookup and readdir disagree");
+        assert_eq!(attr.id, entry.id, "{path}: lookup and readdir disagree");
         assert_eq!(attr.kind, entry.kind, "{path}: lookup and readdir disagree");
-        assert_eq!(vfs.path_of(entry.ino).unwrap(), path);
+        assert_eq!(vfs.path_of(entry.id).unwrap(), path);
         match entry.kind {
             NodeKind::Dir => {
                 out.insert(path.clone(), Entry::Dir);
-                vfs_tree(vfs, entry.ino, &path, out);
+                vfs_tree(vfs, entry.id, &path, out);
             }
             NodeKind::File => {
-                let bytes = common::read_all(vfs, entry.ino);
+                let bytes = common::read_all(vfs, entry.id);
                 assert_eq!(
-                    vfs.getattr(entry.ino).unwrap().size,
+                    vfs.getattr(entry.id).unwrap().size,
                     bytes.len() as u64,
                     "{path}: getattr size and the bytes read disagree"
                 );
@@ -614,15 +614,15 @@ fn run(ops: &[Op]) {
 fn assert_recorded_sizes(vfs: &Vfs, dir: NodeId) {
     for entry in common::list(vfs, dir) {
         match entry.kind {
-            NodeKind::Dir => assert_recorded_sizes(vfs, entry.ino),
+            NodeKind::Dir => assert_recorded_sizes(vfs, entry.id),
             NodeKind::File => {
-                let real = vfs.getattr(entry.ino).unwrap().size;
-                let node = vfs.node(entry.ino).unwrap();
+                let real = vfs.getattr(entry.id).unwrap().size;
+                let node = vfs.node(entry.id).unwrap();
                 assert_eq!(
                     node.recorded_size,
                     real,
                     "{}: the catalog records {} bytes, the file has {real}",
-                    vfs.path_of(entry.ino).unwrap(),
+                    vfs.path_of(entry.id).unwrap(),
                     node.recorded_size
                 );
             }
@@ -758,23 +758,21 @@ fn ids_of_removed_nodes_are_not_reused() {
     vfs.write_at(handle, 0, b"old bytes").unwrap();
     vfs.unlink(NodeId::ROOT, "old.mov").unwrap();
     let (new, new_handle) = vfs.create(NodeId::ROOT, "new.mov", true).unwrap();
-    assert_ne!(new.ino, old.ino, "the id of the removed node was reused");
+    assert_ne!(new.id, old.id, "the id of the removed node was reused");
     let dir_attr = vfs.mkdir(NodeId::ROOT, "d").unwrap();
     vfs.rmdir(NodeId::ROOT, "d").unwrap();
-    assert!(vfs.mkdir(NodeId::ROOT, "e").unwrap().ino > dir_attr.ino);
+    assert!(vfs.mkdir(NodeId::ROOT, "e").unwrap().id > dir_attr.id);
 
     // The open handle of the removed file still writes and truncates its own bytes...
     vfs.write_at(handle, 9, b" and more").unwrap();
-    let attr = vfs
-        .setattr(old.ino, SetAttr::size(3), Some(handle))
-        .unwrap();
-    assert_eq!((attr.ino, attr.size, attr.nlink), (old.ino, 3, 0));
+    let attr = vfs.setattr(old.id, SetAttr::size(3), Some(handle)).unwrap();
+    assert_eq!((attr.id, attr.size, attr.nlink), (old.id, 3, 0));
     vfs.release(handle).unwrap();
     // ...and nothing of it reaches the new file or its catalog row.
     vfs.write_at(new_handle, 0, b"new").unwrap();
     vfs.release(new_handle).unwrap();
-    assert_eq!(vfs.node(new.ino).unwrap().recorded_size, 3);
-    assert_eq!(common::read_all(&vfs, new.ino), b"new");
-    assert_eq!(vfs.getattr(old.ino).unwrap_err().errno(), libc::ENOENT);
+    assert_eq!(vfs.node(new.id).unwrap().recorded_size, 3);
+    assert_eq!(common::read_all(&vfs, new.id), b"new");
+    assert_eq!(vfs.getattr(old.id).unwrap_err().errno(), libc::ENOENT);
     assert!(vfs.check().unwrap().is_clean());
 }

@@ -52,7 +52,7 @@ pub fn write_file(vfs: &Vfs, parent: NodeId, name: &str, bytes: &[u8]) -> NodeId
     let (attr, handle) = vfs.create(parent, name, true).unwrap();
     vfs.write_at(handle, 0, bytes).unwrap();
     vfs.release(handle).unwrap();
-    attr.ino
+    attr.id
 }
 
 /// Opens `catalog` with [`config`].
