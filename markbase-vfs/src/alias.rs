@@ -162,6 +162,7 @@ impl fmt::Display for SkippedAlias {
 
 /// Identity and size of an alias file at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileStat {
     /// Device number.
     pub dev: u64,
@@ -212,6 +213,7 @@ impl FileStat {
 
 /// The open file that serves a node, chosen by alias resolution.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Backing {
     /// The open alias file; reads `pread` from it.
     pub file: File,

@@ -166,6 +166,7 @@ pub struct Repair {
 
 /// What [`Vfs::repair`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RepairReport {
     /// Nodes removed.
     pub dropped: Vec<NodeId>,

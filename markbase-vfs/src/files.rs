@@ -17,6 +17,7 @@ use crate::vfs::Vfs;
 
 /// Which alias serves a file, and why each one before it was passed over.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Resolution {
     /// The node that was resolved.
     pub node: Arc<Node>,

@@ -33,6 +33,7 @@ pub struct ImportOptions<'a> {
 
 /// What an import did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportStats {
     /// Directory nodes created.
     pub dirs_added: u64,
@@ -61,6 +62,7 @@ impl ImportStats {
 
 /// An entry of the source tree that was not imported.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImportSkip {
     /// The entry in the source tree.
     pub path: PathBuf,

@@ -169,6 +169,7 @@ pub enum Content {
 
 /// One valid row of the `nodes` table.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Node {
     /// The node's id (its inode number).
     pub id: NodeId,
@@ -222,6 +223,7 @@ impl Owner {
 ///
 /// [`VfsConfig::owner`]: crate::VfsConfig::owner
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FileAttr {
     /// The node's id (its inode number).
     pub id: NodeId,

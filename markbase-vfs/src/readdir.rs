@@ -30,6 +30,7 @@ const CURSORS: usize = 4096;
 
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirEntry {
     /// The child's id (its inode number).
     pub id: NodeId,

@@ -49,6 +49,7 @@ pub struct Vfs {
 
 /// Space and node counts, as `statfs` reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatFs {
     /// Block size in bytes.
     pub block_size: u64,
