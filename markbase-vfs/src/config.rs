@@ -25,6 +25,9 @@ pub struct VfsConfig {
     pub open_file_cache: NonZeroUsize,
     /// How long a file's size and mtime, read from its alias, are trusted (default 1 s).
     pub attr_ttl: Duration,
+    /// Ask the kernel to read ahead of readers that read in sequence, 16 MiB ahead in
+    /// 4 MiB steps (default `true`).
+    pub read_ahead: bool,
     /// How often, at most, the catalog is asked whether another process changed it
     /// (default 1 ms; zero asks on every call).
     pub change_check_interval: Duration,
@@ -52,6 +55,7 @@ impl VfsConfig {
             lookup_cache: NonZeroUsize::new(100_000).expect("non-zero"),
             open_file_cache: NonZeroUsize::new(256).expect("non-zero"),
             attr_ttl: Duration::from_secs(1),
+            read_ahead: true,
             change_check_interval: Duration::from_millis(1),
             store: None,
             read_only: false,

@@ -12,7 +12,8 @@
 //! - **Aliases**: the first alias that opens as a regular file serves the file;
 //!   every other is kept with its reason ([`Vfs::resolve`]).
 //! - **Reads**: an open handle owns the alias [`File`](std::fs::File);
-//!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer.
+//!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer, and the
+//!   kernel is asked to read ahead of a handle read in sequence.
 //! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
 //!   and drop every cache, so a removed node is never served.
 //! - **Path-based adapters** (WebDAV): [`Vfs::lookup_path`], [`Vfs::lookup_parent`],
@@ -69,8 +70,10 @@ mod handles;
 mod import;
 mod namespace;
 mod node;
+mod prefetch;
 mod primary;
 mod properties;
+mod readahead;
 mod readdir;
 mod store;
 mod times;

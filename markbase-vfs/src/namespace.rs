@@ -183,11 +183,9 @@ impl Vfs {
         // What `getattr` would say of the new node, without reading back the row just
         // written and opening its store file a second time.
         let attr = self.served_attr(id, &backing.stat, 1);
-        let handle = self.handles.insert(crate::handles::OpenFile {
-            node: id,
-            backing: Arc::new(backing),
-            write: Some(Default::default()),
-        });
+        let handle = self
+            .handles
+            .insert(crate::handles::OpenFile::writing(id, Arc::new(backing)));
         Ok((attr, handle))
     }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 
 use crate::alias::{Backing, FileStat};
 use crate::error::{Result, VfsError};
-use crate::handles::{FileHandle, OpenFile, WriteSource, WriteState};
+use crate::handles::{FileHandle, OpenFile, WriteSource};
 use crate::node::{Content, FileAttr, NodeId, system_time_from_ns};
 use crate::vfs::Vfs;
 
@@ -85,18 +85,16 @@ impl Vfs {
             .metadata()
             .map(|meta| FileStat::of(&meta).within(backing.reach))
             .unwrap_or(backing.stat);
-        self.handles.insert(OpenFile {
-            node: ino,
-            backing: Arc::new(Backing {
-                file,
-                path: backing.path.clone(),
-                index: backing.index,
-                skipped: Vec::new(),
-                reach: backing.reach,
-                stat,
-            }),
-            write: Some(WriteState::default()),
-        })
+        let writable = Backing {
+            file,
+            path: backing.path.clone(),
+            index: backing.index,
+            skipped: Vec::new(),
+            reach: backing.reach,
+            stat,
+        };
+        self.handles
+            .insert(OpenFile::writing(ino, Arc::new(writable)))
     }
 
     /// Writes all of `data` at `offset` of an open file.
