@@ -143,7 +143,7 @@ impl Vfs {
             .handles
             .remove(handle)
             .ok_or(VfsError::BadHandle(handle))?;
-        self.record_written(&open, false)
+        self.recorder.record_written(&open, false)
     }
 
     /// The attributes of node `ino`, or, when the node is gone (unlinked, or replaced

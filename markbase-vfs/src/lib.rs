@@ -14,6 +14,9 @@
 //! - **Reads**: an open handle owns the alias [`File`](std::fs::File);
 //!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer, and the
 //!   kernel is asked to read ahead of a handle read in sequence.
+//! - **Stateless I/O by node** (NFS, which has no open or close): [`Vfs::read_node`],
+//!   [`Vfs::write_node`] and [`Vfs::commit_node`] name a node and an offset; the core
+//!   keeps the node's file open between calls ([`VfsConfig::node_file_cache`]).
 //! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
 //!   and drop every cache, so a removed node is never served.
 //! - **Path-based adapters** (WebDAV): [`Vfs::lookup_path`], [`Vfs::lookup_parent`],
@@ -70,6 +73,8 @@ mod handles;
 mod import;
 mod namespace;
 mod node;
+mod node_files;
+mod node_io;
 mod prefetch;
 mod primary;
 mod properties;
@@ -99,6 +104,7 @@ pub use node::{
     Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, Owner, PATH_MAX, PathError,
     system_time_from_ns, validate_name, validate_path,
 };
+pub use node_files::NodeFileStats;
 pub use properties::{Property, PropertyChange};
 pub use readdir::DirEntry;
 pub use upload::Upload;

@@ -385,8 +385,9 @@ impl Vfs {
     }
 
     /// Deletes what the store holds for a node the catalog no longer has: its
-    /// properties, and its content ([`Vfs::delete_store_bytes`]).
+    /// properties, and its content ([`Vfs::delete_store_bytes`]); closes its node file.
     fn discard_removed(&self, node: &Node) {
+        self.node_files.forget(node.id);
         if let Err(err) = self.properties.forget(node.id) {
             tracing::warn!(node = %node.id, "cannot remove the properties of a removed node: {err}");
         }
