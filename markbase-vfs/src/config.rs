@@ -28,7 +28,18 @@ pub struct VfsConfig {
     /// Resolved alias files kept open for reuse (default 256).
     pub open_file_cache: NonZeroUsize,
     /// How long a file's size and mtime, read from its alias, are trusted (default 1 s).
+    /// A file kept open (by a node file, see [`VfsConfig::node_file_cache`]) is checked
+    /// against its alias path as often.
     pub attr_ttl: Duration,
+    /// Files kept open between the by-node calls ([`Vfs::read_node`](crate::Vfs::read_node)
+    /// and the rest), one per node, least recently used closed first (default 64).
+    pub node_file_cache: NonZeroUsize,
+    /// How long a file kept open for the by-node calls may go unused before it is
+    /// closed, recording a written file's size and mtime (default 10 s).
+    pub node_file_idle: Duration,
+    /// Ask the kernel to read ahead of readers that read in sequence, 16 MiB ahead in
+    /// 4 MiB steps (default `true`): handles and by-node calls alike.
+    pub read_ahead: bool,
     /// How often, at most, the catalog is asked whether another process changed it
     /// (default 1 ms; zero asks on every call).
     pub change_check_interval: Duration,
@@ -57,6 +68,9 @@ impl VfsConfig {
             tracked_times: NonZeroUsize::new(100_000).expect("non-zero"),
             open_file_cache: NonZeroUsize::new(256).expect("non-zero"),
             attr_ttl: Duration::from_secs(1),
+            node_file_cache: NonZeroUsize::new(64).expect("non-zero"),
+            node_file_idle: Duration::from_secs(10),
+            read_ahead: true,
             change_check_interval: Duration::from_millis(1),
             store: None,
             read_only: false,

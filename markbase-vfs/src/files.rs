@@ -13,6 +13,7 @@ use crate::cache::{CachedResolution, Resolved};
 use crate::error::{Result, VfsError};
 use crate::handles::{FileHandle, OpenFile, ReadSink};
 use crate::node::{Content, FileAttr, Node, NodeId};
+use crate::prefetch::prefetch;
 use crate::vfs::Vfs;
 
 /// Which alias serves a file, and why each one before it was passed over.
@@ -30,11 +31,7 @@ impl Vfs {
     pub fn open_file(&self, ino: NodeId) -> Result<FileHandle> {
         let node = self.node(ino)?;
         let backing = self.backing_for_open(&node)?;
-        Ok(self.handles.insert(OpenFile {
-            node: node.id,
-            backing,
-            write: None,
-        }))
+        Ok(self.handles.insert(OpenFile::reading(node.id, backing)))
     }
 
     /// Reads up to `len` bytes at `offset` of an open file into `sink`, straight from the
@@ -46,7 +43,10 @@ impl Vfs {
     /// call after a short read (end of file, a file still growing, a slice smaller than
     /// `len`) would overwrite the bytes of the first with those of a later offset.
     ///
+    /// A handle read in sequence has the kernel read ahead of it ([`VfsConfig::read_ahead`]).
     /// No lock is held while the sink does I/O, and nothing is allocated.
+    ///
+    /// [`VfsConfig::read_ahead`]: crate::VfsConfig::read_ahead
     pub fn read<S: ReadSink + ?Sized>(
         &self,
         handle: FileHandle,
@@ -58,13 +58,7 @@ impl Vfs {
             .handles
             .get(handle)
             .ok_or(VfsError::BadHandle(handle))?;
-        loop {
-            match sink.read_from(&open.backing.file, offset, len) {
-                Ok(n) => return Ok(n),
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(read_error(&open, offset, err)),
-            }
-        }
+        self.read_open(&open, offset, len, sink)
     }
 
     /// Reads into `buf` at `offset` of an open file; returns the bytes read
@@ -74,6 +68,50 @@ impl Vfs {
             .handles
             .get(handle)
             .ok_or(VfsError::BadHandle(handle))?;
+        self.read_open_at(&open, offset, buf)
+    }
+
+    /// Asks the operating system to start reading `len` bytes at `offset` of an open
+    /// file into its page cache, and returns without waiting for them
+    /// (`posix_fadvise(WILLNEED)`; `F_RDADVISE` on macOS). Reads in sequence need no
+    /// such call: the core reads ahead of them itself. A hint: only an unknown handle
+    /// is an error.
+    pub fn prefetch(&self, handle: FileHandle, offset: u64, len: u64) -> Result<()> {
+        let open = self
+            .handles
+            .get(handle)
+            .ok_or(VfsError::BadHandle(handle))?;
+        let range = offset..offset.saturating_add(len);
+        prefetch(&open.backing.file, &open.backing.path, range);
+        Ok(())
+    }
+
+    /// [`Vfs::read`] of an open file (a handle's, or a cached node file's).
+    pub(crate) fn read_open<S: ReadSink + ?Sized>(
+        &self,
+        open: &OpenFile,
+        offset: u64,
+        len: usize,
+        sink: &mut S,
+    ) -> Result<usize> {
+        self.read_ahead(open, offset, len as u64);
+        loop {
+            match sink.read_from(&open.backing.file, offset, len) {
+                Ok(n) => return Ok(n),
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(read_error(open, offset, err)),
+            }
+        }
+    }
+
+    /// [`Vfs::read_at`] of an open file (a handle's, or a cached node file's).
+    pub(crate) fn read_open_at(
+        &self,
+        open: &OpenFile,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize> {
+        self.read_ahead(open, offset, buf.len() as u64);
         let mut done = 0;
         while done < buf.len() {
             let at = offset + done as u64;
@@ -81,34 +119,22 @@ impl Vfs {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(read_error(&open, at, err)),
+                Err(err) => return Err(read_error(open, at, err)),
             }
         }
         Ok(done)
     }
 
-    /// Asks the operating system to start reading `len` bytes at `offset` of an open
-    /// file into its page cache, and returns without waiting for them: a reader that
-    /// knows what it reads next keeps the disk busy without holding the bytes itself
-    /// (`posix_fadvise(WILLNEED)`; `F_RDADVISE` on macOS). A hint: only an unknown
-    /// handle is an error.
-    pub fn prefetch(&self, handle: FileHandle, offset: u64, len: u64) -> Result<()> {
-        let open = self
-            .handles
-            .get(handle)
-            .ok_or(VfsError::BadHandle(handle))?;
-        let Some(len) = std::num::NonZeroU64::new(len) else {
-            return Ok(());
-        };
-        let file = &open.backing.file;
-        #[cfg(target_os = "macos")]
-        let advised = rustix::fs::fcntl_rdadvise(file, offset, len.get());
-        #[cfg(not(target_os = "macos"))]
-        let advised = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::WillNeed);
-        if let Err(err) = advised {
-            tracing::debug!(path = %open.backing.path.display(), "prefetch not taken: {err}");
+    /// Tells `open`'s read-ahead of a read of `len` bytes at `offset`, and asks the
+    /// kernel for what it says to read ahead (the lock is released first).
+    fn read_ahead(&self, open: &OpenFile, offset: u64, len: u64) {
+        if !self.config.read_ahead {
+            return;
         }
-        Ok(())
+        let asked = open.read_ahead.lock().on_read(offset, len);
+        if let Some(range) = asked {
+            prefetch(&open.backing.file, &open.backing.path, range);
+        }
     }
 
     /// Closes a handle, recording a written file's size and mtime in the catalog.
@@ -118,7 +144,7 @@ impl Vfs {
             .handles
             .remove(handle)
             .ok_or(VfsError::BadHandle(handle))?;
-        self.record_written(&open, false)
+        self.recorder.record_written(&open, false)
     }
 
     /// The attributes of node `ino`, or, when the node is gone (unlinked, or replaced

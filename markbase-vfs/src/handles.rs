@@ -7,10 +7,11 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 use crate::alias::Backing;
 use crate::node::NodeId;
+use crate::readahead::ReadAhead;
 
 /// An open file, as returned by [`Vfs::open_file`](crate::Vfs::open_file).
 ///
@@ -73,13 +74,36 @@ impl WriteSource for [u8] {
     }
 }
 
-/// What an open handle holds: the node, the file serving it, and whether it writes.
+/// What an open handle (or a cached node file) holds: the node, the file serving it,
+/// whether it writes, and where its reader has been reading.
 #[derive(Debug)]
 pub(crate) struct OpenFile {
     pub node: NodeId,
     pub backing: Arc<Backing>,
-    /// `Some` for a handle opened for writing.
+    /// `Some` for a file opened for writing.
     pub write: Option<WriteState>,
+    /// Sequential detection and the prefetch window of its reads.
+    pub read_ahead: Mutex<ReadAhead>,
+}
+
+impl OpenFile {
+    /// `backing` open for reading, serving `node`.
+    pub fn reading(node: NodeId, backing: Arc<Backing>) -> Self {
+        Self {
+            node,
+            backing,
+            write: None,
+            read_ahead: Mutex::default(),
+        }
+    }
+
+    /// `backing`, opened for writing, serving `node`.
+    pub fn writing(node: NodeId, backing: Arc<Backing>) -> Self {
+        Self {
+            write: Some(WriteState::default()),
+            ..Self::reading(node, backing)
+        }
+    }
 }
 
 /// The write side of an open handle.

@@ -15,7 +15,11 @@
 //!   ([`Vfs::open_node`], [`Vfs::open_at`], [`Vfs::open_path`]); [`VfsFile`] is an
 //!   open file used as a [`std::fs::File`] is (`Read`, `Write`, `Seek`, closed on drop).
 //! - **Reads**: an open handle owns the alias [`File`](std::fs::File);
-//!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer.
+//!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer, and the
+//!   kernel is asked to read ahead of a handle read in sequence.
+//! - **Stateless I/O by node** (NFS, which has no open or close): [`Vfs::read_node`],
+//!   [`Vfs::write_node`] and [`Vfs::commit_node`] name a node and an offset; the core
+//!   keeps the node's file open between calls ([`VfsConfig::node_file_cache`]).
 //! - **Listings**: [`Vfs::readdir`] with offsets that survive changes, and
 //!   [`Vfs::readdir_plus`] with each entry's attributes.
 //! - **Who may read**: a file has the owner and mode of the file that holds its
@@ -77,10 +81,14 @@ mod handles;
 mod import;
 mod namespace;
 mod node;
+mod node_files;
+mod node_io;
 mod open;
+mod prefetch;
 mod primary;
 mod properties;
 mod reach;
+mod readahead;
 mod readdir;
 mod store;
 mod times;
@@ -107,6 +115,7 @@ pub use node::{
     Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, Owner, PATH_MAX, PathError,
     system_time_from_ns, validate_name, validate_path,
 };
+pub use node_files::NodeFileStats;
 pub use open::{OpenFlags, Opened, OpenedPath};
 pub use properties::{Property, PropertyChange};
 pub use readdir::DirEntry;

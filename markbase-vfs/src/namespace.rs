@@ -187,11 +187,9 @@ impl Vfs {
         // What `getattr` would say of the new node, without reading back the row just
         // written and opening its store file a second time.
         let attr = self.served_attr(id, &backing.stat, 1);
-        let handle = self.handles.insert(crate::handles::OpenFile {
-            node: id,
-            backing: Arc::new(backing),
-            write: Some(Default::default()),
-        });
+        let handle = self
+            .handles
+            .insert(crate::handles::OpenFile::writing(id, Arc::new(backing)));
         Ok((attr, handle, true))
     }
 
@@ -395,8 +393,9 @@ impl Vfs {
     }
 
     /// Deletes what the store holds for a node the catalog no longer has: its
-    /// properties, and its content ([`Vfs::delete_store_bytes`]).
+    /// properties, and its content ([`Vfs::delete_store_bytes`]); closes its node file.
     fn discard_removed(&self, node: &Node) {
+        self.node_files.forget(node.id);
         if let Err(err) = self.properties.forget(node.id) {
             tracing::warn!(node = %node.id, "cannot remove the properties of a removed node: {err}");
         }

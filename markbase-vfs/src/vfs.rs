@@ -15,12 +15,14 @@ use crate::config::VfsConfig;
 use crate::error::{Result, VfsError};
 use crate::handles::HandleTable;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
+use crate::node_files::NodeFiles;
 use crate::primary::PrimaryConnection;
 use crate::properties::PropertyFile;
 use crate::reach::Reach;
 use crate::readdir::Cursors;
 use crate::store::Store;
 use crate::times::Times;
+use crate::write::Recorder;
 
 /// The deepest a node may sit below the root; deeper parent chains are taken as cycles.
 const MAX_DEPTH: usize = 4096;
@@ -35,15 +37,19 @@ const WARNED_CAPACITY: usize = 65_536;
 /// serve a node the catalog no longer has.
 pub struct Vfs {
     pub(crate) catalog: Catalog,
-    pub(crate) primary: PrimaryConnection,
+    pub(crate) primary: Arc<PrimaryConnection>,
     pub(crate) store: Store,
-    pub(crate) caches: Caches,
+    pub(crate) caches: Arc<Caches>,
     pub(crate) handles: HandleTable,
+    /// The files the by-node calls keep open between calls.
+    pub(crate) node_files: NodeFiles,
     pub(crate) cursors: Cursors,
     pub(crate) config: VfsConfig,
     pub(crate) properties: PropertyFile,
-    pub(crate) times: Times,
+    pub(crate) times: Arc<Times>,
     pub(crate) reach: Reach,
+    /// Records written files' sizes and mtimes (shared with `node_files`).
+    pub(crate) recorder: Recorder,
     warned: Mutex<HashSet<String>>,
 }
 
@@ -79,7 +85,10 @@ impl Vfs {
         };
         let catalog = Catalog::open(&config.catalog, config.pool_size, options)?;
         let writer = CatalogWriter::from_connection(catalog.connect()?, catalog.path());
-        let primary = PrimaryConnection::new(writer, config.change_check_interval)?;
+        let primary = Arc::new(PrimaryConnection::new(
+            writer,
+            config.change_check_interval,
+        )?);
         let store = Store::new(config.store.as_deref(), catalog.base_dir());
         let properties = PropertyFile::new(
             store.dir(),
@@ -87,13 +96,23 @@ impl Vfs {
             config.read_only,
             config.busy_timeout,
         );
-        let times = Times::new(config.tracked_times);
+        let times = Arc::new(Times::new(config.tracked_times));
         let reach = Reach::new(config.attr_ttl);
-        let caches = Caches::new(CacheSizes {
+        let caches = Arc::new(Caches::new(CacheSizes {
             nodes: config.node_cache,
             lookups: config.lookup_cache,
             open_files: config.open_file_cache,
-        });
+        }));
+        let recorder = Recorder {
+            primary: Arc::clone(&primary),
+            caches: Arc::clone(&caches),
+            times: Arc::clone(&times),
+        };
+        let node_files = NodeFiles::new(
+            config.node_file_cache,
+            config.node_file_idle,
+            recorder.clone(),
+        );
         tracing::debug!(catalog = %catalog.path().display(), "catalog opened");
         Ok(Self {
             catalog,
@@ -101,11 +120,13 @@ impl Vfs {
             store,
             caches,
             handles: HandleTable::new(),
+            node_files,
             cursors: Cursors::new(),
             config,
             properties,
             times,
             reach,
+            recorder,
             warned: Mutex::new(HashSet::new()),
         })
     }
@@ -127,12 +148,7 @@ impl Vfs {
 
     /// Drops every cache: the catalog changed underneath.
     pub(crate) fn drop_caches(&self) {
-        tracing::debug!("catalog changed underneath; caches dropped");
-        self.times.outside_change();
-        // readdir cursors stay: each is the name a listing stopped at, a position
-        // in name order that stays right whatever changed, even when that entry is
-        // gone (its row could then no longer say where the listing was).
-        self.caches.invalidate();
+        drop_caches(&self.caches, &self.times);
     }
 
     /// Fails with `EROFS` when the filesystem was opened read-only.
@@ -475,6 +491,17 @@ impl Vfs {
             tracing::warn!("{message}");
         }
     }
+}
+
+/// Drops every cache of a `Vfs`: the catalog changed underneath. Node files stay:
+/// each call that uses one checks it against the node's row read afresh.
+pub(crate) fn drop_caches(caches: &Caches, times: &Times) {
+    tracing::debug!("catalog changed underneath; caches dropped");
+    times.outside_change();
+    // readdir cursors stay: each is the name a listing stopped at, a position
+    // in name order that stays right whatever changed, even when that entry is
+    // gone (its row could then no longer say where the listing was).
+    caches.invalidate();
 }
 
 fn display_path(path: &str) -> String {

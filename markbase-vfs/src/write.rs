@@ -2,7 +2,8 @@
 //!
 //! The data path never touches SQLite: bytes go straight into the file with
 //! `pwrite`. The catalog learns a file's new size and mtime when its handle is
-//! flushed, synced or released, and on `setattr`.
+//! flushed, synced or released, when a node file ([`crate::node_files`]) is
+//! committed or closed, and on `setattr`.
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::os::unix::fs::{FileExt, PermissionsExt};
@@ -10,10 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::alias::{Backing, FileStat};
+use crate::cache::Caches;
 use crate::error::{Result, VfsError};
-use crate::handles::{FileHandle, OpenFile, WriteSource, WriteState};
+use crate::handles::{FileHandle, OpenFile, WriteSource};
 use crate::node::{Content, FileAttr, NodeId, system_time_from_ns};
-use crate::vfs::Vfs;
+use crate::primary::PrimaryConnection;
+use crate::times::Times;
+use crate::vfs::{Vfs, drop_caches};
 
 /// Attribute changes for [`Vfs::setattr`]; `None` leaves an attribute as it is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -81,33 +85,14 @@ impl Vfs {
 
     /// Registers a writable handle on `file`, which is `backing`'s path opened read-write.
     pub(crate) fn open_writable(&self, ino: NodeId, file: File, backing: &Backing) -> FileHandle {
-        let stat = file
-            .metadata()
-            .map(|meta| FileStat::of(&meta).within(backing.reach))
-            .unwrap_or(backing.stat);
-        self.handles.insert(OpenFile {
-            node: ino,
-            backing: Arc::new(Backing {
-                file,
-                path: backing.path.clone(),
-                index: backing.index,
-                skipped: Vec::new(),
-                reach: backing.reach,
-                stat,
-            }),
-            write: Some(WriteState::default()),
-        })
+        let writable = Arc::new(writable_backing(file, backing));
+        self.handles.insert(OpenFile::writing(ino, writable))
     }
 
     /// Writes all of `data` at `offset` of an open file.
     pub fn write_at(&self, handle: FileHandle, offset: u64, data: &[u8]) -> Result<usize> {
         let open = self.writable(handle)?;
-        open.backing
-            .file
-            .write_all_at(data, offset)
-            .map_err(|err| write_error(&open, offset, err))?;
-        self.wrote(&open);
-        Ok(data.len())
+        self.write_open_at(&open, offset, data)
     }
 
     /// Writes up to `len` bytes at `offset` of an open file, taken by `source` straight
@@ -120,21 +105,42 @@ impl Vfs {
         source: &mut S,
     ) -> Result<usize> {
         let open = self.writable(handle)?;
+        self.write_open(&open, offset, len, source)
+    }
+
+    /// [`Vfs::write_at`] to a writer (a handle's, or a cached node file's).
+    pub(crate) fn write_open_at(&self, open: &OpenFile, offset: u64, data: &[u8]) -> Result<usize> {
+        open.backing
+            .file
+            .write_all_at(data, offset)
+            .map_err(|err| write_error(open, offset, err))?;
+        self.wrote(open);
+        Ok(data.len())
+    }
+
+    /// [`Vfs::write`] to a writer (a handle's, or a cached node file's).
+    pub(crate) fn write_open<S: WriteSource + ?Sized>(
+        &self,
+        open: &OpenFile,
+        offset: u64,
+        len: usize,
+        source: &mut S,
+    ) -> Result<usize> {
         let written = loop {
             match source.write_to(&open.backing.file, offset, len) {
                 Ok(n) => break n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(write_error(&open, offset, err)),
+                Err(err) => return Err(write_error(open, offset, err)),
             }
         };
-        self.wrote(&open);
+        self.wrote(open);
         Ok(written)
     }
 
     /// Records a written file's size and mtime in the catalog (`close` calls this).
     pub fn flush(&self, handle: FileHandle) -> Result<()> {
         let open = self.handle(handle)?;
-        self.record_written(&open, false)
+        self.recorder.record_written(&open, false)
     }
 
     /// Makes an open file durable: its bytes (only the data with `datasync`), and its
@@ -151,7 +157,7 @@ impl Vfs {
         if let Some(write) = &open.write {
             write.dirty.store(true, Ordering::Release);
         }
-        self.record_written(&open, true)
+        self.recorder.record_written(&open, true)
     }
 
     /// Changes a node's size or mtime. `handle`, when given, is the open file to use
@@ -281,15 +287,38 @@ impl Vfs {
         }
         self.caches.forget_attr(open.node);
     }
+}
 
-    /// Writes a dirty handle's size and mtime to the catalog (synced with `durable`).
-    pub(crate) fn record_written(&self, open: &OpenFile, durable: bool) -> Result<()> {
+/// Records in the catalog the size and mtime that writes gave a file: for `release`,
+/// `flush` and `fsync`, and for the thread that closes idle node files, which has no
+/// `Vfs` to call.
+#[derive(Clone)]
+pub(crate) struct Recorder {
+    pub primary: Arc<PrimaryConnection>,
+    pub caches: Arc<Caches>,
+    pub times: Arc<Times>,
+}
+
+impl Recorder {
+    /// Records a writer's size and mtime if writes changed them since they were last
+    /// recorded (synced to disk with `durable`).
+    pub fn record_written(&self, open: &OpenFile, durable: bool) -> Result<()> {
         let Some(write) = &open.write else {
             return Ok(());
         };
         if !write.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
+        let recorded = self.record(open, durable);
+        if recorded.is_err() {
+            write.dirty.store(true, Ordering::Release);
+        }
+        recorded
+    }
+
+    /// Records the current size and mtime of `open`'s file in its node's row (synced to
+    /// disk with `durable`, and with it every commit before).
+    pub fn record(&self, open: &OpenFile, durable: bool) -> Result<()> {
         let recorded = open
             .backing
             .file
@@ -304,13 +333,10 @@ impl Vfs {
             .and_then(|stat| {
                 self.primary.write(
                     durable,
-                    || self.drop_caches(),
+                    || drop_caches(&self.caches, &self.times),
                     |w| w.set_size_mtime(open.node, stat.size, stat.mtime_ns),
                 )
             });
-        if recorded.is_err() {
-            write.dirty.store(true, Ordering::Release);
-        }
         self.caches.forget(&[open.node], &[]);
         recorded
     }
@@ -330,6 +356,22 @@ fn apply_to_file(file: &File, path: impl Fn() -> String, changes: SetAttr) -> Re
     file.metadata()
         .map(|meta| FileStat::of(&meta))
         .map_err(|err| VfsError::io(format!("reading the size of {}", path()), err))
+}
+
+/// `file`, which is `backing`'s path opened read-write, as the backing of a writer.
+pub(crate) fn writable_backing(file: File, backing: &Backing) -> Backing {
+    let stat = file
+        .metadata()
+        .map(|meta| FileStat::of(&meta).within(backing.reach))
+        .unwrap_or(backing.stat);
+    Backing {
+        file,
+        path: backing.path.clone(),
+        index: backing.index,
+        skipped: Vec::new(),
+        reach: backing.reach,
+        stat,
+    }
 }
 
 /// Opens the path of `backing` for reading and writing.
