@@ -74,6 +74,7 @@ mod catalog;
 mod check;
 mod config;
 mod copy;
+mod cursors;
 mod error;
 mod files;
 mod finder;
@@ -90,6 +91,7 @@ mod properties;
 mod reach;
 mod readahead;
 mod readdir;
+mod recorder;
 mod store;
 mod times;
 mod upload;
@@ -98,6 +100,7 @@ mod vfs_file;
 mod write;
 
 pub use alias::{AliasEntry, AliasList, Backing, FileStat, InvalidAlias, SkipReason, SkippedAlias};
+pub use catalog::properties::{Property, PropertyChange};
 pub use catalog::schema::{SCHEMA_SQL, SCHEMA_VERSION};
 pub use check::{
     CheckReport, DanglingNode, OrphanAction, Repair, RepairReport, Unreachability, UnreachableNode,
@@ -117,7 +120,6 @@ pub use node::{
 };
 pub use node_files::NodeFileStats;
 pub use open::{OpenFlags, Opened, OpenedPath};
-pub use properties::{Property, PropertyChange};
 pub use readdir::DirEntry;
 pub use upload::Upload;
 pub use vfs::{StatFs, Vfs};

@@ -33,7 +33,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::alias::AliasList;
 use crate::handles::OpenFile;
 use crate::node::NodeId;
-use crate::write::Recorder;
+use crate::recorder::Recorder;
 
 /// The closer never looks for idle files more often than this.
 const MIN_CLOSER_PERIOD: Duration = Duration::from_millis(10);

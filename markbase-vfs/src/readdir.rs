@@ -8,11 +8,7 @@
 //! removed between calls therefore never make a surviving entry appear twice
 //! or go missing.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
-
-use lru::LruCache;
-use parking_lot::Mutex;
 
 use crate::catalog::{After, Position};
 use crate::error::{Result, VfsError};
@@ -24,9 +20,6 @@ const PAGE: usize = 512;
 
 /// Offsets below this are the start of the listing.
 const FIRST_ENTRY_OFFSET: u64 = 3;
-
-/// Resume positions remembered at once.
-const CURSORS: usize = 4096;
 
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,25 +33,6 @@ pub struct DirEntry {
     pub kind: NodeKind,
     /// Pass this to [`Vfs::readdir`] to continue after this entry.
     pub offset: u64,
-}
-
-/// Names of the entries where listings stopped, keyed by (directory, offset).
-pub(crate) struct Cursors(Mutex<LruCache<(NodeId, u64), Arc<str>>>);
-
-impl Cursors {
-    pub fn new() -> Self {
-        Self(Mutex::new(LruCache::new(
-            NonZeroUsize::new(CURSORS).expect("non-zero"),
-        )))
-    }
-
-    fn remember(&self, dir: NodeId, offset: u64, name: Arc<str>) {
-        self.0.lock().put((dir, offset), name);
-    }
-
-    fn recall(&self, dir: NodeId, offset: u64) -> Option<Arc<str>> {
-        self.0.lock().get(&(dir, offset)).cloned()
-    }
 }
 
 fn offset_of(id: NodeId) -> u64 {

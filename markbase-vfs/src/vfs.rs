@@ -9,20 +9,20 @@ use parking_lot::Mutex;
 use crate::Node;
 use crate::alias::FileStat;
 use crate::cache::{CacheSizes, Caches};
+use crate::catalog::properties::PropertyFile;
 use crate::catalog::writer::CatalogWriter;
 use crate::catalog::{Catalog, ConnectOptions, InvalidRow};
 use crate::config::VfsConfig;
+use crate::cursors::Cursors;
 use crate::error::{Result, VfsError};
 use crate::handles::HandleTable;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
 use crate::node_files::NodeFiles;
 use crate::primary::PrimaryConnection;
-use crate::properties::PropertyFile;
 use crate::reach::Reach;
-use crate::readdir::Cursors;
+use crate::recorder::{Recorder, drop_caches};
 use crate::store::Store;
 use crate::times::Times;
-use crate::write::Recorder;
 
 /// The deepest a node may sit below the root; deeper parent chains are taken as cycles.
 const MAX_DEPTH: usize = 4096;
@@ -491,17 +491,6 @@ impl Vfs {
             tracing::warn!("{message}");
         }
     }
-}
-
-/// Drops every cache of a `Vfs`: the catalog changed underneath. Node files stay:
-/// each call that uses one checks it against the node's row read afresh.
-pub(crate) fn drop_caches(caches: &Caches, times: &Times) {
-    tracing::debug!("catalog changed underneath; caches dropped");
-    times.outside_change();
-    // readdir cursors stay: each is the name a listing stopped at, a position
-    // in name order that stays right whatever changed, even when that entry is
-    // gone (its row could then no longer say where the listing was).
-    caches.invalidate();
 }
 
 fn display_path(path: &str) -> String {

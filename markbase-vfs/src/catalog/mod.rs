@@ -1,7 +1,9 @@
-//! The SQLite side: opening `warren.sqlite`, checking it, and the queries the core runs.
+//! The SQLite side: opening `warren.sqlite`, checking it, the queries the core runs, and
+//! the properties database beside it.
 //!
 //! Nothing above this module writes SQL.
 
+pub(crate) mod properties;
 mod row;
 pub mod schema;
 pub(crate) mod writer;
