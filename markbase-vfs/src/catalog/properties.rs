@@ -28,7 +28,7 @@ pub struct Property {
     pub value: Option<Vec<u8>>,
 }
 
-/// One change of [`Vfs::change_properties`].
+/// One change of [`Vfs::change_properties`](crate::Vfs::change_properties).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PropertyChange {
     /// Sets the property, replacing one of the same namespace and name.
