@@ -37,7 +37,7 @@ pub struct VfsConfig {
     pub store: Option<PathBuf>,
     /// Refuse every write with `EROFS`, touching nothing (default `false`).
     pub read_only: bool,
-    /// Where Finder's `._*` and `.DS_Store` files go through [`Vfs::place`](crate::Vfs::place)
+    /// Where Finder's `._*` and `.DS_Store` files go, whichever call makes them
     /// (default: aside, out of the catalog).
     pub finder_files: FinderFiles,
     /// The owner of directories and of files no alias serves (a served file has its

@@ -73,6 +73,9 @@ impl Vfs {
     /// Opens file `ino` for reading and writing. Writes go to the alias that serves it.
     pub fn open_file_rw(&self, ino: NodeId) -> Result<FileHandle> {
         self.ensure_writable()?;
+        if !ino.in_catalog() {
+            return self.open_outside(ino, true);
+        }
         let node = self.node(ino)?;
         let backing = self.backing_for_open(&node)?;
         let file = open_rw(&backing)?;
@@ -167,6 +170,9 @@ impl Vfs {
             return self.getattr(ino);
         }
         self.ensure_writable()?;
+        if !ino.in_catalog() {
+            return self.setattr_outside(ino, changes, handle);
+        }
         if changes.mode.is_some() || changes.owner.is_some() {
             self.set_mode_and_owner(ino, changes.mode, changes.owner)?;
         }
@@ -267,7 +273,7 @@ impl Vfs {
         self.handles.get(handle).ok_or(VfsError::BadHandle(handle))
     }
 
-    fn writable(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
+    pub(crate) fn writable(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
         let open = self.handle(handle)?;
         if open.write.is_none() {
             return Err(VfsError::NotWritable(handle));
@@ -284,7 +290,8 @@ impl Vfs {
 
     /// Writes a dirty handle's size and mtime to the catalog (synced with `durable`).
     pub(crate) fn record_written(&self, open: &OpenFile, durable: bool) -> Result<()> {
-        let Some(write) = &open.write else {
+        // A file kept out of the catalog has nothing to record.
+        let (Some(write), true) = (&open.write, open.node.in_catalog()) else {
             return Ok(());
         };
         if !write.dirty.swap(false, Ordering::AcqRel) {
@@ -318,7 +325,11 @@ impl Vfs {
 
 /// Truncates and/or sets the mtime of `file`, as `changes` asks, and returns its stat
 /// afterwards. `path` names the file in errors (only computed when one occurs).
-fn apply_to_file(file: &File, path: impl Fn() -> String, changes: SetAttr) -> Result<FileStat> {
+pub(crate) fn apply_to_file(
+    file: &File,
+    path: impl Fn() -> String,
+    changes: SetAttr,
+) -> Result<FileStat> {
     if let Some(size) = changes.size {
         file.set_len(size)
             .map_err(|err| VfsError::io(format!("truncating {} to {size} bytes", path()), err))?;

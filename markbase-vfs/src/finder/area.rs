@@ -1,0 +1,227 @@
+//! The store's Finder area, `<store>/finder/<directory id>/<name>`: where Finder's own
+//! files live, and how an id is found back to its name.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lru::LruCache;
+use parking_lot::Mutex;
+
+use super::id;
+use crate::error::{Result, VfsError};
+use crate::node::NodeId;
+
+/// Names of outside ids recently looked up or resolved, so that a `getattr` by id
+/// does not list the directory's area.
+const NAMES: usize = 4096;
+
+/// Uploads to aside files started by this process, for unique temporary names.
+static UPLOADS: AtomicU64 = AtomicU64::new(0);
+
+/// The store's Finder area.
+pub(crate) struct FinderArea {
+    dir: PathBuf,
+    names: Mutex<LruCache<NodeId, String>>,
+}
+
+/// A Finder file of a directory's area, by name; it may not exist yet.
+#[derive(Clone, Debug)]
+pub(crate) struct AsideFile {
+    /// Its id ([`id::outside_id`] of `dir` and `name`).
+    pub id: NodeId,
+    /// The catalog directory it belongs to.
+    pub dir: NodeId,
+    /// Its name.
+    pub name: String,
+    /// Where its bytes are.
+    pub path: PathBuf,
+}
+
+impl FinderArea {
+    /// The area of the store at `store_dir`.
+    pub fn new(store_dir: &Path) -> Self {
+        Self {
+            dir: store_dir.join("finder"),
+            names: Mutex::new(LruCache::new(NonZeroUsize::new(NAMES).expect("non-zero"))),
+        }
+    }
+
+    /// The area of directory `dir`.
+    fn of(&self, dir: NodeId) -> PathBuf {
+        self.dir.join(dir.to_string())
+    }
+
+    /// File `name` of directory `dir`; fails when `dir` can have no files aside.
+    pub fn file(&self, dir: NodeId, name: &str) -> Result<AsideFile> {
+        let id = id::outside_id(dir, name).ok_or_else(|| VfsError::OutsideCatalog {
+            what: format!("{name:?} in directory {dir}"),
+            refused: "directories with ids of 2^31 - 1 and above keep no Finder files aside",
+        })?;
+        self.names.lock().put(id, name.to_owned());
+        Ok(AsideFile {
+            id,
+            dir,
+            name: name.to_owned(),
+            path: self.of(dir).join(name),
+        })
+    }
+
+    /// The name in `dir`'s area whose hash is `hash` (`None`: no such file), listing the
+    /// area unless the name is known. `is_name` tells the names the area may hold.
+    pub fn name_of(
+        &self,
+        id: NodeId,
+        dir: NodeId,
+        hash: u32,
+        is_name: impl Fn(&str) -> bool,
+    ) -> Result<Option<String>> {
+        if let Some(name) = self.names.lock().get(&id) {
+            return Ok(Some(name.clone()));
+        }
+        let found = self
+            .names_in(dir, is_name)?
+            .find(|name| id::hash(name) == hash);
+        if let Some(name) = &found {
+            self.names.lock().put(id, name.clone());
+        }
+        Ok(found)
+    }
+
+    /// Another file of `file`'s area whose name has `file`'s hash, and so its id.
+    pub fn id_taken(
+        &self,
+        file: &AsideFile,
+        is_name: impl Fn(&str) -> bool,
+    ) -> Result<Option<String>> {
+        let hash = id::hash(&file.name);
+        Ok(self
+            .names_in(file.dir, is_name)?
+            .find(|name| *name != file.name && id::hash(name) == hash))
+    }
+
+    /// The names in `dir`'s area that `is_name` accepts.
+    fn names_in(
+        &self,
+        dir: NodeId,
+        is_name: impl Fn(&str) -> bool,
+    ) -> Result<impl Iterator<Item = String>> {
+        let area = self.of(dir);
+        let entries = match std::fs::read_dir(&area) {
+            Ok(entries) => Some(entries),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
+            Err(err) => {
+                return Err(VfsError::io(
+                    format!("listing Finder's area {}", area.display()),
+                    err,
+                ));
+            }
+        };
+        Ok(entries
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+            .filter(move |name| is_name(name)))
+    }
+
+    /// Removes the Finder files of directory `dir`, which the catalog no longer has.
+    pub fn discard(&self, dir: NodeId) {
+        let area = self.of(dir);
+        match std::fs::remove_dir_all(&area) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => tracing::warn!(
+                path = %area.display(),
+                error = %err,
+                "cannot remove the Finder files of a removed directory"
+            ),
+        }
+    }
+}
+
+impl AsideFile {
+    /// Its metadata; `NotFound` if it does not exist.
+    pub fn metadata(&self) -> Result<Metadata> {
+        std::fs::metadata(&self.path).map_err(|err| self.error("reading", err))
+    }
+
+    /// Opens it, for writing too if `write`.
+    pub fn open(&self, write: bool) -> Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(write)
+            .open(&self.path)
+            .map_err(|err| self.error("opening", err))
+    }
+
+    /// Creates it for reading and writing; `None` if it exists.
+    pub fn create_new(&self) -> Result<Option<File>> {
+        self.make_dir()?;
+        match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&self.path)
+        {
+            Ok(file) => Ok(Some(file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+            Err(err) => Err(self.error("creating", err)),
+        }
+    }
+
+    /// A new empty file beside it, under a name no request can reach, for a whole new
+    /// content that [`AsideFile::replace_with`] puts in its place.
+    pub fn temporary(&self) -> Result<(File, PathBuf)> {
+        self.make_dir()?;
+        let dir = self.path.parent().expect("an aside file has a directory");
+        loop {
+            let count = UPLOADS.fetch_add(1, Ordering::Relaxed);
+            // Not a Finder file name, so no request can reach it.
+            let temp = dir.join(format!(".upload-{}-{count}", std::process::id()));
+            match OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+            {
+                Ok(file) => return Ok((file, temp)),
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(err) => return Err(self.error("starting a new content of", err)),
+            }
+        }
+    }
+
+    /// Puts the file at `temp` in its place, in one rename.
+    pub fn replace_with(&self, temp: &Path) -> Result<()> {
+        std::fs::rename(temp, &self.path).map_err(|err| self.error("replacing", err))
+    }
+
+    /// Deletes it.
+    pub fn remove(&self) -> Result<()> {
+        std::fs::remove_file(&self.path).map_err(|err| self.error("removing", err))
+    }
+
+    /// Moves it to `to`, replacing what is there.
+    pub fn rename(&self, to: &AsideFile) -> Result<()> {
+        self.metadata()?;
+        to.make_dir()?;
+        std::fs::rename(&self.path, &to.path).map_err(|err| self.error("moving", err))
+    }
+
+    fn make_dir(&self) -> Result<()> {
+        let dir = self.path.parent().expect("an aside file has a directory");
+        std::fs::create_dir_all(dir)
+            .map_err(|err| VfsError::io(format!("making Finder's area {}", dir.display()), err))
+    }
+
+    /// `err` of `doing` something to it; a missing file is `NotFound`.
+    pub fn error(&self, doing: &str, err: io::Error) -> VfsError {
+        if err.kind() == io::ErrorKind::NotFound {
+            VfsError::NotFound(format!("{:?} in directory {}", self.name, self.dir))
+        } else {
+            VfsError::io(format!("{doing} Finder file {}", self.path.display()), err)
+        }
+    }
+}
