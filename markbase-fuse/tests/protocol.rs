@@ -1500,6 +1500,9 @@ fn finder_files_are_kept_out_of_the_catalog() {
         Ok(())
     );
     assert!(absent(&mut client, day, "._clip.mov"));
+    // The kernel (and an NFS client, through fuse-t) keeps the node it had.
+    assert_eq!(size_of_node(&mut client, fork), 13);
+    assert_eq!(read_all(&mut client, fork), b"resource fork");
     let moved = ino(&mut client, ROOT, "._moved.mov");
     assert_eq!(read_all(&mut client, moved), b"resource fork");
     assert_errno(

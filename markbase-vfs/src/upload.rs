@@ -140,6 +140,7 @@ impl Vfs {
             Target::Aside(file) => {
                 file.replace_with(&upload.path)?;
                 upload.committed = true;
+                self.finder.made(file);
                 return self.getattr(file.id);
             }
         };

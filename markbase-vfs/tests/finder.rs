@@ -166,12 +166,14 @@ fn aside_files_move_copy_and_go_with_their_directory() {
     let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
     let other = vfs.mkdir(NodeId::ROOT, "Day 2").unwrap();
-    write(&vfs, "/Day 1/._a.mov", b"resource fork").unwrap();
+    let first = write(&vfs, "/Day 1/._a.mov", b"resource fork").unwrap();
 
     vfs.rename(day.id, "._a.mov", other.id, "._b.mov", RenameMode::Replace)
         .unwrap();
     assert!(is_missing(&vfs, "/Day 1/._a.mov"));
     assert_eq!(read(&vfs, "/Day 2/._b.mov"), b"resource fork");
+    // The old id still reaches the moved file, as a kernel that keeps it expects.
+    assert_eq!(common::read_all(&vfs, first), b"resource fork");
     let moved = vfs.lookup_path("/Day 2/._b.mov").unwrap().id;
     vfs.copy_file(moved, day.id, "._c.mov").unwrap();
     assert_eq!(read(&vfs, "/Day 1/._c.mov"), b"resource fork");

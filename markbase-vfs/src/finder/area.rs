@@ -14,9 +14,9 @@ use super::id;
 use crate::error::{Result, VfsError};
 use crate::node::NodeId;
 
-/// Names of outside ids recently looked up or resolved, so that a `getattr` by id
-/// does not list the directory's area.
-const NAMES: usize = 4096;
+/// Places of outside ids recently looked up, resolved or moved, so that a `getattr`
+/// by id does not list the directory's area.
+const PLACES: usize = 4096;
 
 /// Uploads to aside files started by this process, for unique temporary names.
 static UPLOADS: AtomicU64 = AtomicU64::new(0);
@@ -24,7 +24,10 @@ static UPLOADS: AtomicU64 = AtomicU64::new(0);
 /// The store's Finder area.
 pub(crate) struct FinderArea {
     dir: PathBuf,
-    names: Mutex<LruCache<NodeId, String>>,
+    /// Where the file of an id is: its directory and name. A moved file stays here
+    /// under the id of its old name, which kernels and NFS clients keep using after
+    /// a rename, as long as no new file takes the old name.
+    places: Mutex<LruCache<NodeId, (NodeId, String)>>,
 }
 
 /// A Finder file of a directory's area, by name; it may not exist yet.
@@ -45,7 +48,7 @@ impl FinderArea {
     pub fn new(store_dir: &Path) -> Self {
         Self {
             dir: store_dir.join("finder"),
-            names: Mutex::new(LruCache::new(NonZeroUsize::new(NAMES).expect("non-zero"))),
+            places: Mutex::new(LruCache::new(NonZeroUsize::new(PLACES).expect("non-zero"))),
         }
     }
 
@@ -60,7 +63,6 @@ impl FinderArea {
             what: format!("{name:?} in directory {dir}"),
             refused: "directories with ids of 2^31 - 1 and above keep no Finder files aside",
         })?;
-        self.names.lock().put(id, name.to_owned());
         Ok(AsideFile {
             id,
             dir,
@@ -69,25 +71,49 @@ impl FinderArea {
         })
     }
 
-    /// The name in `dir`'s area whose hash is `hash` (`None`: no such file), listing the
-    /// area unless the name is known. `is_name` tells the names the area may hold.
-    pub fn name_of(
+    /// The file of `id`, made from `dir` and a name whose hash is `hash`: where it was
+    /// last seen, or else the name in `dir`'s area with that hash (`None`: no such
+    /// file). `is_name` tells the names the area may hold.
+    pub fn file_of(
         &self,
         id: NodeId,
         dir: NodeId,
         hash: u32,
         is_name: impl Fn(&str) -> bool,
-    ) -> Result<Option<String>> {
-        if let Some(name) = self.names.lock().get(&id) {
-            return Ok(Some(name.clone()));
-        }
-        let found = self
-            .names_in(dir, is_name)?
-            .find(|name| id::hash(name) == hash);
-        if let Some(name) = &found {
-            self.names.lock().put(id, name.clone());
-        }
-        Ok(found)
+    ) -> Result<Option<AsideFile>> {
+        let known = self.places.lock().get(&id).cloned();
+        let (dir, name) = match known {
+            Some(place) => place,
+            None => match self
+                .names_in(dir, is_name)?
+                .find(|name| id::hash(name) == hash)
+            {
+                Some(name) => (dir, name),
+                None => return Ok(None),
+            },
+        };
+        self.places.lock().put(id, (dir, name.clone()));
+        Ok(Some(AsideFile {
+            id,
+            dir,
+            path: self.of(dir).join(&name),
+            name,
+        }))
+    }
+
+    /// Records that `file` was just made: its id is its own again.
+    pub fn made(&self, file: &AsideFile) {
+        self.places
+            .lock()
+            .put(file.id, (file.dir, file.name.clone()));
+    }
+
+    /// Records that the file of `from` is now `to`, for those who still know it by
+    /// `from`'s id.
+    pub fn moved(&self, from: &AsideFile, to: &AsideFile) {
+        let mut places = self.places.lock();
+        places.put(from.id, (to.dir, to.name.clone()));
+        places.put(to.id, (to.dir, to.name.clone()));
     }
 
     /// Another file of `file`'s area whose name has `file`'s hash, and so its id.

@@ -129,11 +129,10 @@ impl Vfs {
         if self.config.finder_files != FinderFiles::Aside {
             return Err(missing());
         }
-        let name = self
-            .finder
-            .name_of(id, dir, hash, is_finder_metadata)?
-            .ok_or_else(missing)?;
-        self.finder.file(dir, &name).map(Outside::Aside)
+        self.finder
+            .file_of(id, dir, hash, is_finder_metadata)?
+            .map(Outside::Aside)
+            .ok_or_else(missing)
     }
 
     /// `name` in `parent` when the catalog has no such child (`missing` says so): a
@@ -243,7 +242,10 @@ impl Vfs {
             Err(VfsError::NotFound(_)) => {
                 self.ensure_id_free(&file)?;
                 match file.create_new()? {
-                    Some(new) => (new, true),
+                    Some(new) => {
+                        self.finder.made(&file);
+                        (new, true)
+                    }
                     None if exclusive => {
                         return Err(VfsError::Exists(format!("{:?}", file.name)));
                     }
@@ -323,7 +325,9 @@ impl Vfs {
                     Err(VfsError::NotFound(_)) => self.ensure_id_free(&to)?,
                     Err(err) => return Err(err),
                 }
-                from.rename(&to).map(Some)
+                from.rename(&to)?;
+                self.finder.moved(&from, &to);
+                Ok(Some(()))
             }
             (Some(Outside::Probe { name, .. }), _) | (_, Some(Outside::Probe { name, .. })) => {
                 Err(read_only_probe(name))
