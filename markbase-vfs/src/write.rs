@@ -263,7 +263,7 @@ impl Vfs {
 
     /// [`Vfs::setattr`] through a handle whose node is gone: the open file changes, and
     /// its attributes are those of a file with no link left.
-    fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
+    pub(crate) fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
         let path = || open.backing.path.display().to_string();
         let stat = apply_to_file(&open.backing.file, path, changes)?;
         Ok(self.served_attr(open.node, &stat.within(open.backing.reach), 0))

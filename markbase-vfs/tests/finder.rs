@@ -441,3 +441,39 @@ fn a_new_content_replaces_an_aside_file_only_when_committed() {
         Err(VfsError::ReadOnly)
     ));
 }
+
+/// FNV-1a, 32 bits: the hash of a name in the id of a Finder file kept aside.
+fn fnv1a(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5, |hash: u32, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[test]
+fn a_name_whose_id_another_finder_file_has_is_refused_not_confused() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = common::empty_vfs(dir.path());
+    let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
+    // Two AppleDouble names with one hash (a birthday search: some 2^16 names).
+    let mut seen = std::collections::HashMap::new();
+    let (first, second) = (0u32..)
+        .map(|i| format!("._{i}"))
+        .find_map(|name| {
+            let other = seen.insert(fnv1a(&name), name.clone())?;
+            Some((other, name))
+        })
+        .unwrap();
+    let id = write(&vfs, &format!("/Day 1/{first}"), b"first").unwrap();
+    assert_eq!(
+        id.get(),
+        1 << 63 | day.id.get() << 32 | u64::from(fnv1a(&first))
+    );
+    let refused = write(&vfs, &format!("/Day 1/{second}"), b"second").unwrap_err();
+    assert!(
+        matches!(refused, VfsError::OutsideCatalog { .. }),
+        "{refused}"
+    );
+    assert!(is_missing(&vfs, &format!("/Day 1/{second}")));
+    assert_eq!(read(&vfs, &format!("/Day 1/{first}")), b"first");
+    assert_eq!(common::read_all(&vfs, id), b"first");
+}

@@ -97,15 +97,11 @@ impl Vfs {
 
     /// [`Vfs::outside`] for a name the catalog is known not to hold.
     fn outside_of(&self, parent: NodeId, name: &str) -> Result<Option<Outside>> {
-        if PROBE_FILES.contains(&name) {
-            let probe = (parent == NodeId::ROOT).then(|| Outside::Probe {
-                id: id::outside_id(parent, name).expect("the root has outside ids"),
-                name: PROBE_FILES
-                    .into_iter()
-                    .find(|probe| *probe == name)
-                    .expect("a probe"),
-            });
-            return Ok(probe);
+        if let Some(probe) = PROBE_FILES.into_iter().find(|probe| *probe == name) {
+            return Ok((parent == NodeId::ROOT).then(|| Outside::Probe {
+                id: id::outside_id(parent, probe).expect("the root has outside ids"),
+                name: probe,
+            }));
         }
         if !self.keeps_aside(name) {
             return Ok(None);
@@ -271,9 +267,10 @@ impl Vfs {
         let hash = id::hash(&file.name);
         let probe =
             file.dir == NodeId::ROOT && PROBE_FILES.into_iter().any(|name| id::hash(name) == hash);
-        let other = match probe {
-            true => Some(String::from("a probe file")),
-            false => self.finder.id_taken(file, is_finder_metadata)?,
+        let other = if probe {
+            Some(String::from("a probe file"))
+        } else {
+            self.finder.id_taken(file, is_finder_metadata)?
         };
         match other {
             Some(other) => {
@@ -353,41 +350,39 @@ impl Vfs {
         changes: SetAttr,
         handle: Option<FileHandle>,
     ) -> Result<FileAttr> {
-        let file = match self.outside_by_id(id) {
-            Ok(Outside::Aside(file)) => Some(file),
-            Ok(Outside::Probe { name, .. }) => return Err(read_only_probe(name)),
-            // Moved or removed, but still open: the open file changes.
-            Err(VfsError::NotFound(_)) if handle.is_some() => None,
-            Err(err) => return Err(err),
+        let resizes = changes.size.is_some() || changes.mtime_ns.is_some();
+        let open = match handle {
+            Some(handle) if resizes => Some(self.writable(handle)?),
+            _ => None,
         };
-        if let Some(file) = &file {
-            if let Some(mode) = changes.mode {
-                std::fs::set_permissions(&file.path, Permissions::from_mode(mode & 0o777))
-                    .map_err(|err| file.error("setting the mode of", err))?;
+        let file = match (self.outside_by_id(id), &open) {
+            (Ok(Outside::Aside(file)), _) => file,
+            (Ok(Outside::Probe { name, .. }), _) => return Err(read_only_probe(name)),
+            // Moved or removed, but still open: the open file changes.
+            (Err(VfsError::NotFound(_)), Some(open)) => return self.set_unlinked(open, changes),
+            (Err(VfsError::NotFound(_)), None) if handle.is_some() => {
+                return self.getattr_open(id, handle);
             }
-            if let Some(owner) = changes.owner {
-                std::os::unix::fs::chown(&file.path, owner.uid, owner.gid)
-                    .map_err(|err| file.error("changing the owner of", err))?;
-            }
+            (Err(err), _) => return Err(err),
+        };
+        if let Some(mode) = changes.mode {
+            std::fs::set_permissions(&file.path, Permissions::from_mode(mode & 0o777))
+                .map_err(|err| file.error("setting the mode of", err))?;
         }
-        if changes.size.is_some() || changes.mtime_ns.is_some() {
-            let (open, owned);
-            let target = match (handle, &file) {
-                (Some(handle), _) => {
-                    open = self.writable(handle)?;
-                    &open.backing.file
-                }
-                (None, Some(file)) => {
+        if let Some(owner) = changes.owner {
+            std::os::unix::fs::chown(&file.path, owner.uid, owner.gid)
+                .map_err(|err| file.error("changing the owner of", err))?;
+        }
+        if resizes {
+            let owned;
+            let target = match &open {
+                Some(open) => &open.backing.file,
+                None => {
                     owned = file.open(true)?;
                     &owned
                 }
-                (None, None) => unreachable!("a missing file without a handle has failed"),
             };
-            let path = || match &file {
-                Some(file) => file.path.display().to_string(),
-                None => format!("node {id}"),
-            };
-            apply_to_file(target, path, changes)?;
+            apply_to_file(target, || file.path.display().to_string(), changes)?;
         }
         self.getattr_open(id, handle)
     }
