@@ -474,6 +474,12 @@ fn a_name_whose_id_another_finder_file_has_is_refused_not_confused() {
         "{refused}"
     );
     assert!(is_missing(&vfs, &format!("/Day 1/{second}")));
+    // The file that has the id may take the other name, and keeps its id.
+    vfs.rename(day.id, &first, day.id, &second, RenameMode::Replace)
+        .unwrap();
+    assert_eq!(vfs.lookup(day.id, &second).unwrap().id, id);
+    vfs.rename(day.id, &second, day.id, &first, RenameMode::Replace)
+        .unwrap();
     assert_eq!(read(&vfs, &format!("/Day 1/{first}")), b"first");
     assert_eq!(common::read_all(&vfs, id), b"first");
 }

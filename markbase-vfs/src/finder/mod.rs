@@ -319,6 +319,8 @@ impl Vfs {
                         )));
                     }
                     Ok(_) => {}
+                    // The one file with its id may be the one that moves.
+                    Err(VfsError::NotFound(_)) if from.dir == to.dir && from.id == to.id => {}
                     Err(VfsError::NotFound(_)) => self.ensure_id_free(&to)?,
                     Err(err) => return Err(err),
                 }
