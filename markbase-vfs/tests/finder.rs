@@ -483,3 +483,26 @@ fn a_name_whose_id_another_finder_file_has_is_refused_not_confused() {
     assert_eq!(read(&vfs, &format!("/Day 1/{first}")), b"first");
     assert_eq!(common::read_all(&vfs, id), b"first");
 }
+
+#[test]
+fn a_directory_whose_id_is_too_large_keeps_no_finder_files() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(common::empty_vfs(dir.path()));
+    let big: i64 = (1 << 31) - 1;
+    rusqlite::Connection::open(dir.path().join(common::CATALOG))
+        .unwrap()
+        .execute(
+            "INSERT INTO nodes (id, parent_id, name, kind) VALUES (?1, 1, 'Big', 'dir')",
+            [big],
+        )
+        .unwrap();
+    let vfs = common::reopen(dir.path(), |_| {});
+    let id = vfs.lookup_path("/Big").unwrap().id;
+    assert!(is_missing(&vfs, "/Big/.DS_Store"));
+    let refused = vfs.create(id, ".DS_Store", true).unwrap_err();
+    assert!(
+        matches!(refused, VfsError::OutsideCatalog { .. }),
+        "{refused}"
+    );
+    assert_eq!(rows_named(dir.path(), ".DS_Store"), 0);
+}

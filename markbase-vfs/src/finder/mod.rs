@@ -139,9 +139,11 @@ impl Vfs {
         name: &str,
         missing: VfsError,
     ) -> Result<FileAttr> {
-        match self.outside_of(parent, name)? {
-            Some(outside) => self.outside_attr(&outside),
-            None => Err(missing),
+        match self.outside_of(parent, name) {
+            Ok(Some(outside)) => self.outside_attr(&outside),
+            // A directory that can keep no Finder files aside has none.
+            Ok(None) | Err(VfsError::OutsideCatalog { .. }) => Err(missing),
+            Err(err) => Err(err),
         }
     }
 
