@@ -463,7 +463,12 @@ fn a_name_whose_id_another_finder_file_has_is_refused_not_confused() {
             Some((other, name))
         })
         .unwrap();
-    let id = write(&vfs, &format!("/Day 1/{first}"), b"first").unwrap();
+    write(&vfs, "/Day 1/._other", b"other").unwrap();
+    // Another process makes the first; the area's listing is read again.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let area = dir.path().join(format!("warren-store/finder/{}", day.id));
+    std::fs::write(area.join(&first), b"first").unwrap();
+    let id = vfs.lookup_path(&format!("/Day 1/{first}")).unwrap().id;
     assert_eq!(
         id.get(),
         1 << 63 | day.id.get() << 32 | u64::from(fnv1a(&first))

@@ -11,6 +11,7 @@ use lru::LruCache;
 use parking_lot::Mutex;
 
 use super::id;
+use super::listing::Listings;
 use crate::error::{Result, VfsError};
 use crate::node::NodeId;
 
@@ -28,6 +29,8 @@ pub(crate) struct FinderArea {
     /// under the id of its old name, which kernels and NFS clients keep using after
     /// a rename, as long as no new file takes the old name.
     places: Mutex<LruCache<NodeId, (NodeId, String)>>,
+    /// Each area's names by hash.
+    listings: Listings,
 }
 
 /// A Finder file of a directory's area, by name; it may not exist yet.
@@ -49,6 +52,7 @@ impl FinderArea {
         Self {
             dir: store_dir.join("finder"),
             places: Mutex::new(LruCache::new(NonZeroUsize::new(PLACES).expect("non-zero"))),
+            listings: Listings::new(),
         }
     }
 
@@ -73,21 +77,12 @@ impl FinderArea {
 
     /// The file of `id`, made from `dir` and a name whose hash is `hash`: where it was
     /// last seen, or else the name in `dir`'s area with that hash (`None`: no such
-    /// file). `is_name` tells the names the area may hold.
-    pub fn file_of(
-        &self,
-        id: NodeId,
-        dir: NodeId,
-        hash: u32,
-        is_name: impl Fn(&str) -> bool,
-    ) -> Result<Option<AsideFile>> {
+    /// file).
+    pub fn file_of(&self, id: NodeId, dir: NodeId, hash: u32) -> Result<Option<AsideFile>> {
         let known = self.places.lock().get(&id).cloned();
         let (dir, name) = match known {
             Some(place) => place,
-            None => match self
-                .names_in(dir, is_name)?
-                .find(|name| id::hash(name) == hash)
-            {
+            None => match self.listings.name(dir, &self.of(dir), hash)? {
                 Some(name) => (dir, name),
                 None => return Ok(None),
             },
@@ -106,54 +101,41 @@ impl FinderArea {
         self.places
             .lock()
             .put(file.id, (file.dir, file.name.clone()));
+        self.listings
+            .changed(file.dir, &self.of(file.dir), Some(&file.name), None);
+    }
+
+    /// Records that `file` was just removed.
+    pub fn removed(&self, file: &AsideFile) {
+        self.listings
+            .changed(file.dir, &self.of(file.dir), None, Some(&file.name));
     }
 
     /// Records that the file of `from` is now `to`, for those who still know it by
     /// `from`'s id.
     pub fn moved(&self, from: &AsideFile, to: &AsideFile) {
-        let mut places = self.places.lock();
-        places.put(from.id, (to.dir, to.name.clone()));
-        places.put(to.id, (to.dir, to.name.clone()));
+        {
+            let mut places = self.places.lock();
+            places.put(from.id, (to.dir, to.name.clone()));
+            places.put(to.id, (to.dir, to.name.clone()));
+        }
+        self.listings
+            .changed(from.dir, &self.of(from.dir), None, Some(&from.name));
+        self.listings
+            .changed(to.dir, &self.of(to.dir), Some(&to.name), None);
     }
 
     /// Another file of `file`'s area whose name has `file`'s hash, and so its id.
-    pub fn id_taken(
-        &self,
-        file: &AsideFile,
-        is_name: impl Fn(&str) -> bool,
-    ) -> Result<Option<String>> {
-        let hash = id::hash(&file.name);
-        Ok(self
-            .names_in(file.dir, is_name)?
-            .find(|name| *name != file.name && id::hash(name) == hash))
-    }
-
-    /// The names in `dir`'s area that `is_name` accepts.
-    fn names_in(
-        &self,
-        dir: NodeId,
-        is_name: impl Fn(&str) -> bool,
-    ) -> Result<impl Iterator<Item = String>> {
-        let area = self.of(dir);
-        let entries = match std::fs::read_dir(&area) {
-            Ok(entries) => Some(entries),
-            Err(err) if err.kind() == io::ErrorKind::NotFound => None,
-            Err(err) => {
-                return Err(VfsError::io(
-                    format!("listing Finder's area {}", area.display()),
-                    err,
-                ));
-            }
-        };
-        Ok(entries
-            .into_iter()
-            .flatten()
-            .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-            .filter(move |name| is_name(name)))
+    pub fn id_taken(&self, file: &AsideFile) -> Result<Option<String>> {
+        let name = self
+            .listings
+            .name(file.dir, &self.of(file.dir), id::hash(&file.name))?;
+        Ok(name.filter(|name| *name != file.name))
     }
 
     /// Removes the Finder files of directory `dir`, which the catalog no longer has.
     pub fn discard(&self, dir: NodeId) {
+        self.listings.forget(dir);
         let area = self.of(dir);
         match std::fs::remove_dir_all(&area) {
             Ok(()) => {}

@@ -20,6 +20,7 @@
 
 mod area;
 pub(crate) mod id;
+mod listing;
 
 use std::fs::{File, Permissions};
 use std::os::unix::fs::PermissionsExt;
@@ -126,7 +127,7 @@ impl Vfs {
             return Err(missing());
         }
         self.finder
-            .file_of(id, dir, hash, is_finder_metadata)?
+            .file_of(id, dir, hash)?
             .map(Outside::Aside)
             .ok_or_else(missing)
     }
@@ -272,7 +273,7 @@ impl Vfs {
         let other = if probe {
             Some(String::from("a probe file"))
         } else {
-            self.finder.id_taken(file, is_finder_metadata)?
+            self.finder.id_taken(file)?
         };
         match other {
             Some(other) => {
@@ -292,7 +293,11 @@ impl Vfs {
     /// Removes a file outside the catalog.
     pub(crate) fn unlink_outside(&self, outside: Outside) -> Result<()> {
         match outside {
-            Outside::Aside(file) => file.remove(),
+            Outside::Aside(file) => {
+                file.remove()?;
+                self.finder.removed(&file);
+                Ok(())
+            }
             Outside::Probe { name, .. } => Err(read_only_probe(name)),
         }
     }
