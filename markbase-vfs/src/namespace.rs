@@ -313,8 +313,8 @@ impl Vfs {
         self.ensure_writable()?;
         check_name(name)?;
         check_name(new_name)?;
-        if let Some(done) = self.rename_outside((parent, name), (new_parent, new_name), mode)? {
-            return Ok(done);
+        if self.rename_outside((parent, name), (new_parent, new_name), mode)? {
+            return Ok(());
         }
         let now = now_ns();
         let (moved, replaced) = self.primary.write(

@@ -302,22 +302,22 @@ impl Vfs {
         }
     }
 
-    /// Renames when the Finder rule answers for either name (`None`: both are catalog
-    /// names): between two Finder files kept aside, or refused with `EXDEV`.
+    /// Renames when the Finder rule answers for either name, between two Finder files
+    /// kept aside, or refuses with `EXDEV`; `false` when both are catalog names.
     pub(crate) fn rename_outside(
         &self,
         (parent, name): (NodeId, &str),
         (new_parent, new_name): (NodeId, &str),
         mode: RenameMode,
-    ) -> Result<Option<()>> {
+    ) -> Result<bool> {
         let from = self.outside(parent, name)?;
         let to = self.outside(new_parent, new_name)?;
         match (from, to) {
-            (None, None) => Ok(None),
+            (None, None) => Ok(false),
             (Some(Outside::Aside(from)), Some(Outside::Aside(to))) => {
                 from.metadata()?;
                 if from.path == to.path {
-                    return Ok(Some(()));
+                    return Ok(true);
                 }
                 match to.metadata() {
                     Ok(_) if mode == RenameMode::NoReplace => {
@@ -333,7 +333,7 @@ impl Vfs {
                 }
                 from.rename(&to)?;
                 self.finder.moved(&from, &to);
-                Ok(Some(()))
+                Ok(true)
             }
             (Some(Outside::Probe { name, .. }), _) | (_, Some(Outside::Probe { name, .. })) => {
                 Err(read_only_probe(name))
