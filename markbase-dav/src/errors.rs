@@ -10,20 +10,15 @@ pub(crate) fn fs_error(err: VfsError) -> FsError {
     status_of(err.errno())
 }
 
-/// An I/O error while `doing` something to a Finder file kept aside.
-pub(crate) fn io_error(doing: &str, err: std::io::Error) -> FsError {
-    tracing::warn!("{doing} a Finder file: {err}");
-    status_of(err.raw_os_error().unwrap_or(libc::EIO))
-}
-
 /// The dav-server error for `errno`. A file where a path needs a folder (`ENOTDIR`) is
 /// a missing folder to WebDAV: 404 for a read, 409 for a PUT or MKCOL below it (RFC 4918
-/// 9.7.1, 9.3.1).
+/// 9.7.1, 9.3.1). A move between the catalog and Finder files kept aside (`EXDEV`) is
+/// refused.
 fn status_of(errno: i32) -> FsError {
     match errno {
         libc::ENOENT | libc::ENOTDIR => FsError::NotFound,
         libc::EEXIST | libc::ENOTEMPTY => FsError::Exists,
-        libc::EACCES | libc::EPERM | libc::EROFS | libc::EISDIR | libc::EINVAL => {
+        libc::EACCES | libc::EPERM | libc::EROFS | libc::EISDIR | libc::EINVAL | libc::EXDEV => {
             FsError::Forbidden
         }
         libc::ENOSPC | libc::EDQUOT => FsError::InsufficientStorage,

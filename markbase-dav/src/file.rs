@@ -1,20 +1,17 @@
 //! An open file as a dav-server [`DavFile`]: GET bodies and PUT bodies.
 
 use std::fmt;
-use std::fs::File;
 use std::io::SeekFrom;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use futures_util::FutureExt;
-use markbase_vfs::{FileHandle, NodeId, Vfs};
+use markbase_vfs::{FileAttr, FileHandle, NodeId, Upload, Vfs};
 
-use crate::errors::{blocking, fs_error, io_error};
+use crate::errors::{blocking, fs_error};
 use crate::meta::Meta;
 use crate::readahead::ReadAhead;
-use crate::upload::{PendingUpload, Uploaded};
 
 /// What an open file writes to.
 pub(crate) enum Target {
@@ -27,15 +24,11 @@ pub(crate) enum Target {
     /// A whole new content (a PUT), which takes the name only when complete:
     /// `expected` bytes, when the client announced them.
     Upload {
-        upload: Option<PendingUpload>,
+        upload: Option<Upload>,
         expected: Option<u64>,
     },
     /// An upload that took its name: what it became.
-    Committed(Uploaded),
-    /// A Finder file kept aside, read and written in place (a partial write).
-    Aside(Arc<File>),
-    /// A probe file: empty, read-only.
-    Probe,
+    Committed(FileAttr),
 }
 
 /// An open file and the position of the next read or write.
@@ -52,12 +45,7 @@ impl fmt::Debug for OpenFile {
         let target = match &self.target {
             Target::Handle { handle, node, .. } => format!("node {node}, handle {handle:?}"),
             Target::Upload { .. } => String::from("upload"),
-            Target::Committed(Uploaded::Node(attr)) => format!("uploaded node {}", attr.id),
-            Target::Committed(Uploaded::Aside(file)) => {
-                format!("uploaded Finder file {}", file.path().display())
-            }
-            Target::Aside(_) => String::from("Finder file"),
-            Target::Probe => String::from("probe file"),
+            Target::Committed(attr) => format!("uploaded node {}", attr.id),
         };
         f.debug_struct("OpenFile")
             .field("target", &target)
@@ -87,7 +75,7 @@ impl Drop for OpenFile {
                 }
                 Box::new(move || drop(upload))
             }
-            Target::Committed(_) | Target::Aside(_) | Target::Probe => return,
+            Target::Committed(_) => return,
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn_blocking(finish)),
@@ -105,33 +93,20 @@ impl OpenFile {
                     .await
                     .map(|attr| Meta::of_node(&attr))
             }
-            Target::Committed(Uploaded::Node(attr)) => Ok(Meta::of_node(attr)),
-            Target::Committed(Uploaded::Aside(file)) => {
-                let file = file.clone();
-                blocking(move || file.metadata().map_err(fs_error))
-                    .await
-                    .map(|meta| Meta::of_aside(&meta))
-            }
-            Target::Aside(file) => {
-                let file = Arc::clone(file);
-                blocking(move || file.metadata().map_err(|err| io_error("reading", err)))
-                    .await
-                    .map(|meta| Meta::of_aside(&meta))
-            }
-            Target::Probe => Ok(Meta::probe()),
+            Target::Committed(attr) => Ok(Meta::of_node(attr)),
             Target::Upload { .. } => Err(FsError::GeneralFailure),
         }
     }
 
     /// The upload, moved out for a blocking call (put back with [`Self::put_back`]).
-    fn take_upload(&mut self) -> FsResult<PendingUpload> {
+    fn take_upload(&mut self) -> FsResult<Upload> {
         match &mut self.target {
             Target::Upload { upload, .. } => upload.take().ok_or(FsError::GeneralFailure),
             _ => Err(FsError::Forbidden),
         }
     }
 
-    fn put_back(&mut self, returned: PendingUpload) {
+    fn put_back(&mut self, returned: Upload) {
         if let Target::Upload { upload, .. } = &mut self.target {
             *upload = Some(returned);
         }
@@ -167,14 +142,6 @@ impl DavFile for OpenFile {
                     self.put_back(upload);
                     written?;
                 }
-                Target::Aside(file) => {
-                    let file = Arc::clone(file);
-                    blocking(move || {
-                        file.write_all_at(&bytes, at)
-                            .map_err(|err| io_error("writing", err))
-                    })
-                    .await?;
-                }
                 _ => return Err(FsError::Forbidden),
             }
             self.position += len;
@@ -192,25 +159,10 @@ impl DavFile for OpenFile {
     /// next chunks of a sequential read already on their way ([`ReadAhead`]).
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
-            let handle = match &self.target {
-                Target::Handle { handle, .. } => *handle,
-                Target::Aside(file) => {
-                    let (file, at) = (Arc::clone(file), self.position);
-                    let bytes = blocking(move || {
-                        let mut buf = BytesMut::zeroed(count);
-                        let n = file
-                            .read_at(&mut buf, at)
-                            .map_err(|err| io_error("reading", err))?;
-                        buf.truncate(n);
-                        Ok(buf.freeze())
-                    })
-                    .await?;
-                    self.position += bytes.len() as u64;
-                    return Ok(bytes);
-                }
-                Target::Probe => return Ok(Bytes::new()),
-                _ => return Err(FsError::Forbidden),
+            let Target::Handle { handle, .. } = &self.target else {
+                return Err(FsError::Forbidden);
             };
+            let handle = *handle;
             let bytes = self
                 .read_ahead
                 .read(&self.vfs, handle, self.position, count)
@@ -269,7 +221,7 @@ impl DavFile for OpenFile {
                             );
                             return Ok(None);
                         }
-                        upload.commit(&vfs).map(Some).map_err(fs_error)
+                        vfs.commit_upload(upload).map(Some).map_err(fs_error)
                     })
                     .await?;
                     if let Some(attr) = committed {

@@ -14,7 +14,9 @@
 //! A PUT may not announce or send more bytes than the store has free (507, or the
 //! request fails), nor let its body stall for a minute.
 //!
-//! Not yet built: the macOS Finder side area for `._*` and `.DS_Store`.
+//! macOS Finder's `._*` and `.DS_Store` files, and the probe files it asks the root
+//! for, are the core's rule ([`markbase_vfs::FinderFiles`]): this adapter makes the
+//! same calls for them as for any file.
 
 mod auth;
 mod background;
@@ -29,7 +31,6 @@ mod meta;
 mod props;
 mod readahead;
 mod server;
-mod upload;
 
 pub use auth::{Access, Credentials, CredentialsError};
 pub use background::Background;

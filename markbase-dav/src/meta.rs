@@ -1,6 +1,5 @@
 //! Attributes as dav-server metadata and directory entries.
 
-use std::os::unix::fs::MetadataExt;
 use std::time::SystemTime;
 
 use dav_server::fs::{DavDirEntry, DavMetaData, FsFuture, FsResult};
@@ -13,39 +12,18 @@ pub(crate) struct Meta {
     pub size: u64,
     mtime_ns: i64,
     dir: bool,
-    /// Tells one file from another in the ETag: `n<node id>`, or `f<inode>` for a
-    /// Finder file kept aside.
+    /// Tells one file from another in the ETag: `n<node id>`.
     identity: String,
 }
 
 impl Meta {
-    /// A catalog node's attributes.
+    /// A node's attributes (a catalog node, or a file the core keeps out of the catalog).
     pub fn of_node(attr: &FileAttr) -> Self {
         Self {
             size: attr.size,
             mtime_ns: attr.mtime_ns,
             dir: attr.kind == NodeKind::Dir,
             identity: format!("n{:x}", attr.id.get()),
-        }
-    }
-
-    /// A Finder file kept aside, from its metadata.
-    pub fn of_aside(meta: &std::fs::Metadata) -> Self {
-        Self {
-            size: meta.len(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
-            dir: false,
-            identity: format!("f{:x}", meta.ino()),
-        }
-    }
-
-    /// A probe file: empty and unchanging.
-    pub fn probe() -> Self {
-        Self {
-            size: 0,
-            mtime_ns: 0,
-            dir: false,
-            identity: String::from("probe"),
         }
     }
 }

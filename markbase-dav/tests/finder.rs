@@ -146,8 +146,10 @@ fn finder_copies_keep_apple_double_and_ds_store_out_of_the_catalog() {
     );
     let vfs = fresh_vfs(&served);
     assert_eq!(vfs.lookup_path("/Day 1/new.mov").unwrap().size, 5_000_000);
-    assert!(vfs.lookup_path("/Day 1/._new.mov").is_err());
-    assert!(vfs.lookup_path("/Day 1/.DS_Store").is_err());
+    for path in ["/Day 1/._new.mov", "/Day 1/.DS_Store"] {
+        let id = vfs.lookup_path(path).unwrap().id;
+        assert!(!id.in_catalog(), "{path} is catalog node {id}");
+    }
     let day = vfs.lookup_path("/Day 1").unwrap().id;
     let area = served.dir.path().join(format!("warren-store/finder/{day}"));
     assert_eq!(
@@ -293,4 +295,53 @@ fn a_read_only_server_takes_no_locks_so_finder_mounts_it_read_only() {
         assert_eq!(out, "403", "{path}");
     }
     assert_eq!(curl(&[&notes]).stdout, b"shot list\n");
+}
+
+#[test]
+fn finder_files_copy_among_themselves_and_take_no_properties() {
+    let Some(_) = require_tool("curl") else {
+        return;
+    };
+    let served = Served::start();
+    let put =
+        |path: &str, body: &str| status(&["-X", "PUT", "--data-binary", body, &served.url(path)]);
+    assert_eq!(put("/._notes.txt", "fork"), "201");
+    let copy = |from: &str, to: &str| {
+        let destination = format!("Destination: {}", served.url(to));
+        status(&["-X", "COPY", "-H", &destination, &served.url(from)])
+    };
+    assert_eq!(copy("/._notes.txt", "/Day%201/._notes.txt"), "201");
+    assert_eq!(curl(&[&served.url("/Day%201/._notes.txt")]).stdout, b"fork");
+    // Over an existing one.
+    assert_eq!(put("/._other", "other"), "201");
+    assert_eq!(copy("/._other", "/Day%201/._notes.txt"), "204");
+    assert_eq!(
+        curl(&[&served.url("/Day%201/._notes.txt")]).stdout,
+        b"other"
+    );
+    // Never into or out of the catalog.
+    assert_eq!(copy("/._notes.txt", "/copied.txt"), "403");
+    assert_eq!(copy("/notes.txt", "/._copied.txt"), "403");
+    assert_eq!(status(&[&served.url("/copied.txt")]), "404");
+    assert_eq!(status(&[&served.url("/._copied.txt")]), "404");
+
+    let proppatch = r#"<?xml version="1.0" encoding="utf-8"?>
+<D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test"><D:set><D:prop><Z:tag>x</Z:tag></D:prop></D:set></D:propertyupdate>"#;
+    let out = curl(&[
+        "-w",
+        "%{http_code}",
+        "-X",
+        "PROPPATCH",
+        "-H",
+        "Content-Type: text/xml",
+        "--data-binary",
+        proppatch,
+        &served.url("/._notes.txt"),
+    ]);
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(reply.contains("403"), "{reply}");
+    let vfs = fresh_vfs(&served);
+    for path in ["/._notes.txt", "/Day 1/._notes.txt", "/._other"] {
+        assert!(!vfs.lookup_path(path).unwrap().id.in_catalog(), "{path}");
+    }
 }

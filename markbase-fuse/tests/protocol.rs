@@ -1435,3 +1435,123 @@ fn a_read_only_config_reads_and_refuses_every_change_with_erofs() {
     );
     assert!(lib.store_files().is_empty());
 }
+
+// ---------------------------------------------------------------------------
+// Finder's own files
+// ---------------------------------------------------------------------------
+
+/// The catalog rows named `name`, read from the catalog file itself.
+fn rows_named(lib: &Library, name: &str) -> i64 {
+    rusqlite::Connection::open(lib.catalog())
+        .expect("open the catalog")
+        .query_row(
+            "SELECT count(*) FROM nodes WHERE name = ?1",
+            [name],
+            |row| row.get(0),
+        )
+        .expect("count rows")
+}
+
+/// Reads all of `ino` (at most [`BIG`] bytes) through a new handle.
+fn read_all(client: &mut Client, ino: u64) -> Vec<u8> {
+    let fh = open(client, ino, O_RDONLY);
+    let bytes = client.read(ino, fh, 0, BIG).expect("READ");
+    client.release(ino, fh).expect("RELEASE");
+    bytes
+}
+
+#[test]
+fn finder_files_are_kept_out_of_the_catalog() {
+    let lib = Library::new();
+    let mut client = lib.client();
+    let day = ino(&mut client, ROOT, "Day 1");
+    let fork = make_file(&mut client, day, "._clip.mov", b"resource fork");
+    let view = make_file(&mut client, ROOT, ".DS_Store", b"view");
+    for id in [fork, view] {
+        assert!(id > i64::MAX as u64, "{id} is a catalog id");
+    }
+    assert_eq!(ino(&mut client, day, "._clip.mov"), fork);
+    assert_eq!(size_of_node(&mut client, fork), 13);
+    assert_eq!(read_all(&mut client, fork), b"resource fork");
+
+    // WRITE, SETATTR and FSYNC record nothing.
+    let fh = open(&mut client, view, O_RDWR);
+    assert_eq!(client.write(view, fh, 4, b" state"), Ok(6));
+    client.fsync(view, fh, false).expect("FSYNC");
+    client.release(view, fh).expect("RELEASE");
+    let mut args = setattr(SetattrValid::SIZE);
+    args.size = 4;
+    assert_eq!(client.setattr(view, args).expect("SETATTR").attr.size, 4);
+    assert_eq!(read_all(&mut client, view), b"view");
+
+    // Never listed.
+    let listed = client.readdir(day, 0, 0, BIG).expect("READDIR");
+    assert_eq!(names(&listed), [".", "..", "a.txt"]);
+    let plus = client.readdirplus(ROOT, 0, 0, BIG).expect("READDIRPLUS");
+    let listed: Vec<Listed> = plus.iter().map(|p| p.dirent.clone()).collect();
+    assert_eq!(
+        names(&listed),
+        [".", "..", "Day 1", "clip.mov", "empty", "list"]
+    );
+
+    // Moved between Finder names, never into the catalog.
+    assert_eq!(
+        client.rename(day, b"._clip.mov", ROOT, b"._moved.mov"),
+        Ok(())
+    );
+    assert!(absent(&mut client, day, "._clip.mov"));
+    // The kernel (and an NFS client, through fuse-t) keeps the node it had.
+    assert_eq!(size_of_node(&mut client, fork), 13);
+    assert_eq!(read_all(&mut client, fork), b"resource fork");
+    let moved = ino(&mut client, ROOT, "._moved.mov");
+    assert_eq!(read_all(&mut client, moved), b"resource fork");
+    assert_errno(
+        client.rename(ROOT, b"._moved.mov", ROOT, b"moved.mov"),
+        libc::EXDEV,
+    );
+    assert_errno(
+        client.rename(ROOT, b"clip.mov", ROOT, b"._clip.mov"),
+        libc::EXDEV,
+    );
+
+    // Probe files: there, empty, read-only.
+    let probe = ino(&mut client, ROOT, ".metadata_never_index");
+    assert_eq!(size_of_node(&mut client, probe), 0);
+    assert_eq!(read_all(&mut client, probe), b"");
+    assert_errno(client.open(probe, O_RDWR), libc::EPERM);
+    assert_errno(client.unlink(ROOT, b".metadata_never_index"), libc::EPERM);
+
+    for name in [".DS_Store", "._clip.mov", "._moved.mov"] {
+        assert_eq!(rows_named(&lib, name), 0, "{name}");
+    }
+    assert!(lib.store_files().is_empty(), "{:?}", lib.store_files());
+
+    assert_eq!(client.unlink(ROOT, b"._moved.mov"), Ok(()));
+    assert_eq!(client.unlink(ROOT, b".DS_Store"), Ok(()));
+    assert!(absent(&mut client, ROOT, ".DS_Store"));
+    assert_errno(client.getattr(view, None), libc::ENOENT);
+    // A folder's Finder files go with it.
+    let empty = ino(&mut client, ROOT, "empty");
+    make_file(&mut client, empty, ".DS_Store", b"view");
+    assert_eq!(client.rmdir(ROOT, b"empty"), Ok(()));
+    assert!(!lib.store().join(format!("finder/{empty}")).exists());
+}
+
+#[test]
+fn finder_files_can_be_kept_in_the_catalog() {
+    let lib = Library::new();
+    let mut config = lib.config();
+    config.finder_files = markbase_vfs::FinderFiles::InCatalog;
+    let mut client = lib.client_with(config, false);
+    for name in ["._clip.mov", ".DS_Store"] {
+        let id = make_file(&mut client, ROOT, name, b"finder");
+        assert!(id <= i64::MAX as u64, "{name}: {id}");
+        assert_eq!(rows_named(&lib, name), 1, "{name}");
+    }
+    let listed = client.readdir(ROOT, 0, 0, BIG).expect("READDIR");
+    assert!(names(&listed).contains(&"._clip.mov"));
+    assert_eq!(
+        client.rename(ROOT, b"._clip.mov", ROOT, b"clip2.mov"),
+        Ok(())
+    );
+}

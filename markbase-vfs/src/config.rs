@@ -4,7 +4,6 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::finder::FinderFiles;
 use crate::node::Owner;
 
 /// Options for [`Vfs::open`](crate::Vfs::open). Start from [`VfsConfig::new`].
@@ -48,7 +47,7 @@ pub struct VfsConfig {
     pub store: Option<PathBuf>,
     /// Refuse every write with `EROFS`, touching nothing (default `false`).
     pub read_only: bool,
-    /// Where Finder's `._*` and `.DS_Store` files go through [`Vfs::place`](crate::Vfs::place)
+    /// Where Finder's `._*` and `.DS_Store` files go, whichever call makes them
     /// (default: aside, out of the catalog).
     pub finder_files: FinderFiles,
     /// The owner of directories and of files no alias serves (a served file has its
@@ -78,4 +77,14 @@ impl VfsConfig {
             owner: Owner::current(),
         }
     }
+}
+
+/// Where Finder's metadata files (`._*` and `.DS_Store`) go.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FinderFiles {
+    /// Beside the catalog, in the store's Finder area (the default).
+    #[default]
+    Aside,
+    /// Into the catalog, like any other file.
+    InCatalog,
 }

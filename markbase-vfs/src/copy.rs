@@ -13,7 +13,11 @@ impl Vfs {
     /// client-set properties; the copy's bytes live in the store. Fails with `EEXIST`
     /// when `name` exists. A copy that fails midway (out of space, an unreadable
     /// source) is removed again, so no partial copy is left under the name.
+    ///
+    /// A file kept out of the catalog by the Finder rule copies only to another such
+    /// name, and a catalog file only to a catalog name (`EXDEV` otherwise).
     pub fn copy_file(&self, src: NodeId, parent: NodeId, name: &str) -> Result<FileAttr> {
+        self.ensure_same_side(src, parent, name)?;
         let from = self.open_file(src)?;
         let copied = self.copy_into_new(src, from, parent, name);
         // A read handle records nothing on release, so releasing cannot fail.
@@ -31,9 +35,10 @@ impl Vfs {
         let (copy, to) = self.create(parent, name, true)?;
         let copied = self.copy_bytes(from, to);
         let released = self.release(to);
-        let done = copied
-            .and(released)
-            .and_then(|()| self.properties.copy(src, copy.id));
+        let done = copied.and(released).and_then(|()| match src.in_catalog() {
+            true => self.properties.copy(src, copy.id),
+            false => Ok(()),
+        });
         match done {
             Ok(()) => self.lookup(parent, name),
             Err(err) => {

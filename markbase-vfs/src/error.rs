@@ -157,6 +157,20 @@ pub enum VfsError {
     #[error("invalid rename: {0}")]
     InvalidRename(String),
 
+    /// A move or copy between the catalog and a file the Finder rule keeps out of it
+    /// (`EXDEV`, as between two filesystems).
+    #[error("cannot move or copy between the catalog and Finder's files kept out of it: {0}")]
+    CrossesCatalog(String),
+
+    /// Something a file the Finder rule keeps out of the catalog cannot do (`EPERM`).
+    #[error("{what} is kept out of the catalog: {refused}")]
+    OutsideCatalog {
+        /// The file.
+        what: String,
+        /// What it cannot do, and why.
+        refused: &'static str,
+    },
+
     /// Open flags that ask for something this call cannot do.
     #[error("invalid open: {0}")]
     InvalidOpen(&'static str),
@@ -203,6 +217,8 @@ impl VfsError {
             Self::Exists(_) => libc::EEXIST,
             Self::NotEmpty(_) => libc::ENOTEMPTY,
             Self::InvalidRename(_) | Self::InvalidOpen(_) => libc::EINVAL,
+            Self::CrossesCatalog(_) => libc::EXDEV,
+            Self::OutsideCatalog { .. } => libc::EPERM,
             Self::StaleOffset { .. } => libc::EINVAL,
             Self::ParentCycle { .. } => libc::ELOOP,
             Self::Io { cause, .. } => cause.raw_os_error().unwrap_or(libc::EIO),
@@ -249,6 +265,8 @@ impl VfsError {
             | Self::Exists(_)
             | Self::NotEmpty(_)
             | Self::InvalidRename(_)
+            | Self::CrossesCatalog(_)
+            | Self::OutsideCatalog { .. }
             | Self::InvalidOpen(_)
             | Self::NotWritable(_)
             | Self::StaleOffset { .. } => tracing::Level::DEBUG,

@@ -29,6 +29,9 @@ pub struct Resolution {
 impl Vfs {
     /// Opens file `ino` for reading and returns a handle that owns its alias file.
     pub fn open_file(&self, ino: NodeId) -> Result<FileHandle> {
+        if !ino.in_catalog() {
+            return self.open_outside(ino, false);
+        }
         let node = self.node(ino)?;
         let backing = self.backing_for_open(&node)?;
         Ok(self.handles.insert(OpenFile::reading(node.id, backing)))

@@ -27,9 +27,11 @@
 //!   change of their entries, also one another program makes.
 //! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
 //!   and drop every cache, so a removed node is never served.
+//! - **Finder's own files**: `._*`, `.DS_Store` and the root's probe files are kept
+//!   out of the catalog by the core's own calls ([`FinderFiles`]), with ids no
+//!   catalog row has ([`NodeId::in_catalog`]), the same for every adapter.
 //! - **Path-based adapters** (WebDAV): [`Vfs::lookup_path`], [`Vfs::lookup_parent`],
-//!   [`validate_path`] for paths that arrive over the network, [`Vfs::place`] for
-//!   macOS Finder's own files (kept out of the catalog), whole-content uploads
+//!   [`validate_path`] for paths that arrive over the network, whole-content uploads
 //!   ([`Vfs::begin_upload`]) and client-set properties ([`Vfs::properties`]), kept
 //!   beside the catalog in the store.
 //! - **Errors**: one [`VfsError`] with [`VfsError::errno`] and [`VfsError::level`].
@@ -105,12 +107,10 @@ pub use catalog::schema::{SCHEMA_SQL, SCHEMA_VERSION};
 pub use check::{
     CheckReport, DanglingNode, OrphanAction, Repair, RepairReport, Unreachability, UnreachableNode,
 };
-pub use config::VfsConfig;
+pub use config::{FinderFiles, VfsConfig};
 pub use error::{EngineError, Result, VfsError};
 pub use files::Resolution;
-pub use finder::{
-    AsideFile, AsideOpen, AsideUpload, FinderFiles, PROBE_FILES, Place, is_finder_metadata,
-};
+pub use finder::{PROBE_FILES, is_finder_metadata};
 pub use handles::{FileHandle, ReadSink, WriteSource};
 pub use import::{ImportOptions, ImportSkip, ImportStats, import};
 pub use namespace::{NewFile, RenameMode};

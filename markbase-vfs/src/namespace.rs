@@ -41,7 +41,7 @@ impl NewFile {
     }
 
     /// Gives the new store file `file` its mode and owner.
-    fn apply(self, file: &File) -> std::io::Result<()> {
+    pub(crate) fn apply(self, file: &File) -> std::io::Result<()> {
         if let Some(perm) = self.perm {
             file.set_permissions(Permissions::from_mode(u32::from(perm & 0o777)))?;
         }
@@ -109,6 +109,9 @@ impl Vfs {
     ) -> Result<(FileAttr, FileHandle, bool)> {
         self.ensure_writable()?;
         check_name(name)?;
+        if let Some(outside) = self.outside(parent, name)? {
+            return self.create_outside(outside, exclusive, made);
+        }
         // Only a name the caches know to exist is opened without a store file: asking
         // the catalog here would cost a query per create, and the transaction below
         // decides anyway (a store file made for a name that turns out to exist is
@@ -241,6 +244,9 @@ impl Vfs {
     pub fn unlink(&self, parent: NodeId, name: &str) -> Result<()> {
         self.ensure_writable()?;
         check_name(name)?;
+        if let Some(outside) = self.outside(parent, name)? {
+            return self.unlink_outside(outside);
+        }
         let node = self.primary.write(
             false,
             || self.drop_caches(),
@@ -305,6 +311,9 @@ impl Vfs {
         self.ensure_writable()?;
         check_name(name)?;
         check_name(new_name)?;
+        if self.rename_outside((parent, name), (new_parent, new_name), mode)? {
+            return Ok(());
+        }
         let now = now_ns();
         let (moved, replaced) = self.primary.write(
             false,

@@ -5,7 +5,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::alias::AliasList;
 
-/// The id of a catalog node, which is also its inode number. Always positive.
+/// The id of a node, which is also its inode number: a catalog row's id (1 to
+/// `i64::MAX`), or, with bit 63 set, a file kept out of the catalog by the Finder rule
+/// ([`FinderFiles`](crate::FinderFiles)), made from its directory and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(u64);
 
@@ -13,9 +15,21 @@ impl NodeId {
     /// The root directory: node 1.
     pub const ROOT: NodeId = NodeId(1);
 
-    /// Wraps an inode number; `None` for 0, which names no node.
+    /// Wraps an inode number; `None` for one that can name nothing (0, or above
+    /// `i64::MAX` but not made for a file kept out of the catalog).
     pub fn new(ino: u64) -> Option<Self> {
-        (ino != 0 && ino <= i64::MAX as u64).then_some(Self(ino))
+        let valid = ino != 0 && (ino <= i64::MAX as u64 || crate::finder::id::split(ino).is_some());
+        valid.then_some(Self(ino))
+    }
+
+    /// An id made by the Finder rule's id scheme, which checks it.
+    pub(crate) fn from_raw_outside(raw: u64) -> Self {
+        Self(raw)
+    }
+
+    /// Whether the id is a catalog row's; `false` for a file kept out of the catalog.
+    pub fn in_catalog(self) -> bool {
+        self.0 <= i64::MAX as u64
     }
 
     /// The inode number.

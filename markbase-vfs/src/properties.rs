@@ -2,7 +2,7 @@
 //! the properties database ([`crate::catalog::properties`]).
 
 use crate::catalog::properties::{Property, PropertyChange};
-use crate::error::Result;
+use crate::error::{Result, VfsError};
 use crate::node::NodeId;
 use crate::vfs::Vfs;
 
@@ -25,20 +25,29 @@ impl Vfs {
 
     /// Every client-set property of node `node`, ordered by namespace and name.
     pub fn properties(&self, node: NodeId) -> Result<Vec<Property>> {
-        self.getattr(node)?;
+        if !self.getattr(node)?.id.in_catalog() {
+            return Ok(Vec::new());
+        }
         self.properties.all(node)
     }
 
     /// The client-set property `namespace`/`name` of node `node`, if it has one.
     pub fn property(&self, node: NodeId, namespace: &str, name: &str) -> Result<Option<Property>> {
-        self.getattr(node)?;
+        if !self.getattr(node)?.id.in_catalog() {
+            return Ok(None);
+        }
         self.properties.get(node, namespace, name)
     }
 
     /// Sets and removes properties of node `node`, all in one transaction.
     pub fn change_properties(&self, node: NodeId, changes: &[PropertyChange]) -> Result<()> {
         self.ensure_writable()?;
-        self.getattr(node)?;
+        if !self.getattr(node)?.id.in_catalog() {
+            return Err(VfsError::OutsideCatalog {
+                what: format!("node {node}"),
+                refused: "Finder files take no properties",
+            });
+        }
         self.properties.change(node, changes)
     }
 }

@@ -25,7 +25,8 @@ impl Recorder {
     /// Records a writer's size and mtime if writes changed them since they were last
     /// recorded (synced to disk with `durable`).
     pub fn record_written(&self, open: &OpenFile, durable: bool) -> Result<()> {
-        let Some(write) = &open.write else {
+        // A file kept out of the catalog has nothing to record.
+        let (Some(write), true) = (&open.write, open.node.in_catalog()) else {
             return Ok(());
         };
         if !write.dirty.swap(false, Ordering::AcqRel) {

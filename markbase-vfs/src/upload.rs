@@ -3,7 +3,9 @@
 //! The bytes go to a new store file; only [`Vfs::commit_upload`] makes the catalog
 //! name them, in one transaction, replacing what the name held. An upload dropped
 //! before that (the client went away, the body was short) leaves the catalog and
-//! the old content as they were, and its store file is removed.
+//! the old content as they were, and its store file is removed. A Finder file kept
+//! out of the catalog is uploaded the same way, beside it in its directory's area,
+//! and takes its name with a rename.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 
 use crate::alias::{AliasList, FileStat};
 use crate::error::{Result, VfsError};
+use crate::finder::{AsideFile, Outside};
 use crate::namespace::{check_name, child_in, dir_in, discard_store_file};
 use crate::node::{FileAttr, NodeId, NodeKind};
 use crate::times::now_ns;
@@ -19,12 +22,20 @@ use crate::vfs::Vfs;
 /// A file being uploaded under a name it does not have yet.
 #[derive(Debug)]
 pub struct Upload {
-    parent: NodeId,
     name: String,
     file: File,
     path: PathBuf,
-    alias: String,
+    target: Target,
     committed: bool,
+}
+
+/// Where an upload goes when committed.
+#[derive(Debug)]
+enum Target {
+    /// A catalog node in `parent`, whose alias will be `alias`.
+    Node { parent: NodeId, alias: String },
+    /// A Finder file kept out of the catalog.
+    Aside(AsideFile),
 }
 
 impl Upload {
@@ -78,6 +89,9 @@ impl Vfs {
         if dir.kind() != NodeKind::Dir {
             return Err(VfsError::NotADirectory(self.describe(&dir)));
         }
+        if let Some(outside) = self.outside(parent, name)? {
+            return self.begin_outside_upload(outside, name);
+        }
         let new = self.store.create(name).map_err(|err| {
             VfsError::io(
                 format!("creating a store file in {}", self.store.dir().display()),
@@ -85,11 +99,32 @@ impl Vfs {
             )
         })?;
         Ok(Upload {
-            parent,
             name: name.to_owned(),
             file: new.file,
             path: new.path,
-            alias: new.alias,
+            target: Target::Node {
+                parent,
+                alias: new.alias,
+            },
+            committed: false,
+        })
+    }
+
+    /// [`Vfs::begin_upload`] of a file outside the catalog: beside it, in its area.
+    fn begin_outside_upload(&self, outside: Outside, name: &str) -> Result<Upload> {
+        let file = match outside {
+            Outside::Aside(file) => file,
+            Outside::Probe { name, .. } => return Err(crate::finder::read_only_probe(name)),
+        };
+        if let Err(VfsError::NotFound(_)) = file.metadata() {
+            self.ensure_id_free(&file)?;
+        }
+        let (temp, path) = file.temporary()?;
+        Ok(Upload {
+            name: name.to_owned(),
+            file: temp,
+            path,
+            target: Target::Aside(file),
             committed: false,
         })
     }
@@ -100,8 +135,17 @@ impl Vfs {
     /// the node is left as it was.
     pub fn commit_upload(&self, mut upload: Upload) -> Result<FileAttr> {
         let stat = upload.stat()?;
-        let aliases = AliasList::to_json(&[&upload.alias]);
-        let (parent, name) = (upload.parent, upload.name.as_str());
+        let (parent, alias) = match &upload.target {
+            Target::Node { parent, alias } => (*parent, alias),
+            Target::Aside(file) => {
+                file.replace_with(&upload.path)?;
+                upload.committed = true;
+                self.finder.made(file);
+                return self.getattr(file.id);
+            }
+        };
+        let aliases = AliasList::to_json(&[alias]);
+        let name = upload.name.as_str();
         let (id, replaced) = self.primary.write(
             false,
             || self.drop_caches(),

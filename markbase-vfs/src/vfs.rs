@@ -15,6 +15,7 @@ use crate::catalog::{Catalog, ConnectOptions, InvalidRow};
 use crate::config::VfsConfig;
 use crate::cursors::Cursors;
 use crate::error::{Result, VfsError};
+use crate::finder::FinderArea;
 use crate::handles::HandleTable;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
 use crate::node_files::NodeFiles;
@@ -50,6 +51,7 @@ pub struct Vfs {
     pub(crate) reach: Reach,
     /// Records written files' sizes and mtimes (shared with `node_files`).
     pub(crate) recorder: Recorder,
+    pub(crate) finder: FinderArea,
     warned: Mutex<HashSet<String>>,
 }
 
@@ -96,6 +98,7 @@ impl Vfs {
             config.read_only,
             config.busy_timeout,
         );
+        let finder = FinderArea::new(store.dir());
         let times = Arc::new(Times::new(config.tracked_times));
         let reach = Reach::new(config.attr_ttl);
         let caches = Arc::new(Caches::new(CacheSizes {
@@ -127,6 +130,7 @@ impl Vfs {
             times,
             reach,
             recorder,
+            finder,
             warned: Mutex::new(HashSet::new()),
         })
     }
@@ -183,14 +187,19 @@ impl Vfs {
         }
     }
 
-    /// Looks up `name` in the directory `parent`.
+    /// Looks up `name` in the directory `parent`: a catalog node, or a file the Finder
+    /// rule keeps out of the catalog ([`FinderFiles`](crate::FinderFiles)).
     pub fn lookup(&self, parent: NodeId, name: &str) -> Result<FileAttr> {
         self.refresh();
-        let node = self.child(parent, name)?;
-        Ok(self.attr_of(&node))
+        match self.child(parent, name) {
+            Ok(node) => Ok(self.attr_of(&node)),
+            Err(missing @ VfsError::NotFound(_)) => self.lookup_outside(parent, name, missing),
+            Err(err) => Err(err),
+        }
     }
 
-    fn child(&self, parent: NodeId, name: &str) -> Result<Arc<Node>> {
+    /// The catalog child `name` of `parent`.
+    pub(crate) fn child(&self, parent: NodeId, name: &str) -> Result<Arc<Node>> {
         validate_name(name).map_err(|reason| VfsError::InvalidName {
             name: name.to_owned(),
             reason,
@@ -237,6 +246,9 @@ impl Vfs {
 
     /// The attributes of node `ino`.
     pub fn getattr(&self, ino: NodeId) -> Result<FileAttr> {
+        if !ino.in_catalog() {
+            return self.getattr_outside(ino);
+        }
         let node = self.node(ino)?;
         Ok(self.attr_of(&node))
     }
@@ -325,14 +337,35 @@ impl Vfs {
     /// Empty and `.` components are ignored; `..` is refused, so that a path can
     /// never climb out of the catalog.
     pub fn lookup_path(&self, path: &str) -> Result<FileAttr> {
-        let node = self.walk(path)?;
-        Ok(self.attr_of(&node))
+        match self.walk(path) {
+            Ok(node) => Ok(self.attr_of(&node)),
+            Err(missing @ VfsError::NotFound(_)) => self.lookup_path_outside(path, missing),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// A path the catalog does not hold (`missing` says so), if it names a file the
+    /// Finder rule answers for.
+    fn lookup_path_outside(&self, path: &str, missing: VfsError) -> Result<FileAttr> {
+        let trimmed = path.trim_end_matches('/');
+        let last = trimmed.rsplit_once('/').map_or(trimmed, |(_, name)| name);
+        if !self.finder_covers(last) {
+            return Err(missing);
+        }
+        let (parent, name) = self.lookup_parent(path)?;
+        self.lookup_outside(parent.id, name, missing)
     }
 
     /// The node at an absolute path, found as [`Vfs::lookup_path`] finds it but
     /// without resolving a file's alias: for what needs only its id (properties).
     pub fn lookup_path_node(&self, path: &str) -> Result<NodeId> {
-        self.walk(path).map(|node| node.id)
+        match self.walk(path) {
+            Ok(node) => Ok(node.id),
+            Err(missing @ VfsError::NotFound(_)) => {
+                self.lookup_path_outside(path, missing).map(|attr| attr.id)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     fn walk(&self, path: &str) -> Result<Arc<Node>> {

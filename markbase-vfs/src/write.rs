@@ -74,6 +74,9 @@ impl Vfs {
     /// Opens file `ino` for reading and writing. Writes go to the alias that serves it.
     pub fn open_file_rw(&self, ino: NodeId) -> Result<FileHandle> {
         self.ensure_writable()?;
+        if !ino.in_catalog() {
+            return self.open_outside(ino, true);
+        }
         let node = self.node(ino)?;
         let backing = self.backing_for_open(&node)?;
         let file = open_rw(&backing)?;
@@ -170,6 +173,9 @@ impl Vfs {
             return self.getattr(ino);
         }
         self.ensure_writable()?;
+        if !ino.in_catalog() {
+            return self.setattr_outside(ino, changes, handle);
+        }
         if changes.mode.is_some() || changes.owner.is_some() {
             self.set_mode_and_owner(ino, changes.mode, changes.owner)?;
         }
@@ -260,7 +266,7 @@ impl Vfs {
 
     /// [`Vfs::setattr`] through a handle whose node is gone: the open file changes, and
     /// its attributes are those of a file with no link left.
-    fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
+    pub(crate) fn set_unlinked(&self, open: &OpenFile, changes: SetAttr) -> Result<FileAttr> {
         let path = || open.backing.path.display().to_string();
         let stat = apply_to_file(&open.backing.file, path, changes)?;
         Ok(self.served_attr(open.node, &stat.within(open.backing.reach), 0))
@@ -270,7 +276,7 @@ impl Vfs {
         self.handles.get(handle).ok_or(VfsError::BadHandle(handle))
     }
 
-    fn writable(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
+    pub(crate) fn writable(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
         let open = self.handle(handle)?;
         if open.write.is_none() {
             return Err(VfsError::NotWritable(handle));
@@ -288,7 +294,11 @@ impl Vfs {
 
 /// Truncates and/or sets the mtime of `file`, as `changes` asks, and returns its stat
 /// afterwards. `path` names the file in errors (only computed when one occurs).
-fn apply_to_file(file: &File, path: impl Fn() -> String, changes: SetAttr) -> Result<FileStat> {
+pub(crate) fn apply_to_file(
+    file: &File,
+    path: impl Fn() -> String,
+    changes: SetAttr,
+) -> Result<FileStat> {
     if let Some(size) = changes.size {
         file.set_len(size)
             .map_err(|err| VfsError::io(format!("truncating {} to {size} bytes", path()), err))?;
