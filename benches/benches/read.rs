@@ -29,7 +29,7 @@ use criterion::{
 };
 use markbase_benches::{VecSink, data_dir, open_vfs, pread_full, read_fixture, warm_page_cache};
 use markbase_testkit::pattern_byte;
-use markbase_vfs::{FileHandle, Vfs};
+use markbase_vfs::{Vfs, handles::FileHandle};
 
 const READ_SIZES: [(usize, &str); 2] = [(128 << 10, "128KiB"), (1 << 20, "1MiB")];
 

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use markbase_vfs::{
-    AliasList, ImportOptions, NodeId, ReadSink, SCHEMA_SQL, Vfs, VfsConfig, WriteSource,
+    NodeId, Vfs, VfsConfig,
+    alias::AliasList,
+    handles::{ReadSink, WriteSource},
+    import::ImportOptions,
+    schema::SCHEMA_SQL,
 };
 use rusqlite::{Connection, params};
 
@@ -293,7 +297,7 @@ fn cached_fixture(dir: &Path, version: &str, build: impl FnOnce(&Path)) {
     );
 }
 
-/// The read benchmark's data: a 1 GiB pattern file, imported with [`markbase_vfs::import`].
+/// The read benchmark's data: a 1 GiB pattern file, imported with [`markbase_vfs::import::import`].
 pub struct ReadFixture {
     /// The catalog.
     pub catalog: PathBuf,
@@ -314,7 +318,7 @@ pub fn read_fixture() -> ReadFixture {
         std::fs::create_dir_all(&media).expect("create media dir");
         markbase_testkit::write_pattern_file(&media.join("pattern-1g.bin"), READ_FILE_SIZE, 7)
             .expect("write the pattern file");
-        markbase_vfs::import(
+        markbase_vfs::import::import(
             &media,
             &dir.join("warren.sqlite"),
             &ImportOptions::default(),

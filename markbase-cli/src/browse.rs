@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use anyhow::{Context, Result};
 use indicatif::HumanBytes;
-use markbase_vfs::{DirEntry, FileAttr, NodeId, NodeKind, Vfs, system_time_from_ns};
+use markbase_vfs::{FileAttr, NodeId, NodeKind, Vfs, node::system_time_from_ns, readdir::DirEntry};
 
 /// Buffer size for `cat`.
 const CAT_BUFFER: usize = 1 << 20;
@@ -88,7 +88,7 @@ pub fn cat(vfs: &Vfs, paths: &[String]) -> Result<()> {
 
 fn copy_out(
     vfs: &Vfs,
-    handle: markbase_vfs::FileHandle,
+    handle: markbase_vfs::handles::FileHandle,
     buf: &mut [u8],
     out: &mut impl Write,
 ) -> Result<()> {

@@ -3,7 +3,10 @@
 use std::io::{self, Write};
 
 use anyhow::{Result, bail};
-use markbase_vfs::{CheckReport, DanglingNode, OrphanAction, Repair, Vfs};
+use markbase_vfs::{
+    Vfs,
+    check::{CheckReport, DanglingNode, OrphanAction, Repair},
+};
 
 use crate::cli::{FsckArgs, Orphans};
 

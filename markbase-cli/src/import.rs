@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
-use markbase_vfs::{ImportOptions, ImportStats, import};
+use markbase_vfs::import::{ImportOptions, ImportStats, import};
 
 /// Skipped entries listed after an import; the rest are counted.
 const SKIPS_SHOWN: usize = 20;

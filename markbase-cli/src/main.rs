@@ -11,7 +11,7 @@ mod serve;
 
 use std::process::ExitCode;
 
-use markbase_vfs::{FinderFiles, Vfs, VfsConfig, VfsError};
+use markbase_vfs::{Vfs, VfsConfig, VfsError, finder::FinderFiles};
 
 use cli::{Cli, Command};
 

@@ -395,7 +395,7 @@ fn fsck_says_what_is_wrong_with_rows_other_programs_wrote() {
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     fs::write(base.join("fine.txt"), "fine").unwrap();
     let catalog = base.join("warren.sqlite");
-    let raw = RawCatalog::create(&catalog, markbase_vfs::SCHEMA_SQL).unwrap();
+    let raw = RawCatalog::create(&catalog, markbase_vfs::schema::SCHEMA_SQL).unwrap();
     raw.insert(2, Some(1), "not-json.mov", "file", 0, "[oops")
         .unwrap();
     raw.file(3, 1, "specials.mov", &["a-fifo", "a-dir"])
@@ -447,7 +447,7 @@ fn two_siblings_of_one_name_are_served_and_warned_about_alike_everywhere() {
     fs::write(dir.path().join("low"), "lowest id").unwrap();
     fs::write(dir.path().join("high"), "highest id").unwrap();
     let catalog = dir.path().join("warren.sqlite");
-    let schema = markbase_vfs::SCHEMA_SQL.replace(",\n  UNIQUE (parent_id, name)", "");
+    let schema = markbase_vfs::schema::SCHEMA_SQL.replace(",\n  UNIQUE (parent_id, name)", "");
     let raw = RawCatalog::create(&catalog, &schema).unwrap();
     raw.file(9, 1, "clip.mov", &["high"]).unwrap();
     raw.file(4, 1, "clip.mov", &["low"]).unwrap();

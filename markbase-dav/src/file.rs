@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use dav_server::fs::{DavFile, DavMetaData, FsError, FsFuture, FsResult};
 use futures_util::FutureExt;
-use markbase_vfs::{FileAttr, FileHandle, NodeId, Upload, Vfs};
+use markbase_vfs::{FileAttr, NodeId, Vfs, handles::FileHandle, upload::Upload};
 
 use crate::errors::{blocking, fs_error};
 use crate::meta::Meta;

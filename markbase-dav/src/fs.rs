@@ -11,7 +11,9 @@ use dav_server::fs::{
 };
 use futures_util::FutureExt;
 use http::StatusCode;
-use markbase_vfs::{NodeKind, OpenFlags, OpenedPath, RenameMode, SetAttr, Vfs};
+use markbase_vfs::{
+    NodeKind, OpenFlags, Vfs, namespace::RenameMode, open::OpenedPath, write::SetAttr,
+};
 
 use crate::errors::{blocking, fs_error};
 use crate::file::{OpenFile, Target};

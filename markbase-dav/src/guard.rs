@@ -4,7 +4,7 @@ use dav_server::body::Body;
 use dav_server::davpath::{DavPath, ParseError};
 use http::uri::{Authority, Uri};
 use http::{Request, Response, StatusCode, header};
-use markbase_vfs::validate_path;
+use markbase_vfs::node::validate_path;
 
 /// The reply to a request that must not reach dav-server, if `request` is one:
 ///
@@ -83,7 +83,7 @@ pub(crate) fn refuse_upload<B>(request: &Request<B>, free: u64) -> Option<Respon
 /// (403), as dav-server does; an encoded `/` or NUL in a name, bytes outside printable
 /// ASCII (as dav-server does), a path that is not UTF-8 (the catalog holds UTF-8 names
 /// only) and a name holding a backslash get 400; a name over `NAME_MAX` bytes or a path
-/// over `PATH_MAX` bytes 414 ([`markbase_vfs::validate_path`]). `*` (for `OPTIONS *`)
+/// over `PATH_MAX` bytes 414 ([`markbase_vfs::node::validate_path`]). `*` (for `OPTIONS *`)
 /// passes.
 ///
 /// dav-server takes a backslash for an ordinary name byte, so `PUT /a%5c..%5cb` would
@@ -200,7 +200,7 @@ fn status(status: StatusCode) -> Response<Body> {
 
 #[cfg(test)]
 mod tests {
-    use markbase_vfs::{NAME_MAX, PATH_MAX};
+    use markbase_vfs::node::{NAME_MAX, PATH_MAX};
 
     use http::Method;
 

@@ -9,13 +9,13 @@
 //! [`Access`] admits anyone or one user with a password (HTTP Basic).
 //!
 //! A PUT writes a new content that takes the file's name only once complete
-//! ([`markbase_vfs::Upload`]): a client that goes away mid-upload changes nothing.
+//! ([`markbase_vfs::upload::Upload`]): a client that goes away mid-upload changes nothing.
 //!
 //! A PUT may not announce or send more bytes than the store has free (507, or the
 //! request fails), nor let its body stall for a minute.
 //!
 //! macOS Finder's `._*` and `.DS_Store` files, and the probe files it asks the root
-//! for, are the core's rule ([`markbase_vfs::FinderFiles`]): this adapter makes the
+//! for, are the core's rule ([`markbase_vfs::finder::FinderFiles`]): this adapter makes the
 //! same calls for them as for any file.
 
 mod auth;

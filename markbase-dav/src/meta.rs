@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use dav_server::fs::{DavDirEntry, DavMetaData, FsFuture, FsResult};
 use futures_util::FutureExt;
-use markbase_vfs::{FileAttr, NodeKind, system_time_from_ns};
+use markbase_vfs::{FileAttr, NodeKind, node::system_time_from_ns};
 
 /// What a client sees of a file or directory.
 #[derive(Clone, Debug)]

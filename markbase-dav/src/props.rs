@@ -1,7 +1,7 @@
 //! Dead properties (set by clients with PROPPATCH) as the core keeps them.
 
 use dav_server::fs::DavProp;
-use markbase_vfs::{Property, PropertyChange};
+use markbase_vfs::properties::{Property, PropertyChange};
 
 /// A PROPPATCH's changes as core property changes.
 pub(crate) fn changes(patch: &[(bool, DavProp)]) -> Vec<PropertyChange> {

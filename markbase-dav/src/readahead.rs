@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use dav_server::fs::{FsError, FsResult};
-use markbase_vfs::{FileHandle, Vfs};
+use markbase_vfs::{Vfs, handles::FileHandle};
 use tokio::task::JoinHandle;
 
 use crate::errors::fs_error;

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::{Served, curl, status};
 use markbase_dav::Access;
 use markbase_testkit::{pattern_byte, require_tool, write_pattern_file};
-use markbase_vfs::{FinderFiles, Vfs, VfsConfig};
+use markbase_vfs::{Vfs, VfsConfig, finder::FinderFiles};
 
 const LOCK_BODY: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype><D:owner><D:href>Finder</D:href></D:owner></D:lockinfo>"#;
@@ -210,7 +210,7 @@ fn probe_files_keep_spotlight_and_quick_look_away() {
         return;
     };
     let served = Served::start();
-    for name in markbase_vfs::PROBE_FILES {
+    for name in markbase_vfs::finder::PROBE_FILES {
         let url = served.url(&format!("/{name}"));
         let (body, code) = propfind(&url, "0");
         assert_eq!(code, "207", "{name}: {body}");

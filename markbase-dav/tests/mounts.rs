@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use markbase_dav::{Access, Background};
 use markbase_testkit::{pattern_byte, require_tool, run_within, write_pattern_file};
-use markbase_vfs::{ImportOptions, NodeKind, Vfs, VfsConfig, VfsError};
+use markbase_vfs::{NodeKind, Vfs, VfsConfig, VfsError, import::ImportOptions};
 
 /// A server on an ephemeral loopback port over a catalog of a tiny imported tree.
 struct Served {
@@ -33,7 +33,7 @@ impl Served {
         std::fs::create_dir_all(&source).unwrap();
         std::fs::write(source.join("readme.txt"), b"imported\n").unwrap();
         let catalog = dir.path().join("warren.sqlite");
-        markbase_vfs::import(&source, &catalog, &ImportOptions::default()).unwrap();
+        markbase_vfs::import::import(&source, &catalog, &ImportOptions::default()).unwrap();
         let vfs = Arc::new(Vfs::open(VfsConfig::new(&catalog)).unwrap());
 
         let server = Background::start(

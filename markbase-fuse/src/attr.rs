@@ -3,7 +3,7 @@
 use std::mem;
 
 use fuse_backend_rs::abi::fuse_abi::{stat64, statvfs64};
-use markbase_vfs::{FileAttr, NodeKind, StatFs};
+use markbase_vfs::{FileAttr, NodeKind, vfs::StatFs};
 
 /// Preferred I/O size reported to programs that size their buffers by `st_blksize`.
 const IO_BLOCK: i64 = 1 << 20;

@@ -14,8 +14,11 @@ use fuse_backend_rs::api::filesystem::{
 };
 use lru::LruCache;
 use markbase_vfs::{
-    FileAttr, FileHandle, NewFile, NodeId, NodeKind, OpenFlags, Owner, OwnerChange, RenameMode,
-    SetAttr, Vfs, VfsError,
+    FileAttr, NodeId, NodeKind, OpenFlags, Vfs, VfsError,
+    handles::FileHandle,
+    namespace::{NewFile, RenameMode},
+    node::Owner,
+    write::{OwnerChange, SetAttr},
 };
 use parking_lot::Mutex;
 
@@ -518,7 +521,7 @@ impl MarkbaseFs {
 }
 
 /// A core entry as the kernel's.
-fn dirent(entry: &markbase_vfs::DirEntry) -> DirEntry<'_> {
+fn dirent(entry: &markbase_vfs::readdir::DirEntry) -> DirEntry<'_> {
     DirEntry {
         ino: entry.id.get(),
         offset: entry.offset,

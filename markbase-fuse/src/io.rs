@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use fuse_backend_rs::api::filesystem::{ZeroCopyReader, ZeroCopyWriter};
 use fuse_backend_rs::file_buf::FileVolatileSlice;
 use fuse_backend_rs::file_traits::FileReadWriteVolatile;
-use markbase_vfs::{ReadSink, WriteSource};
+use markbase_vfs::handles::{ReadSink, WriteSource};
 
 /// A borrowed alias file, positioned I/O only: the shape fuse-backend-rs copies from and to.
 struct BorrowedFile<'a>(&'a File);

@@ -27,7 +27,7 @@ use markbase_fuse::{
     mount_at,
 };
 use markbase_testkit::{pattern_byte, require_fuse, require_tool, write_pattern_file};
-use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
+use markbase_vfs::{Vfs, VfsConfig, import::ImportOptions};
 use tempfile::TempDir;
 
 /// The fake helper.
@@ -88,7 +88,7 @@ impl Scenario {
         // Read by several threads at once in 1 MiB requests: concurrent large replies.
         write_pattern_file(&source.join(BIG_FILE), BIG_SIZE, 9).unwrap();
         let catalog = dir.path().join("warren.sqlite");
-        let stats = markbase_vfs::import(&source, &catalog, &ImportOptions::default())
+        let stats = markbase_vfs::import::import(&source, &catalog, &ImportOptions::default())
             .expect("import the test tree");
         assert!(
             stats.skipped.is_empty(),

@@ -23,7 +23,7 @@ use markbase_testkit::{
     RawCatalog, detach_mount, first_difference, pattern_byte, rename_noreplace, require_fuse,
     require_tool, run_within, write_pattern_file,
 };
-use markbase_vfs::{ImportOptions, SCHEMA_SQL, Vfs, VfsConfig};
+use markbase_vfs::{Vfs, VfsConfig, import::ImportOptions, schema::SCHEMA_SQL};
 use tempfile::TempDir;
 
 /// How long unmounting may take ([`MountOptions::shutdown_limit`], the 5 s).
@@ -77,9 +77,10 @@ impl Library {
     }
 
     /// Imports `source` into the catalog, asserting nothing was skipped.
-    fn import(&self, source: &Path) -> markbase_vfs::ImportStats {
-        let stats = markbase_vfs::import(source, &self.catalog(), &ImportOptions::default())
-            .unwrap_or_else(|err| panic!("import {}: {err}", source.display()));
+    fn import(&self, source: &Path) -> markbase_vfs::import::ImportStats {
+        let stats =
+            markbase_vfs::import::import(source, &self.catalog(), &ImportOptions::default())
+                .unwrap_or_else(|err| panic!("import {}: {err}", source.display()));
         assert!(
             stats.skipped.is_empty(),
             "import skipped {:?}",

@@ -24,7 +24,7 @@ use libc::{
 };
 use markbase_fuse::{CachePolicy, MarkbaseFs};
 use markbase_testkit::{is_root, pattern_byte, write_pattern_file};
-use markbase_vfs::{ImportOptions, Owner, Vfs, VfsConfig};
+use markbase_vfs::{Vfs, VfsConfig, import::ImportOptions, node::Owner};
 use tempfile::TempDir;
 
 const ROOT: u64 = 1;
@@ -99,7 +99,7 @@ impl Library {
         for name in LIST {
             fs::write(lib.media(&format!("list/{name}")), b"").expect("list entry");
         }
-        let stats = markbase_vfs::import(&media, &lib.catalog(), &ImportOptions::default())
+        let stats = markbase_vfs::import::import(&media, &lib.catalog(), &ImportOptions::default())
             .expect("import");
         assert!(
             stats.skipped.is_empty(),
@@ -1541,7 +1541,7 @@ fn finder_files_are_kept_out_of_the_catalog() {
 fn finder_files_can_be_kept_in_the_catalog() {
     let lib = Library::new();
     let mut config = lib.config();
-    config.finder_files = markbase_vfs::FinderFiles::InCatalog;
+    config.finder_files = markbase_vfs::finder::FinderFiles::InCatalog;
     let mut client = lib.client_with(config, false);
     for name in ["._clip.mov", ".DS_Store"] {
         let id = make_file(&mut client, ROOT, name, b"finder");

@@ -105,7 +105,7 @@ pub struct RawCatalog {
 }
 
 impl RawCatalog {
-    /// Creates `path` by running `schema_sql` (for example `markbase_vfs::SCHEMA_SQL`).
+    /// Creates `path` by running `schema_sql` (for example `markbase_vfs::schema::SCHEMA_SQL`).
     pub fn create(path: &Path, schema_sql: &str) -> rusqlite::Result<Self> {
         let conn = Connection::open(path)?;
         conn.execute_batch(schema_sql)?;

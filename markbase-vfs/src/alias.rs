@@ -9,8 +9,9 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use crate::node::Owner;
+use crate::node::{Node, Owner};
 use crate::reach::Reach;
 
 /// A file node's aliases, parsed from its `aliases_json` column.
@@ -228,6 +229,16 @@ pub struct Backing {
     pub reach: u16,
     /// Identity, size, owner and permissions when it was opened.
     pub stat: FileStat,
+}
+
+/// Which alias serves a file, and why each one before it was passed over.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Resolution {
+    /// The node that was resolved.
+    pub node: Arc<Node>,
+    /// The alias file that serves it, or every alias's reason for failing.
+    pub outcome: std::result::Result<Arc<Backing>, Vec<SkippedAlias>>,
 }
 
 /// Resolves `aliases` to the first one that opens as a regular file.

@@ -8,6 +8,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::alias::Resolution;
 use crate::alias::{self, Backing, FileStat, SkippedAlias};
 use crate::cache::{CachedResolution, Resolved};
 use crate::error::{Result, VfsError};
@@ -15,16 +16,6 @@ use crate::handles::{FileHandle, OpenFile, ReadSink};
 use crate::node::{Content, FileAttr, Node, NodeId};
 use crate::prefetch::prefetch;
 use crate::vfs::Vfs;
-
-/// Which alias serves a file, and why each one before it was passed over.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Resolution {
-    /// The node that was resolved.
-    pub node: Arc<Node>,
-    /// The alias file that serves it, or every alias's reason for failing.
-    pub outcome: std::result::Result<Arc<Backing>, Vec<SkippedAlias>>,
-}
 
 impl Vfs {
     /// Opens file `ino` for reading and returns a handle that owns its alias file.

@@ -15,7 +15,7 @@
 //!   ([`Vfs::open_node`], [`Vfs::open_at`], [`Vfs::open_path`]); [`VfsFile`] is an
 //!   open file used as a [`std::fs::File`] is (`Read`, `Write`, `Seek`, closed on drop).
 //! - **Reads**: an open handle owns the alias [`File`](std::fs::File);
-//!   [`Vfs::read`] lets a [`ReadSink`] `pread` straight into its own buffer, and the
+//!   [`Vfs::read`] lets a [`ReadSink`](handles::ReadSink) `pread` straight into its own buffer, and the
 //!   kernel is asked to read ahead of a handle read in sequence.
 //! - **Stateless I/O by node** (NFS, which has no open or close): [`Vfs::read_node`],
 //!   [`Vfs::write_node`] and [`Vfs::commit_node`] name a node and an offset; the core
@@ -28,18 +28,23 @@
 //! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
 //!   and drop every cache, so a removed node is never served.
 //! - **Finder's own files**: `._*`, `.DS_Store` and the root's probe files are kept
-//!   out of the catalog by the core's own calls ([`FinderFiles`]), with ids no
+//!   out of the catalog by the core's own calls ([`FinderFiles`](finder::FinderFiles)), with ids no
 //!   catalog row has ([`NodeId::in_catalog`]), the same for every adapter.
 //! - **Path-based adapters** (WebDAV): [`Vfs::lookup_path`], [`Vfs::lookup_parent`],
-//!   [`validate_path`] for paths that arrive over the network, whole-content uploads
+//!   [`validate_path`](node::validate_path) for paths that arrive over the network, whole-content uploads
 //!   ([`Vfs::begin_upload`]) and client-set properties ([`Vfs::properties`]), kept
 //!   beside the catalog in the store.
 //! - **Errors**: one [`VfsError`] with [`VfsError::errno`] and [`VfsError::level`].
 //!
+//! The root holds what every user needs; the rest lives in the modules named for what
+//! they hold ([`alias`], [`check`], [`finder`], [`handles`], [`import`], [`node`],
+//! [`open`], [`properties`], [`readdir`], [`schema`], [`write`](mod@write), ...).
+//!
 //! # Example
 //!
 //! ```
-//! use markbase_vfs::{import, ImportOptions, NodeId, Vfs, VfsConfig};
+//! use markbase_vfs::import::{import, ImportOptions};
+//! use markbase_vfs::{NodeId, Vfs, VfsConfig};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let dir = tempfile::tempdir()?;
@@ -70,61 +75,44 @@
 
 #![warn(missing_docs)]
 
-mod alias;
+pub mod alias;
 mod cache;
 mod catalog;
-mod check;
+pub mod check;
 mod config;
 mod copy;
 mod cursors;
-mod error;
+pub mod error;
 mod files;
-mod finder;
-mod handles;
-mod import;
-mod namespace;
-mod node;
-mod node_files;
+pub mod finder;
+pub mod handles;
+pub mod import;
+pub mod namespace;
+pub mod node;
+pub mod node_files;
 mod node_io;
-mod open;
+pub mod open;
 mod prefetch;
 mod primary;
-mod properties;
+pub mod properties;
 mod reach;
 mod readahead;
-mod readdir;
+pub mod readdir;
 mod recorder;
 mod store;
 mod times;
-mod upload;
-mod vfs;
+pub mod upload;
+pub mod vfs;
 mod vfs_file;
-mod write;
+pub mod write;
 
-pub use alias::{AliasEntry, AliasList, Backing, FileStat, InvalidAlias, SkipReason, SkippedAlias};
-pub use catalog::properties::{Property, PropertyChange};
-pub use catalog::schema::{SCHEMA_SQL, SCHEMA_VERSION};
-pub use check::{
-    CheckReport, DanglingNode, OrphanAction, Repair, RepairReport, Unreachability, UnreachableNode,
-};
-pub use config::{FinderFiles, VfsConfig};
-pub use error::{EngineError, Result, VfsError};
-pub use files::Resolution;
-pub use finder::{PROBE_FILES, is_finder_metadata};
-pub use handles::{FileHandle, ReadSink, WriteSource};
-pub use import::{ImportOptions, ImportSkip, ImportStats, import};
-pub use namespace::{NewFile, RenameMode};
-pub use node::{
-    Content, FileAttr, NAME_MAX, NameError, Node, NodeId, NodeKind, Owner, PATH_MAX, PathError,
-    system_time_from_ns, validate_name, validate_path,
-};
-pub use node_files::NodeFileStats;
-pub use open::{OpenFlags, Opened, OpenedPath};
-pub use readdir::DirEntry;
-pub use upload::Upload;
-pub use vfs::{StatFs, Vfs};
+pub use catalog::schema;
+pub use config::VfsConfig;
+pub use error::{Result, VfsError};
+pub use node::{FileAttr, NodeId, NodeKind};
+pub use open::OpenFlags;
+pub use vfs::Vfs;
 pub use vfs_file::VfsFile;
-pub use write::{OwnerChange, SetAttr};
 
 /// Adapters share one `Vfs` across request threads.
 const _: () = {

@@ -7,7 +7,7 @@ use crate::alias::AliasList;
 
 /// The id of a node, which is also its inode number: a catalog row's id (1 to
 /// `i64::MAX`), or, with bit 63 set, a file kept out of the catalog by the Finder rule
-/// ([`FinderFiles`](crate::FinderFiles)), made from its directory and name.
+/// ([`FinderFiles`](crate::finder::FinderFiles)), made from its directory and name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId(u64);
 

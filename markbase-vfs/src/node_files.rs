@@ -16,7 +16,7 @@
 //!
 //! Closing writes to the catalog, so it is never done under the cache's lock; idle
 //! files are closed by a thread of the cache's own, started with its first file.
-//! Which file serves a node is decided by the calls ([`crate::node_io`]).
+//! Which file serves a node is decided by the calls (`node_io.rs`).
 //!
 //! [`VfsConfig::node_file_cache`]: crate::VfsConfig::node_file_cache
 //! [`VfsConfig::node_file_idle`]: crate::VfsConfig::node_file_idle

@@ -1,7 +1,7 @@
 //! Client-set properties of nodes (WebDAV's dead properties): the `Vfs` calls over
-//! the properties database ([`crate::catalog::properties`]).
+//! the properties database (kept beside the catalog, in the store).
 
-use crate::catalog::properties::{Property, PropertyChange};
+pub use crate::catalog::properties::{Property, PropertyChange};
 use crate::error::{Result, VfsError};
 use crate::node::NodeId;
 use crate::vfs::Vfs;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::Node;
 use crate::alias::FileStat;
 use crate::cache::{CacheSizes, Caches};
 use crate::catalog::properties::PropertyFile;
@@ -17,6 +16,7 @@ use crate::cursors::Cursors;
 use crate::error::{Result, VfsError};
 use crate::finder::FinderArea;
 use crate::handles::HandleTable;
+use crate::node::Node;
 use crate::node::{Content, FileAttr, NodeId, NodeKind, validate_name};
 use crate::node_files::NodeFiles;
 use crate::primary::PrimaryConnection;
@@ -188,7 +188,7 @@ impl Vfs {
     }
 
     /// Looks up `name` in the directory `parent`: a catalog node, or a file the Finder
-    /// rule keeps out of the catalog ([`FinderFiles`](crate::FinderFiles)).
+    /// rule keeps out of the catalog ([`FinderFiles`](crate::finder::FinderFiles)).
     pub fn lookup(&self, parent: NodeId, name: &str) -> Result<FileAttr> {
         self.refresh();
         match self.child(parent, name) {

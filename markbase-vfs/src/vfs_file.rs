@@ -14,7 +14,8 @@ use crate::vfs::Vfs;
 /// its handle when dropped, recording a written file's size and mtime.
 ///
 /// ```
-/// # use markbase_vfs::{import, ImportOptions, OpenFlags, Vfs, VfsConfig, VfsFile};
+/// # use markbase_vfs::import::{import, ImportOptions};
+/// # use markbase_vfs::{OpenFlags, Vfs, VfsConfig, VfsFile};
 /// # use std::io::Read;
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// # let dir = tempfile::tempdir()?;

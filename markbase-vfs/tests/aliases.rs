@@ -15,7 +15,8 @@ use common::{
 };
 use markbase_testkit::{RawCatalog, pattern_byte, write_pattern_file};
 use markbase_vfs::{
-    AliasEntry, AliasList, InvalidAlias, NodeId, NodeKind, SkipReason, Vfs, VfsError,
+    NodeId, NodeKind, Vfs, VfsError,
+    alias::{AliasEntry, AliasList, InvalidAlias, SkipReason},
 };
 
 fn id(raw: u64) -> NodeId {
@@ -182,7 +183,7 @@ fn unusable_aliases_json_is_listed_but_cannot_be_opened() {
 
     // The node itself shows its parsed aliases.
     let node = vfs.node(id(8)).unwrap();
-    let markbase_vfs::Content::File(AliasList::Entries(entries)) = &node.content else {
+    let markbase_vfs::node::Content::File(AliasList::Entries(entries)) = &node.content else {
         panic!("{node:?}");
     };
     assert_eq!(

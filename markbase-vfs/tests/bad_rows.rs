@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{CATALOG, assert_msg, expect_err, list, names, raw_catalog, read_all, within};
 use markbase_testkit::RawCatalog;
-use markbase_vfs::{NodeId, NodeKind, SCHEMA_SQL, VfsError};
+use markbase_vfs::{NodeId, NodeKind, VfsError, schema::SCHEMA_SQL};
 
 fn id(raw: u64) -> NodeId {
     NodeId::new(raw).unwrap()

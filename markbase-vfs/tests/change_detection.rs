@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{CHILD_OK, assert_msg, child_arg, config, expect_err, names, raw_catalog, read_all};
 use markbase_testkit::{pattern_byte, write_pattern_file};
-use markbase_vfs::{AliasList, NodeId, NodeKind, Vfs, VfsError};
+use markbase_vfs::{NodeId, NodeKind, Vfs, VfsError, alias::AliasList};
 
 fn id(raw: u64) -> NodeId {
     NodeId::new(raw).unwrap()

@@ -9,8 +9,12 @@ use std::path::PathBuf;
 
 use common::{expect_err, read_all};
 use markbase_vfs::{
-    CheckReport, DanglingNode, NodeId, OrphanAction, Repair, RepairReport, SkipReason,
-    SkippedAlias, Unreachability, UnreachableNode, Vfs, VfsError,
+    NodeId, Vfs, VfsError,
+    alias::{SkipReason, SkippedAlias},
+    check::{
+        CheckReport, DanglingNode, OrphanAction, Repair, RepairReport, Unreachability,
+        UnreachableNode,
+    },
 };
 
 /// Alias `index` (from 0), `alias` as written, skipped because nothing is there.

@@ -10,7 +10,12 @@ use std::thread::sleep;
 use std::time::Duration;
 
 use common::{empty_vfs, open, raw_catalog, write_file};
-use markbase_vfs::{FileAttr, ImportOptions, NodeId, RenameMode, SetAttr, Vfs, VfsConfig, import};
+use markbase_vfs::{
+    FileAttr, NodeId, Vfs, VfsConfig,
+    import::{ImportOptions, import},
+    namespace::RenameMode,
+    write::SetAttr,
+};
 
 /// Long enough for the clock to move between two steps of a test.
 fn tick() {

@@ -6,7 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use markbase_vfs::{
-    FinderFiles, NodeId, OpenFlags, OpenedPath, RenameMode, SetAttr, Vfs, VfsError,
+    NodeId, OpenFlags, Vfs, VfsError, finder::FinderFiles, namespace::RenameMode, open::OpenedPath,
+    write::SetAttr,
 };
 
 /// Writes `bytes` as the whole content of the file at `path`, made if missing.
@@ -294,7 +295,7 @@ fn probe_files_exist_only_at_the_root_and_are_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let vfs = common::empty_vfs(dir.path());
     let day = vfs.mkdir(NodeId::ROOT, "Day 1").unwrap();
-    for name in markbase_vfs::PROBE_FILES {
+    for name in markbase_vfs::finder::PROBE_FILES {
         let path = format!("/{name}");
         let attr = vfs.lookup_path(&path).unwrap();
         assert_eq!((attr.size, attr.perm), (0, 0o444));

@@ -9,7 +9,11 @@ use std::path::Path;
 
 use common::{CATALOG, assert_msg, expect_err, names, read_all};
 use markbase_testkit::{pattern_byte, write_pattern_file};
-use markbase_vfs::{ImportOptions, ImportStats, NodeId, NodeKind, SkipReason, Vfs, import};
+use markbase_vfs::{
+    NodeId, NodeKind, Vfs,
+    alias::SkipReason,
+    import::{ImportOptions, ImportStats, import},
+};
 
 fn pattern(seed: u64, len: u64) -> Vec<u8> {
     (0..len).map(|i| pattern_byte(seed, i)).collect()
@@ -143,7 +147,10 @@ fn import_builds_a_catalog_from_a_tree() {
     let node = vfs.node(attr.id).unwrap();
     assert_eq!(node.recorded_size, 100_000);
     let mtime = std::fs::metadata(&real).unwrap().modified().unwrap();
-    assert_eq!(markbase_vfs::system_time_from_ns(node.mtime_ns), mtime);
+    assert_eq!(
+        markbase_vfs::node::system_time_from_ns(node.mtime_ns),
+        mtime
+    );
     assert_eq!(vfs.getattr(attr.id).unwrap().mtime(), mtime);
 }
 
@@ -214,12 +221,12 @@ fn a_second_copy_becomes_a_second_alias() {
     let second = std::fs::canonicalize(&copy2)
         .unwrap()
         .join("Day 1/clip.mov");
-    let markbase_vfs::Content::File(aliases) = &vfs.node(clip).unwrap().content else {
+    let markbase_vfs::node::Content::File(aliases) = &vfs.node(clip).unwrap().content else {
         panic!("a file");
     };
     assert_eq!(
         *aliases,
-        markbase_vfs::AliasList::parse(&markbase_vfs::AliasList::to_json(&[
+        markbase_vfs::alias::AliasList::parse(&markbase_vfs::alias::AliasList::to_json(&[
             first.to_str().unwrap(),
             second.to_str().unwrap()
         ]))

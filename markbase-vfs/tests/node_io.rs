@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use common::{CATALOG, CHILD_OK, child_arg, config, expect_err, raw_catalog, reopen, write_file};
 use markbase_testkit::{RawCatalog, pattern_byte, write_pattern_file};
-use markbase_vfs::{NodeFileStats, NodeId, RenameMode, Vfs, VfsConfig, VfsError};
+use markbase_vfs::{
+    NodeId, Vfs, VfsConfig, VfsError, namespace::RenameMode, node_files::NodeFileStats,
+};
 
 const MIB: u64 = 1 << 20;
 

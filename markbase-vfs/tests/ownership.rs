@@ -8,7 +8,12 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use common::{CATALOG, config, raw_catalog};
-use markbase_vfs::{NewFile, NodeId, Owner, OwnerChange, SetAttr, Vfs};
+use markbase_vfs::{
+    NodeId, Vfs,
+    namespace::NewFile,
+    node::Owner,
+    write::{OwnerChange, SetAttr},
+};
 
 fn chmod(path: &Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();

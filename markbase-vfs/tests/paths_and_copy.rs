@@ -124,7 +124,7 @@ fn copy_file_refuses_existing_names_directories_and_read_only() {
 
 #[test]
 fn request_paths_are_checked_name_by_name_and_as_a_whole() {
-    use markbase_vfs::{NameError, PATH_MAX, PathError, validate_path};
+    use markbase_vfs::node::{NameError, PATH_MAX, PathError, validate_path};
     for fine in ["/", "/Day 1/clip.mov", "/a//b/./c/", "/ü/e\u{301}"] {
         assert_eq!(validate_path(fine), Ok(()), "{fine}");
     }

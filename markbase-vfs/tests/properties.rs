@@ -3,7 +3,11 @@
 
 mod common;
 
-use markbase_vfs::{NodeId, Property, PropertyChange, RenameMode, Vfs, VfsError};
+use markbase_vfs::{
+    NodeId, Vfs, VfsError,
+    namespace::RenameMode,
+    properties::{Property, PropertyChange},
+};
 
 fn property(namespace: &str, name: &str, value: &[u8]) -> Property {
     Property {

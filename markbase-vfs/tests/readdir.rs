@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use common::{assert_msg, expect_err, list, raw_catalog};
 use markbase_testkit::RawCatalog;
-use markbase_vfs::{DirEntry, NodeId, NodeKind, Vfs, VfsError};
+use markbase_vfs::{NodeId, NodeKind, Vfs, VfsError, readdir::DirEntry};
 
 fn id(raw: u64) -> NodeId {
     NodeId::new(raw).unwrap()

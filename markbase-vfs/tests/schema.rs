@@ -8,7 +8,7 @@ use std::path::Path;
 
 use common::{CATALOG, assert_msg, config, expect_err};
 use markbase_testkit::RawCatalog;
-use markbase_vfs::{NodeId, NodeKind, SCHEMA_SQL, Vfs, VfsError};
+use markbase_vfs::{NodeId, NodeKind, Vfs, VfsError, schema::SCHEMA_SQL};
 
 const COLUMNS: [(&str, &str); 7] = [
     ("id", "id INTEGER PRIMARY KEY"),

@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use markbase_testkit::{pattern_byte, write_pattern_file};
-use markbase_vfs::{FileHandle, ImportOptions, NodeId, NodeKind, Vfs, import};
+use markbase_vfs::{
+    NodeId, NodeKind, Vfs,
+    handles::FileHandle,
+    import::{ImportOptions, import},
+};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -75,7 +79,7 @@ fn count(entries: &BTreeMap<String, Tree>) -> (u64, u64, u64) {
 /// A sink that appends to a buffer, as an adapter's reply buffer does.
 struct Appender(Vec<u8>);
 
-impl markbase_vfs::ReadSink for Appender {
+impl markbase_vfs::handles::ReadSink for Appender {
     fn read_from(
         &mut self,
         file: &std::fs::File,

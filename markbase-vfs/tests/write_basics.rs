@@ -2,7 +2,7 @@
 
 mod common;
 
-use markbase_vfs::{NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
+use markbase_vfs::{NodeId, NodeKind, Vfs, VfsError, namespace::RenameMode, write::SetAttr};
 
 #[test]
 fn create_write_read_back_and_the_catalog_agrees() {

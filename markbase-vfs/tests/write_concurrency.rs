@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::within;
 use markbase_testkit::pattern_byte;
-use markbase_vfs::{FileHandle, NodeId, SetAttr, Vfs};
+use markbase_vfs::{NodeId, Vfs, handles::FileHandle, write::SetAttr};
 
 const WRITERS: u64 = 8;
 const READERS: u64 = 8;

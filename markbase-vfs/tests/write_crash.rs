@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use common::{CATALOG, CHILD_ENV, child_arg, within};
 use markbase_testkit::pattern_byte;
-use markbase_vfs::{NodeId, OrphanAction, Repair, Vfs};
+use markbase_vfs::{
+    NodeId, Vfs,
+    check::{OrphanAction, Repair},
+};
 
 const TEST: &str = "synced_files_survive_sigkill_and_check_finds_only_unsynced_leftovers";
 const ROUNDS: u64 = 8;
@@ -112,7 +115,7 @@ fn write_until_killed(arg: &str) {
                 &scratch,
                 sub,
                 "scratch.renamed",
-                markbase_vfs::RenameMode::Replace,
+                markbase_vfs::namespace::RenameMode::Replace,
             )
             .unwrap();
             if rng.below(2) == 0 {

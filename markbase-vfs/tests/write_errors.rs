@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{CATALOG, CHILD_OK, assert_msg, child_arg, expect_err, within};
-use markbase_vfs::{FileHandle, NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
+use markbase_vfs::{
+    NodeId, NodeKind, Vfs, VfsError, handles::FileHandle, namespace::RenameMode, write::SetAttr,
+};
 
 fn id(n: u64) -> NodeId {
     NodeId::new(n).unwrap()

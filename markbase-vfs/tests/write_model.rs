@@ -16,7 +16,9 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use markbase_testkit::{pattern_byte, rename_noreplace};
-use markbase_vfs::{FileHandle, NodeId, NodeKind, RenameMode, SetAttr, Vfs, VfsError};
+use markbase_vfs::{
+    NodeId, NodeKind, Vfs, VfsError, handles::FileHandle, namespace::RenameMode, write::SetAttr,
+};
 use proptest::prelude::*;
 
 /// Open-handle slots per side.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use markbase_dav::{Access, Background, DavServer};
 use markbase_testkit::{run_within, write_pattern_file};
-use markbase_vfs::{ImportOptions, Vfs, VfsConfig};
+use markbase_vfs::{Vfs, VfsConfig, import::ImportOptions};
 
 /// A server on an ephemeral loopback port over a catalog of a small imported tree:
 /// `notes.txt` ("shot list\n") and `Day 1/clip.mov` (3,000,001 pattern bytes, seed 5).
@@ -56,7 +56,7 @@ impl Served {
         write_pattern_file(&source.join("Day 1/clip.mov"), 3_000_001, 5).unwrap();
         std::fs::write(source.join("notes.txt"), b"shot list\n").unwrap();
         let catalog = dir.path().join("warren.sqlite");
-        markbase_vfs::import(&source, &catalog, &ImportOptions::default()).unwrap();
+        markbase_vfs::import::import(&source, &catalog, &ImportOptions::default()).unwrap();
         let mut config = VfsConfig::new(&catalog);
         vfs(&mut config);
         let vfs = Arc::new(Vfs::open(config).unwrap());

@@ -13,7 +13,7 @@
 //!
 //! The rule sits inside the core's own calls (lookup, getattr, open, create, setattr,
 //! unlink, rename, uploads, copies), so every adapter gets it by making them. Such a
-//! file has an id no catalog row can have ([`id`]), made from its directory and name:
+//! file has an id no catalog row can have (see `id.rs`), made from its directory and name:
 //! stable across restarts, and new when the file is moved. Nothing about it is ever
 //! written to the catalog. A catalog node of the same name always wins, and nothing
 //! moves between the catalog and these files (`EXDEV`).
@@ -30,7 +30,7 @@ use std::sync::Arc;
 pub(crate) use area::{AsideFile, FinderArea};
 
 use crate::alias::{Backing, FileStat};
-use crate::config::FinderFiles;
+pub use crate::config::FinderFiles;
 use crate::error::{Result, VfsError};
 use crate::handles::{FileHandle, OpenFile};
 use crate::namespace::{NewFile, RenameMode};

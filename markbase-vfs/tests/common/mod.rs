@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use markbase_testkit::RawCatalog;
-use markbase_vfs::{DirEntry, NodeId, SCHEMA_SQL, Vfs, VfsConfig, VfsError};
+use markbase_vfs::{NodeId, Vfs, VfsConfig, VfsError, readdir::DirEntry, schema::SCHEMA_SQL};
 
 /// The catalog file name used by every test.
 pub const CATALOG: &str = "warren.sqlite";
@@ -111,7 +111,7 @@ pub fn read_all(vfs: &Vfs, ino: NodeId) -> Vec<u8> {
 }
 
 /// Everything an open handle gives from offset 0 to the end, in 64 KiB `read_at` calls.
-pub fn read_handle(vfs: &Vfs, handle: markbase_vfs::FileHandle) -> Vec<u8> {
+pub fn read_handle(vfs: &Vfs, handle: markbase_vfs::handles::FileHandle) -> Vec<u8> {
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
