@@ -37,7 +37,9 @@
 //! - **Errors**: one [`VfsError`] with [`VfsError::errno`] and [`VfsError::level`].
 //!
 //! The root holds what every user needs; the rest lives in the modules named for what
-//! they hold ([`alias`], [`check`], [`finder`], [`handles`], [`import`], [`node`],
+//! they hold. [`vfs`] is the front (the `Vfs` type and its calls); every other module is
+//! a part that never sees `Vfs` (the catalog with its SQL, writer and properties
+//! database; caches, handles, the store, aliases, Finder files, times, read-ahead) ([`alias`], [`check`], [`finder`], [`handles`], [`import`], [`node`],
 //! [`open`], [`properties`], [`readdir`], [`schema`], [`write`](mod@write), ...).
 //!
 //! # Example
@@ -78,41 +80,29 @@
 pub mod alias;
 mod cache;
 mod catalog;
-pub mod check;
 mod config;
-mod copy;
 mod cursors;
 pub mod error;
-mod files;
 pub mod finder;
 pub mod handles;
 pub mod import;
-pub mod namespace;
 pub mod node;
 pub mod node_files;
-mod node_io;
-pub mod open;
 mod prefetch;
 mod primary;
-pub mod properties;
 mod reach;
 mod readahead;
-pub mod readdir;
 mod recorder;
 mod store;
 mod times;
-pub mod upload;
 pub mod vfs;
-mod vfs_file;
-pub mod write;
 
 pub use catalog::schema;
 pub use config::VfsConfig;
 pub use error::{Result, VfsError};
 pub use node::{FileAttr, NodeId, NodeKind};
 pub use open::OpenFlags;
-pub use vfs::Vfs;
-pub use vfs_file::VfsFile;
+pub use vfs::{Vfs, VfsFile, check, namespace, open, properties, readdir, upload, write};
 
 /// Adapters share one `Vfs` across request threads.
 const _: () = {

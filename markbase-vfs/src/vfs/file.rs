@@ -6,8 +6,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use crate::error::{Result, VfsError};
 use crate::handles::FileHandle;
 use crate::node::{FileAttr, NodeId};
-use crate::open::{OpenFlags, Opened, OpenedPath};
 use crate::vfs::Vfs;
+use crate::vfs::open::{OpenFlags, Opened, OpenedPath};
 
 /// An open file of the catalog, with a position, as [`std::fs::File`] is: it
 /// implements [`Read`], [`Seek`] and (opened for writing) [`Write`], and releases

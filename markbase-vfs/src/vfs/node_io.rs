@@ -25,7 +25,7 @@ use crate::handles::{OpenFile, ReadSink, WriteSource};
 use crate::node::{Content, Node, NodeId};
 use crate::node_files::{Access, NodeFile, NodeFileStats};
 use crate::vfs::Vfs;
-use crate::write::{open_rw, writable_backing};
+use crate::vfs::write::{open_rw, writable_backing};
 
 impl Vfs {
     /// Reads up to `len` bytes at `offset` of file `node` into `sink`, as [`Vfs::read`]

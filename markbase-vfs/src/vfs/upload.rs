@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use crate::alias::{AliasList, FileStat};
 use crate::error::{Result, VfsError};
 use crate::finder::{AsideFile, Outside};
-use crate::namespace::{check_name, child_in, dir_in, discard_store_file};
 use crate::node::{FileAttr, NodeId, NodeKind};
 use crate::times::now_ns;
 use crate::vfs::Vfs;
+use crate::vfs::namespace::{check_name, child_in, dir_in, discard_store_file};
 
 /// A file being uploaded under a name it does not have yet.
 #[derive(Debug)]

@@ -4,10 +4,10 @@
 
 use crate::error::{Result, VfsError};
 use crate::handles::FileHandle;
-use crate::namespace::NewFile;
 use crate::node::{FileAttr, NodeId, NodeKind};
-use crate::upload::Upload;
 use crate::vfs::Vfs;
+use crate::vfs::namespace::NewFile;
+use crate::vfs::upload::Upload;
 
 /// How a file is opened, as `open(2)`'s flags say. Start from [`OpenFlags::read`] or
 /// [`OpenFlags::write`], or take a kernel's flags with [`OpenFlags::from_libc`].
@@ -214,7 +214,7 @@ impl Vfs {
         created: bool,
     ) -> Result<Opened> {
         let attr = if flags.truncate && flags.writes() && !created {
-            self.setattr(ino, crate::write::SetAttr::size(0), Some(handle))
+            self.setattr(ino, crate::vfs::write::SetAttr::size(0), Some(handle))
         } else {
             self.getattr_open(ino, Some(handle))
         };

@@ -1,4 +1,22 @@
-//! [`Vfs`]: the filesystem over one catalog, and its metadata calls.
+//! The front: [`Vfs`], the filesystem over one catalog, and its calls, a module for
+//! each kind (this one holds the metadata calls). Only these modules see `Vfs`; the
+//! parts they use (catalog, caches, handles, store, aliases, Finder files, times,
+//! read-ahead) live beside this module and never import it.
+
+pub mod check;
+mod copy;
+mod file;
+mod files;
+mod finder;
+pub mod namespace;
+mod node_io;
+pub mod open;
+pub mod properties;
+pub mod readdir;
+pub mod upload;
+pub mod write;
+
+pub use file::VfsFile;
 
 use std::collections::HashSet;
 use std::path::Path;
