@@ -28,19 +28,21 @@
 //! - **Changes**: commits by other processes are noticed (`PRAGMA data_version`)
 //!   and drop every cache, so a removed node is never served.
 //! - **Finder's own files**: `._*`, `.DS_Store` and the root's probe files are kept
-//!   out of the catalog by the core's own calls ([`FinderFiles`](finder::FinderFiles)), with ids no
-//!   catalog row has ([`NodeId::in_catalog`]), the same for every adapter.
+//!   out of the catalog by the core's own calls ([`FinderFiles`](finder::FinderFiles)),
+//!   with ids no catalog row has ([`NodeId::in_catalog`]), the same for every adapter.
 //! - **Path-based adapters** (WebDAV): [`Vfs::lookup_path`], [`Vfs::lookup_parent`],
-//!   [`validate_path`](node::validate_path) for paths that arrive over the network, whole-content uploads
-//!   ([`Vfs::begin_upload`]) and client-set properties ([`Vfs::properties`]), kept
-//!   beside the catalog in the store.
+//!   [`validate_path`](node::validate_path) for paths that arrive over the network,
+//!   whole-content uploads ([`Vfs::begin_upload`]) and client-set properties
+//!   ([`Vfs::properties`]), kept beside the catalog in the store.
 //! - **Errors**: one [`VfsError`] with [`VfsError::errno`] and [`VfsError::level`].
 //!
-//! The root holds what every user needs; the rest lives in the modules named for what
-//! they hold. [`vfs`] is the front (the `Vfs` type and its calls); every other module is
-//! a part that never sees `Vfs` (the catalog with its SQL, writer and properties
-//! database; caches, handles, the store, aliases, Finder files, times, read-ahead) ([`alias`], [`check`], [`finder`], [`handles`], [`import`], [`node`],
+//! The root holds what every user needs; the rest lives in modules named for what
+//! they hold ([`alias`], [`check`], [`finder`], [`handles`], [`import`], [`node`],
 //! [`open`], [`properties`], [`readdir`], [`schema`], [`write`](mod@write), ...).
+//! The front is [`vfs`]: the `Vfs` type and its calls, in modules by kind (`check`,
+//! `open`, `readdir`, `write`... are those, re-exported here). Every module outside it
+//! is a part that never sees `Vfs`: the catalog with its SQL, writer and properties
+//! database; caches, handles, the store, aliases, Finder files, times, read-ahead.
 //!
 //! # Example
 //!
