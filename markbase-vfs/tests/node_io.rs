@@ -656,16 +656,24 @@ fn sequential_reads_by_node_have_the_kernel_read_ahead_and_a_seek_starts_again()
     if !cold_file(&alias) {
         return;
     }
-    let vfs = reopen(dir.path(), |_| {});
     let mut buf = vec![0; MIB as usize];
-    // Two reads in sequence, then a seek: no run of three yet.
-    for offset in [0, MIB, 8 * MIB] {
-        vfs.read_node_at(id(2), offset, &mut buf).unwrap();
-    }
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(!resident(&alias, FAR), "a seek starts the run again");
-    for offset in [9 * MIB, 10 * MIB] {
-        vfs.read_node_at(id(2), offset, &mut buf).unwrap();
-    }
-    eventually("the window read ahead", || resident(&alias, 26 * MIB));
+    // Read-ahead is advice the kernel may pass over on a loaded machine: three cold
+    // tries, each given 10 s.
+    let read_ahead_seen = (0..3).any(|attempt| {
+        if attempt > 0 {
+            assert!(cold_file(&alias), "the page cache was dropped before");
+        }
+        let vfs = reopen(dir.path(), |_| {});
+        // Two reads in sequence, then a seek: no run of three yet.
+        for offset in [0, MIB, 8 * MIB] {
+            vfs.read_node_at(id(2), offset, &mut buf).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!resident(&alias, FAR), "a seek starts the run again");
+        for offset in [9 * MIB, 10 * MIB] {
+            vfs.read_node_at(id(2), offset, &mut buf).unwrap();
+        }
+        within_10s(|| resident(&alias, 26 * MIB))
+    });
+    assert!(read_ahead_seen, "the window was not read ahead in 3 tries");
 }
