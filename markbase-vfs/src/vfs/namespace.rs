@@ -247,47 +247,43 @@ impl Vfs {
         if let Some(outside) = self.outside(parent, name)? {
             return self.unlink_outside(outside);
         }
-        let node = self.primary.write(
-            false,
-            || self.drop_caches(),
-            |w| {
-                dir_in(w, parent)?;
-                let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
-                if node.kind() == NodeKind::Dir {
-                    return Err(VfsError::IsADirectory(format!(
-                        "{name:?} in directory {parent}"
-                    )));
-                }
-                w.delete(node.id)?;
-                w.entries_changed(parent, now_ns())?;
-                Ok(node)
-            },
-        )?;
-        self.removed(parent, node.id, name);
-        self.discard_removed(&node);
-        Ok(())
+        self.remove_entry(parent, name, |_, node| match node.kind() {
+            NodeKind::Dir => Err(VfsError::IsADirectory(format!(
+                "{name:?} in directory {parent}"
+            ))),
+            NodeKind::File => Ok(()),
+        })
     }
 
     /// Removes the empty directory `name` from `parent`.
     pub fn rmdir(&self, parent: NodeId, name: &str) -> Result<()> {
         self.ensure_writable()?;
         check_name(name)?;
+        self.remove_entry(parent, name, |w, node| {
+            let at = || format!("{name:?} in directory {parent}");
+            match node.kind() {
+                NodeKind::File => Err(VfsError::NotADirectory(at())),
+                NodeKind::Dir if w.has_children(node.id)? => Err(VfsError::NotEmpty(at())),
+                NodeKind::Dir => Ok(()),
+            }
+        })
+    }
+
+    /// Removes entry `name` of `parent` in one transaction, once `allowed` (asked
+    /// inside it) accepts the node found there; then what the store held for it goes.
+    fn remove_entry(
+        &self,
+        parent: NodeId,
+        name: &str,
+        allowed: impl FnOnce(&CatalogWriter, &Node) -> Result<()>,
+    ) -> Result<()> {
         let node = self.primary.write(
             false,
             || self.drop_caches(),
             |w| {
                 dir_in(w, parent)?;
                 let node = child_in(w, parent, name)?.ok_or_else(|| missing(parent, name))?;
-                if node.kind() != NodeKind::Dir {
-                    return Err(VfsError::NotADirectory(format!(
-                        "{name:?} in directory {parent}"
-                    )));
-                }
-                if w.has_children(node.id)? {
-                    return Err(VfsError::NotEmpty(format!(
-                        "{name:?} in directory {parent}"
-                    )));
-                }
+                allowed(w, &node)?;
                 w.delete(node.id)?;
                 w.entries_changed(parent, now_ns())?;
                 Ok(node)
