@@ -64,7 +64,7 @@ impl Drop for OpenFile {
                 let handle = *handle;
                 Box::new(move || {
                     if let Err(err) = vfs.release(handle) {
-                        tracing::warn!("{err}");
+                        err.log();
                     }
                 })
             }
