@@ -27,7 +27,9 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use markbase_benches::{VecSink, data_dir, open_vfs, pread_full, read_fixture, warm_page_cache};
+use markbase_benches::{
+    VecSink, data_dir, open_vfs, pread_full, pread_pass, read_fixture, warm_page_cache,
+};
 use markbase_testkit::pattern_byte;
 use markbase_vfs::{Vfs, handles::FileHandle};
 
@@ -58,18 +60,6 @@ fn vfs_pass(
     }
     assert_eq!(total, file_size);
     sink.filled().first().copied()
-}
-
-/// Reads the whole file with plain `pread`, `buf.len()` bytes per call.
-fn pread_pass(file: &File, file_size: u64, buf: &mut [u8]) -> Option<u8> {
-    let mut total = 0u64;
-    let mut offset = 0;
-    while offset < file_size {
-        total += pread_full(file, buf, offset).expect("pread") as u64;
-        offset += buf.len() as u64;
-    }
-    assert_eq!(total, file_size);
-    buf.first().copied()
 }
 
 fn read_throughput(c: &mut Criterion) {

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use markbase_benches::{VecSink, data_dir, pread_full, read_fixture, warm_page_cache};
+use markbase_benches::{VecSink, data_dir, pread_pass, read_fixture, warm_page_cache};
 use markbase_testkit::pattern_byte;
 use markbase_vfs::{NodeId, Vfs, VfsConfig};
 
@@ -51,18 +51,6 @@ fn node_pass(vfs: &Vfs, node: NodeId, size: u64, sink: &mut VecSink) -> Option<u
     }
     assert_eq!(total, size);
     sink.filled().first().copied()
-}
-
-/// Reads the whole file with plain `pread`, [`CALL`] bytes per call.
-fn pread_pass(file: &File, size: u64, buf: &mut [u8]) -> Option<u8> {
-    let mut total = 0u64;
-    let mut offset = 0;
-    while offset < size {
-        total += pread_full(file, &mut buf[..CALL], offset).expect("pread") as u64;
-        offset += CALL as u64;
-    }
-    assert_eq!(total, size);
-    buf.first().copied()
 }
 
 /// Drops the file's pages from the page cache.
@@ -147,7 +135,7 @@ fn read_node(c: &mut Criterion) {
                 })
             } else {
                 pread_time = timed(|| {
-                    black_box(pread_pass(&plain, size, sink.buffer_mut()));
+                    black_box(pread_pass(&plain, size, &mut sink.buffer_mut()[..CALL]));
                 })
             }
         }
@@ -209,7 +197,7 @@ fn read_node(c: &mut Criterion) {
         b.iter(|| black_box(node_pass(&vfs, node, size, &mut sink)))
     });
     group.bench_function(BenchmarkId::new("pread", "1MiB"), |b| {
-        b.iter(|| black_box(pread_pass(&plain, size, sink.buffer_mut())))
+        b.iter(|| black_box(pread_pass(&plain, size, &mut sink.buffer_mut()[..CALL])))
     });
     group.finish();
 

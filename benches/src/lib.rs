@@ -260,6 +260,19 @@ pub fn pread_full(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize>
     Ok(done)
 }
 
+/// Reads the whole file of `file_size` bytes with plain `pread`, `buf.len()` bytes per
+/// call (the baseline of the read benchmarks); the first byte of the last read.
+pub fn pread_pass(file: &File, file_size: u64, buf: &mut [u8]) -> Option<u8> {
+    let mut total = 0u64;
+    let mut offset = 0;
+    while offset < file_size {
+        total += pread_full(file, buf, offset).expect("pread") as u64;
+        offset += buf.len() as u64;
+    }
+    assert_eq!(total, file_size);
+    buf.first().copied()
+}
+
 /// Reads a whole file once so that its pages are in the page cache.
 pub fn warm_page_cache(path: &Path) -> io::Result<u64> {
     let file = File::open(path)?;
