@@ -504,22 +504,7 @@ fn properties_outlive_the_server() {
     let notes = served.url("/notes.txt");
     let patch = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:propertyupdate xmlns:D="DAV:" xmlns:M="urn:markbase:test"><D:set><D:prop><M:rating>5 stars</M:rating></D:prop></D:set></D:propertyupdate>"#;
-    let out = curl(&[
-        "-w",
-        "%{http_code}",
-        "-X",
-        "PROPPATCH",
-        "-H",
-        "Content-Type: text/xml",
-        "--data-binary",
-        patch,
-        &notes,
-    ]);
-    assert!(
-        out.stdout.ends_with(b"207"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert_eq!(common::proppatch(&notes, patch), "207");
     let find = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:propfind xmlns:D="DAV:" xmlns:M="urn:markbase:test"><D:prop><M:rating/></D:prop></D:propfind>"#;
     let rating = |url: &str| {

@@ -325,21 +325,12 @@ fn finder_files_copy_among_themselves_and_take_no_properties() {
     assert_eq!(status(&[&served.url("/copied.txt")]), "404");
     assert_eq!(status(&[&served.url("/._copied.txt")]), "404");
 
-    let proppatch = r#"<?xml version="1.0" encoding="utf-8"?>
+    let update = r#"<?xml version="1.0" encoding="utf-8"?>
 <D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:x-test"><D:set><D:prop><Z:tag>x</Z:tag></D:prop></D:set></D:propertyupdate>"#;
-    let out = curl(&[
-        "-w",
-        "%{http_code}",
-        "-X",
-        "PROPPATCH",
-        "-H",
-        "Content-Type: text/xml",
-        "--data-binary",
-        proppatch,
-        &served.url("/._notes.txt"),
-    ]);
-    let reply = String::from_utf8_lossy(&out.stdout);
-    assert!(reply.contains("403"), "{reply}");
+    assert_eq!(
+        common::proppatch(&served.url("/._notes.txt"), update),
+        "403"
+    );
     let vfs = fresh_vfs(&served);
     for path in ["/._notes.txt", "/Day 1/._notes.txt", "/._other"] {
         assert!(!vfs.lookup_path(path).unwrap().id.in_catalog(), "{path}");

@@ -101,6 +101,19 @@ pub fn curl(args: &[&str]) -> std::process::Output {
     out
 }
 
+/// The HTTP status of a PROPPATCH of `url` with the XML body `update`.
+pub fn proppatch(url: &str, update: &str) -> String {
+    status(&[
+        "-X",
+        "PROPPATCH",
+        "-H",
+        "Content-Type: text/xml",
+        "--data-binary",
+        update,
+        url,
+    ])
+}
+
 /// The HTTP status curl got for `args` (the body is discarded).
 pub fn status(args: &[&str]) -> String {
     let mut all = vec!["-o", "/dev/null", "-w", "%{http_code}"];
