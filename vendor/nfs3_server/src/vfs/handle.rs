@@ -98,17 +98,16 @@ impl PartialEq<u64> for FileHandleU64 {
 pub struct FileHandleConverter {
     generation_number: u64,
     generation_number_le: [u8; 8],
+    /// The write verifier: the start time of this server instance, whatever the
+    /// generation, so that a client resends unstable writes a restart may have lost
+    /// even when handles outlive the restart.
+    write_verifier: [u8; 8],
 }
 
 impl FileHandleConverter {
     #[allow(clippy::cast_possible_truncation)] // it's ok to truncate the generation number
     pub(crate) fn new() -> Self {
-        let generation_number = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("failed to get system time")
-            .as_millis() as u64;
-
-        Self::with_generation_number(generation_number)
+        Self::with_generation_number(start_time_nanos() / 1_000_000)
     }
 
     /// Creates a `FileHandleConverter` with a specific generation number.
@@ -116,11 +115,15 @@ impl FileHandleConverter {
     /// Use this when multiple NFS server instances need to share the same
     /// generation number so that file handles remain valid across all
     /// instances (e.g. behind a load balancer).
+    ///
+    /// The write verifier is not the generation number: it is taken from the clock
+    /// here, so it changes at every start while the handles stay valid.
     #[must_use]
-    pub const fn with_generation_number(generation_number: u64) -> Self {
+    pub fn with_generation_number(generation_number: u64) -> Self {
         Self {
             generation_number,
             generation_number_le: generation_number.to_le_bytes(),
+            write_verifier: start_time_nanos().to_le_bytes(),
         }
     }
 
@@ -169,8 +172,17 @@ impl FileHandleConverter {
     /// unique between instances of the NFS version 3 protocol
     /// server where uncommitted data may be lost.
     pub const fn verf(&self) -> writeverf3 {
-        writeverf3(self.generation_number_le)
+        writeverf3(self.write_verifier)
     }
+}
+
+/// Now, in nanoseconds since the Unix epoch: unique per start of a server.
+#[allow(clippy::cast_possible_truncation)] // u64 nanoseconds last until 2554
+fn start_time_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("failed to get system time")
+        .as_nanos() as u64
 }
 
 #[cfg(test)]
@@ -270,7 +282,10 @@ mod tests {
     #[test]
     fn test_with_generation_number_verf() {
         let converter = FileHandleConverter::with_generation_number(12345);
-        assert_eq!(converter.verf().0, 12345u64.to_le_bytes());
+        assert_ne!(converter.verf().0, 12345u64.to_le_bytes());
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let restarted = FileHandleConverter::with_generation_number(12345);
+        assert_ne!(converter.verf().0, restarted.verf().0);
     }
 
     #[test]
