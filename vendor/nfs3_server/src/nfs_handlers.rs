@@ -10,7 +10,6 @@ use crate::context::RPCContext;
 use crate::nfs_ext::{BoundedEntryPlusList, CookieVerfExt};
 use crate::rpcwire::handle;
 use crate::rpcwire::messages::{HandleResult, IncomingRpcMessage};
-use crate::units::{GIBIBYTE, TEBIBYTE};
 use crate::vfs::{NextResult, NfsFileSystem, VFSCapabilities};
 
 #[allow(clippy::enum_glob_use)]
@@ -220,20 +219,17 @@ where
     let handle = args.object;
     debug!("nfsproc3_pathconf({xid}, {handle:?})");
     let id = fh_to_id!(context, &handle);
-    let obj_attr = nfs_option_from_result(context.vfs.getattr(&id).await);
-
-    let res = PATHCONF3resok {
-        obj_attributes: obj_attr,
-        linkmax: 0,
-        name_max: 32768,
-        no_trunc: true,
-        chown_restricted: true,
-        case_insensitive: false,
-        case_preserving: true,
-    };
-
-    debug!("pathconf success {xid} --> {res:?}");
-    PATHCONF3res::Ok(res)
+    match context.vfs.pathconf(&id).await {
+        Ok(res) => {
+            debug!("pathconf success {xid} --> {res:?}");
+            PATHCONF3res::Ok(res)
+        }
+        Err(stat) => {
+            warn!("pathconf error {xid} --> {stat}");
+            let obj_attributes = nfs_option_from_result(context.vfs.getattr(&id).await);
+            PATHCONF3res::Err((stat, PATHCONF3resfail { obj_attributes }))
+        }
+    }
 }
 
 async fn nfsproc3_fsstat<T>(context: RPCContext<T>, xid: u32, args: FSSTAT3args) -> FSSTAT3res
@@ -242,20 +238,17 @@ where
 {
     let handle = args.fsroot;
     let id = fh_to_id!(context, &handle);
-    let obj_attr = nfs_option_from_result(context.vfs.getattr(&id).await);
-    let fsstat = FSSTAT3resok {
-        obj_attributes: obj_attr,
-        tbytes: TEBIBYTE,
-        fbytes: TEBIBYTE,
-        abytes: TEBIBYTE,
-        tfiles: GIBIBYTE,
-        ffiles: GIBIBYTE,
-        afiles: GIBIBYTE,
-        invarsec: u32::MAX,
-    };
-
-    debug!("fsstat success {xid} --> {fsstat:?}");
-    FSSTAT3res::Ok(fsstat)
+    match context.vfs.fsstat(&id).await {
+        Ok(fsstat) => {
+            debug!("fsstat success {xid} --> {fsstat:?}");
+            FSSTAT3res::Ok(fsstat)
+        }
+        Err(stat) => {
+            warn!("fsstat error {xid} --> {stat}");
+            let obj_attributes = nfs_option_from_result(context.vfs.getattr(&id).await);
+            FSSTAT3res::Err((stat, FSSTAT3resfail { obj_attributes }))
+        }
+    }
 }
 
 async fn nfsproc3_readdirplus<T>(

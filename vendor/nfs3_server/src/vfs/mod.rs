@@ -29,11 +29,12 @@ pub use handle::{FileHandle, FileHandleU64};
 pub use iterator::*;
 
 use crate::nfs3_types::nfs3::{
-    FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_SYMLINK, FSINFO3resok as fsinfo3, createverf3, fattr3,
-    filename3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, stable_how,
+    FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSF3_SYMLINK, FSINFO3resok as fsinfo3, FSSTAT3resok,
+    PATHCONF3resok, createverf3, fattr3, filename3, nfspath3, nfsstat3, nfstime3, post_op_attr,
+    sattr3, stable_how,
 };
 use crate::nfs3_types::rpc::auth_unix;
-use crate::units::{GIBIBYTE, MEBIBYTE};
+use crate::units::{GIBIBYTE, MEBIBYTE, TEBIBYTE};
 use crate::vfs::adapters::ReadDirPlusToReadDir;
 
 /// What capabilities are supported
@@ -175,7 +176,56 @@ pub trait NfsReadFileSystem: Send + Sync {
             Ok(res)
         }
     }
+    /// Gets dynamic file system information: space and files, total and free.
+    ///
+    /// The default reports 1 TiB of space and 2^30 files, all free.
+    fn fsstat(
+        &self,
+        root_fileid: &Self::Handle,
+    ) -> impl Future<Output = Result<FSSTAT3resok, nfsstat3>> + Send {
+        async move {
+            let obj_attributes = self
+                .getattr(root_fileid)
+                .await
+                .map_or(post_op_attr::None, post_op_attr::Some);
+            Ok(FSSTAT3resok {
+                obj_attributes,
+                tbytes: TEBIBYTE,
+                fbytes: TEBIBYTE,
+                abytes: TEBIBYTE,
+                tfiles: GIBIBYTE,
+                ffiles: GIBIBYTE,
+                afiles: GIBIBYTE,
+                invarsec: u32::MAX,
+            })
+        }
+    }
+
+    /// Gets the POSIX information of a file or directory: name length, links, case.
+    ///
+    /// The default allows names of 32768 bytes and no hard links.
+    fn pathconf(
+        &self,
+        id: &Self::Handle,
+    ) -> impl Future<Output = Result<PATHCONF3resok, nfsstat3>> + Send {
+        async move {
+            let obj_attributes = self
+                .getattr(id)
+                .await
+                .map_or(post_op_attr::None, post_op_attr::Some);
+            Ok(PATHCONF3resok {
+                obj_attributes,
+                linkmax: 0,
+                name_max: 32768,
+                no_trunc: true,
+                chown_restricted: true,
+                case_insensitive: false,
+                case_preserving: true,
+            })
+        }
+    }
 }
+
 
 /// Write file system interface
 ///

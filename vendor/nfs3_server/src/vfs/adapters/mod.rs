@@ -92,6 +92,27 @@ where
     ) -> Result<nfs3_types::nfs3::nfspath3<'_>, nfsstat3> {
         self.0.readlink(id).await
     }
+
+    async fn fsinfo(
+        &self,
+        root_fileid: &Self::Handle,
+    ) -> Result<nfs3_types::nfs3::FSINFO3resok, nfsstat3> {
+        self.0.fsinfo(root_fileid).await
+    }
+
+    async fn fsstat(
+        &self,
+        root_fileid: &Self::Handle,
+    ) -> Result<nfs3_types::nfs3::FSSTAT3resok, nfsstat3> {
+        self.0.fsstat(root_fileid).await
+    }
+
+    async fn pathconf(
+        &self,
+        id: &Self::Handle,
+    ) -> Result<nfs3_types::nfs3::PATHCONF3resok, nfsstat3> {
+        self.0.pathconf(id).await
+    }
 }
 
 impl<T> NfsFileSystem for ReadOnlyAdapter<T>
