@@ -60,10 +60,8 @@ where
         NFSPROC3_SYMLINK => handle(context, message, nfsproc3_symlink).await,
         NFSPROC3_READLINK => handle(context, message, nfsproc3_readlink).await,
         NFSPROC3_COMMIT => handle(context, message, nfsproc3_commit).await,
-        NFSPROC3_MKNOD | NFSPROC3_LINK => {
-            warn!("Unimplemented message {proc}");
-            message.into_error_reply(accept_stat_data::PROC_UNAVAIL)
-        }
+        NFSPROC3_MKNOD => handle(context, message, nfsproc3_mknod).await,
+        NFSPROC3_LINK => handle(context, message, nfsproc3_link).await,
     }
 }
 
@@ -84,6 +82,35 @@ where
     T: crate::vfs::NfsFileSystem,
 {
     Void
+}
+
+/// MKNOD is not supported: special files cannot be made (RFC 1813's `NFS3ERR_NOTSUPP`).
+async fn nfsproc3_mknod<T>(_: RPCContext<T>, xid: u32, args: MKNOD3args<'_>) -> MKNOD3res
+where
+    T: NfsFileSystem,
+{
+    debug!("mknod {xid} {:?} --> not supported", args.where_.name);
+    MKNOD3res::Err((
+        nfsstat3::NFS3ERR_NOTSUPP,
+        MKNOD3resfail {
+            dir_wcc: wcc_data::default(),
+        },
+    ))
+}
+
+/// LINK is not supported: hard links cannot be made (RFC 1813's `NFS3ERR_NOTSUPP`).
+async fn nfsproc3_link<T>(_: RPCContext<T>, xid: u32, args: LINK3args<'_>) -> LINK3res
+where
+    T: NfsFileSystem,
+{
+    debug!("link {xid} {:?} --> not supported", args.link.name);
+    LINK3res::Err((
+        nfsstat3::NFS3ERR_NOTSUPP,
+        LINK3resfail {
+            file_attributes: post_op_attr::None,
+            linkdir_wcc: wcc_data::default(),
+        },
+    ))
 }
 
 async fn nfsproc3_getattr<T>(
