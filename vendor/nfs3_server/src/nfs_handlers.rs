@@ -441,24 +441,13 @@ where
     let dir_attributes = dir_attr_maybe.map_or(post_op_attr::None, post_op_attr::Some);
     let cookieverf = cookieverf3::from_attr(&dir_attributes);
 
-    if readdir3args.cookieverf.is_none() {
-        if readdir3args.cookie != 0 {
-            warn!(
-                " -- Invalid cookie. Expected 0, got {}",
-                readdir3args.cookie
-            );
-            return READDIR3res::Err((nfsstat3::NFS3ERR_BAD_COOKIE, READDIR3resfail::default()));
-        }
-        debug!(" -- Start of readdir");
-    } else if readdir3args.cookieverf != cookieverf {
-        warn!(
-            " -- Dir version mismatch. Received {:?}, Expected: {cookieverf:?}",
-            readdir3args.cookieverf,
-        );
-        return READDIR3res::Err((nfsstat3::NFS3ERR_BAD_COOKIE, READDIR3resfail::default()));
-    } else {
-        debug!(" -- Resuming readdir. Cookie {}", readdir3args.cookie);
-    }
+    // The verifier is not checked, for the reasons nfsproc3_readdirplus gives: a listing
+    // must not fail part way because the directory changed, and the filesystem's
+    // `readdir` resumes after any cookie it handed out.
+    debug!(
+        " -- readdir at cookie {}, verifier {:?}",
+        readdir3args.cookie, readdir3args.cookieverf
+    );
 
     debug!(" -- Dir attr {dir_attributes:?}");
     debug!(" -- Dir version {cookieverf:?}");
