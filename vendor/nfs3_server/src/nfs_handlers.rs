@@ -650,18 +650,6 @@ where
         }
     };
 
-    if matches!(&createhow, createhow3::GUARDED(_)) {
-        if context.vfs.lookup(&dirid, &dirops.name).await.is_ok() {
-            let after = nfs_option_from_result(context.vfs.getattr(&dirid).await);
-            return CREATE3res::Err((
-                nfsstat3::NFS3ERR_EXIST,
-                CREATE3resfail {
-                    dir_wcc: wcc_data { before, after },
-                },
-            ));
-        }
-    }
-
     let (fid, postopattr) = match createhow {
         createhow3::EXCLUSIVE(verf) => {
             let fid = context
@@ -670,10 +658,20 @@ where
                 .await;
             (fid, post_op_attr::None)
         }
-        createhow3::UNCHECKED(target_attributes) | createhow3::GUARDED(target_attributes) => {
+        createhow3::UNCHECKED(target_attributes) => {
             match context
                 .vfs
                 .create(&dirid, &dirops.name, target_attributes)
+                .await
+            {
+                Ok((fid, fattr)) => (Ok(fid), post_op_attr::Some(fattr)),
+                Err(e) => (Err(e), post_op_attr::None),
+            }
+        }
+        createhow3::GUARDED(target_attributes) => {
+            match context
+                .vfs
+                .create_guarded(&dirid, &dirops.name, target_attributes)
                 .await
             {
                 Ok((fid, fattr)) => (Ok(fid), post_op_attr::Some(fattr)),

@@ -293,6 +293,26 @@ pub trait NfsFileSystem: NfsReadFileSystem {
         attr: sattr3,
     ) -> impl Future<Output = Result<(Self::Handle, fattr3), nfsstat3>> + Send;
 
+    /// Creates a file with the following attributes, failing with
+    /// `NFS3ERR_EXIST` if the name is taken (`GUARDED` creation).
+    ///
+    /// The default looks the name up, then calls [`create`][NfsFileSystem::create],
+    /// which is not atomic: a file system that can check and create in one step
+    /// should do so here.
+    fn create_guarded(
+        &self,
+        dirid: &Self::Handle,
+        filename: &filename3<'_>,
+        attr: sattr3,
+    ) -> impl Future<Output = Result<(Self::Handle, fattr3), nfsstat3>> + Send {
+        async move {
+            if self.lookup(dirid, filename).await.is_ok() {
+                return Err(nfsstat3::NFS3ERR_EXIST);
+            }
+            self.create(dirid, filename, attr).await
+        }
+    }
+
     /// Creates a file if it does not already exist.
     /// If not supported due to readonly file system
     /// this should return `Err(nfsstat3::NFS3ERR_ROFS)`
