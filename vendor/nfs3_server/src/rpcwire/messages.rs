@@ -33,6 +33,11 @@ impl PackedRpcMessage {
     }
 }
 
+/// The largest RPC record (all its fragments) a client may send: a WRITE of 4 MiB
+/// with room for its header. A longer one closes the connection before anything of
+/// it is allocated, so a record header alone cannot make the server reserve 2 GiB.
+pub const MAX_RECORD_SIZE: usize = 4 * 1024 * 1024 + 64 * 1024;
+
 /// Contains collected RPC message fragments without their headers.
 #[derive(Default, Debug)]
 pub struct IncompleteRpcMessage(Vec<u8>);
@@ -44,6 +49,13 @@ impl IncompleteRpcMessage {
         let header: fragment_header = header_buf.into();
         let prev_length = self.0.len();
         let fragment_length = header.fragment_length() as usize;
+        if prev_length + fragment_length > MAX_RECORD_SIZE {
+            tracing::warn!("closing a connection that sent an RPC record over {MAX_RECORD_SIZE} bytes");
+            bail!(
+                "RPC record of more than {MAX_RECORD_SIZE} bytes (a fragment of \
+                 {fragment_length} after {prev_length})"
+            );
+        }
         self.0.resize(prev_length + fragment_length, 0);
         input.read_exact(&mut self.0[prev_length..]).await?;
 
