@@ -7,7 +7,7 @@ use anyhow;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use crate::context::RPCContext;
 use crate::rpcwire::{SocketMessageHandler, write_fragment};
@@ -26,7 +26,11 @@ pub struct NFSTcpListener<T: NfsFileSystem + 'static> {
     transaction_tracker: Arc<TransactionTracker>,
     file_handle_converter: crate::vfs::handle::FileHandleConverter,
     stop_notify: Arc<tokio::sync::Notify>,
+    client_filter: Option<ClientFilter>,
 }
+
+/// Decides, from its address, whether a client that connected may be served.
+pub type ClientFilter = Arc<dyn Fn(&SocketAddr) -> bool + Send + Sync>;
 
 impl<T: NfsFileSystem + 'static> Drop for NFSTcpListener<T> {
     fn drop(&mut self) {
@@ -155,7 +159,7 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
     }
 
     async fn bind_inner(ipstr: &str, fs: T, generation_number: Option<u64>) -> io::Result<Self> {
-        let (ip, port) = ipstr.split_once(':').ok_or_else(|| {
+        let (ip, port) = ipstr.rsplit_once(':').ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
                 "IP Address must be of form ip:port",
@@ -168,6 +172,11 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
             )
         })?;
 
+        // An IPv6 address is written in brackets: [::1]:2049.
+        let ip = ip
+            .strip_prefix('[')
+            .and_then(|ip| ip.strip_suffix(']'))
+            .unwrap_or(ip);
         let arcfs: Arc<T> = Arc::new(fs);
 
         if ip == "auto" {
@@ -203,9 +212,8 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
         arcfs: Arc<T>,
         generation_number: Option<u64>,
     ) -> io::Result<Self> {
-        let ipstr = format!("{ip}:{port}");
-        let listener = TcpListener::bind(&ipstr).await?;
-        info!("Listening on {:?}", &ipstr);
+        let listener = TcpListener::bind((ip, port)).await?;
+        info!("Listening on {:?}", listener.local_addr());
 
         let port = match listener.local_addr().expect("failed to get local address") {
             SocketAddr::V4(s) => s.port(),
@@ -226,6 +234,7 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
             transaction_tracker: Self::new_transaction_tracker(),
             stop_notify: Arc::new(tokio::sync::Notify::new()),
             file_handle_converter,
+            client_filter: None,
         })
     }
 
@@ -239,6 +248,12 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
             MAX_ACTIVE_TRANSACTIONS,
             TRANSACTION_TRIM_THRESHOLD,
         ))
+    }
+
+    /// Serves only the clients whose address `filter` accepts; the connections of
+    /// others are closed as soon as they are accepted.
+    pub fn set_client_filter(&mut self, filter: ClientFilter) {
+        self.client_filter = Some(filter);
     }
 
     /// Sets an optional NFS export name.
@@ -293,13 +308,16 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
         tokio::spawn(cleaner_future);
 
         loop {
-            let (socket, _) = self.listener.accept().await?;
+            let (socket, client) = self.listener.accept().await?;
+            if let Some(filter) = &self.client_filter {
+                if !filter(&client) {
+                    warn!("refusing a connection from {client}: not an allowed client");
+                    continue;
+                }
+            }
             let context = RPCContext {
                 local_port: self.port,
-                client_addr: socket
-                    .peer_addr()
-                    .expect("failed to get peer address")
-                    .to_string(),
+                client_addr: client.to_string(),
                 auth: nfs3_types::rpc::auth_unix::default(),
                 vfs: self.arcfs.clone(),
                 mount_signal: self.mount_signal.clone(),
