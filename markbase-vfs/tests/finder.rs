@@ -512,3 +512,37 @@ fn a_directory_whose_id_is_too_large_keeps_no_finder_files() {
     );
     assert_eq!(rows_named(dir.path(), ".DS_Store"), 0);
 }
+
+#[test]
+fn finder_files_are_read_written_and_committed_by_node_with_no_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let vfs = common::empty_vfs(dir.path());
+    let (attr, handle) = vfs.create(NodeId::ROOT, "._clip.mov", true).unwrap();
+    vfs.release(handle).unwrap();
+    let fork = attr.id;
+    assert!(!fork.in_catalog());
+
+    assert_eq!(vfs.write_node_at(fork, 0, b"resource fork").unwrap(), 13);
+    assert_eq!(vfs.write_node_at(fork, 9, b"FORK!").unwrap(), 5);
+    vfs.commit_node(fork).unwrap();
+    let mut buf = [0u8; 32];
+    let n = vfs.read_node_at(fork, 0, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"resource FORK!");
+    assert_eq!(vfs.getattr(fork).unwrap().size, 14);
+    assert_eq!(read(&vfs, "/._clip.mov"), b"resource FORK!");
+    assert_eq!(rows_named(dir.path(), "._clip.mov"), 0);
+    // No file stays open for them, and nothing of theirs is in the node-file cache.
+    assert_eq!(vfs.open_handles(), 0);
+    assert_eq!(vfs.node_file_stats().open, 0);
+
+    // The probe files read empty and refuse writes; a removed file is gone by node.
+    let probe = vfs.lookup_path("/.metadata_never_index").unwrap().id;
+    assert_eq!(vfs.read_node_at(probe, 0, &mut buf).unwrap(), 0);
+    assert!(vfs.write_node_at(probe, 0, b"x").is_err());
+    vfs.unlink(NodeId::ROOT, "._clip.mov").unwrap();
+    assert!(matches!(
+        vfs.read_node_at(fork, 0, &mut buf),
+        Err(VfsError::NotFound(_))
+    ));
+    assert!(matches!(vfs.commit_node(fork), Err(VfsError::NotFound(_))));
+}

@@ -143,3 +143,21 @@ fn extra_tables_and_columns_are_ignored() {
     assert_eq!(common::names(&vfs, NodeId::ROOT), ["Projects"]);
     assert_eq!(vfs.path_of(attr.id).unwrap(), "/Projects");
 }
+
+#[test]
+fn the_catalog_id_names_one_catalog_file_across_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = common::raw_catalog(dir.path()).path;
+    let id = common::open(&first).catalog_id();
+    assert_eq!(common::open(&first).catalog_id(), id, "the same file again");
+
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = common::raw_catalog(other_dir.path()).path;
+    assert_ne!(common::open(&other).catalog_id(), id, "another catalog");
+
+    // A copy put in its place is another catalog: its nodes may be other files.
+    let copy = dir.path().join("copy.sqlite");
+    std::fs::copy(&first, &copy).unwrap();
+    std::fs::rename(&copy, &first).unwrap();
+    assert_ne!(common::open(&first).catalog_id(), id, "a replaced file");
+}

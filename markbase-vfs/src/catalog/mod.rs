@@ -75,6 +75,8 @@ pub(crate) enum After<'a> {
 /// An open, checked catalog: a pool of connections and the queries over them.
 pub(crate) struct Catalog {
     path: PathBuf,
+    /// What names this catalog file: see [`Catalog::id`].
+    id: u64,
     base_dir: PathBuf,
     pool: Pool<SqliteConnectionManager>,
     options: ConnectOptions,
@@ -95,6 +97,7 @@ impl Catalog {
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("/"));
 
+        let id = catalog_id(&path)?;
         let first = connect(&path, &options)?;
         schema::check(&first, &path)?;
         enable_wal(&first, &path)?;
@@ -113,6 +116,7 @@ impl Catalog {
             .build(manager)?;
         Ok(Self {
             path,
+            id,
             base_dir,
             pool,
             options,
@@ -122,6 +126,12 @@ impl Catalog {
     /// The catalog file (canonical path).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A number that names this catalog: the same for every open of the same file at
+    /// the same path, another for another file (or this one moved or replaced).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// The directory relative aliases are resolved against.
@@ -416,4 +426,21 @@ pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Er
             cause: EngineError::new(source),
         },
     }
+}
+
+/// The 64-bit FNV-1a hash of the catalog's canonical `path`, device and inode: fixed by
+/// its definition, so it outlives a change of Rust's hashers or of this program.
+fn catalog_id(path: &Path) -> Result<u64> {
+    use std::hash::Hasher;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).map_err(|source| VfsError::CatalogUnreadable {
+        path: path.to_owned(),
+        cause: source,
+    })?;
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(path.as_os_str().as_bytes());
+    hasher.write_u64(meta.dev());
+    hasher.write_u64(meta.ino());
+    Ok(hasher.finish())
 }

@@ -121,13 +121,20 @@ impl Vfs {
 
     /// Opens file `id`, outside the catalog, for writing too if `write`.
     pub(crate) fn open_outside(&self, id: NodeId, write: bool) -> Result<FileHandle> {
+        self.outside_file(id, write)
+            .map(|open| self.handles.insert(open))
+    }
+
+    /// File `id`, outside the catalog, opened for writing too if `write`; writing it
+    /// records nothing.
+    pub(crate) fn outside_file(&self, id: NodeId, write: bool) -> Result<OpenFile> {
         if write {
             self.ensure_writable()?;
         }
         match self.outside_by_id(id)? {
             Outside::Aside(file) => {
                 let opened = file.open(write)?;
-                self.outside_handle(id, opened, file.path, write)
+                self.outside_open(id, opened, file.path, write)
             }
             Outside::Probe { name, .. } if write => Err(read_only_probe(name)),
             // Empty, and it stays empty.
@@ -135,19 +142,13 @@ impl Vfs {
                 let null = PathBuf::from("/dev/null");
                 let opened =
                     File::open(&null).map_err(|err| VfsError::io("opening /dev/null", err))?;
-                self.outside_handle(id, opened, null, false)
+                self.outside_open(id, opened, null, false)
             }
         }
     }
 
-    /// Registers a handle on `file`, opened at `path`; a written one records nothing.
-    fn outside_handle(
-        &self,
-        id: NodeId,
-        file: File,
-        path: PathBuf,
-        write: bool,
-    ) -> Result<FileHandle> {
+    /// The open file of `file`, opened at `path`.
+    fn outside_open(&self, id: NodeId, file: File, path: PathBuf, write: bool) -> Result<OpenFile> {
         let meta = file
             .metadata()
             .map_err(|err| VfsError::io(format!("reading {}", path.display()), err))?;
@@ -161,12 +162,11 @@ impl Vfs {
             reach,
             stat: stat.within(reach),
         });
-        let open = if write {
+        Ok(if write {
             OpenFile::writing(id, backing)
         } else {
             OpenFile::reading(id, backing)
-        };
-        Ok(self.handles.insert(open))
+        })
     }
 
     /// Creates (or, unless `exclusive`, opens) a file outside the catalog, for reading
@@ -208,7 +208,9 @@ impl Vfs {
         {
             return Err(file.error("setting the mode or owner of", err));
         }
-        let handle = self.outside_handle(file.id, opened, file.path.clone(), true)?;
+        let handle =
+            self.handles
+                .insert(self.outside_open(file.id, opened, file.path.clone(), true)?);
         let attr = self.outside_attr(&Outside::Aside(file))?;
         Ok((attr, handle, created))
     }

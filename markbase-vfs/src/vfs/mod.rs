@@ -158,6 +158,14 @@ impl Vfs {
         self.catalog.path()
     }
 
+    /// A number that names this catalog: the same after a restart while the catalog
+    /// is the same file at the same path, another for any other catalog (or this one
+    /// moved, or replaced by a copy). NFS file handles carry it, so that a handle
+    /// outlives a restart and one of another catalog is refused.
+    pub fn catalog_id(&self) -> u64 {
+        self.catalog.id()
+    }
+
     /// The configuration this filesystem was opened with.
     pub fn config(&self) -> &VfsConfig {
         &self.config

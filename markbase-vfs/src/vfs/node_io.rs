@@ -14,6 +14,9 @@
 //! - for a write, it was opened for writing: the reader is replaced by a writer, which
 //!   serves the reads too.
 //!
+//! A file kept out of the catalog by the Finder rule (a `.DS_Store` or `._` file:
+//! small, read and written whole) is opened for each call and not cached.
+//!
 //! [`VfsConfig::attr_ttl`]: crate::VfsConfig::attr_ttl
 
 use std::sync::Arc;
@@ -42,14 +45,14 @@ impl Vfs {
         sink: &mut S,
     ) -> Result<usize> {
         let file = self.node_file(node, Access::Read)?;
-        self.read_open(&file.open, offset, len, sink)
+        self.read_open(file.open(), offset, len, sink)
     }
 
     /// Reads into `buf` at `offset` of file `node`, as [`Vfs::read_node`] does; returns
     /// the bytes read (fewer than `buf.len()` only at end of file).
     pub fn read_node_at(&self, node: NodeId, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let file = self.node_file(node, Access::Read)?;
-        self.read_open_at(&file.open, offset, buf)
+        self.read_open_at(file.open(), offset, buf)
     }
 
     /// Writes up to `len` bytes at `offset` of file `node`, taken by `source` straight
@@ -67,13 +70,13 @@ impl Vfs {
         source: &mut S,
     ) -> Result<usize> {
         let file = self.node_file(node, Access::Write)?;
-        self.write_open(&file.open, offset, len, source)
+        self.write_open(file.open(), offset, len, source)
     }
 
     /// Writes all of `data` at `offset` of file `node`, as [`Vfs::write_node`] does.
     pub fn write_node_at(&self, node: NodeId, offset: u64, data: &[u8]) -> Result<usize> {
         let file = self.node_file(node, Access::Write)?;
-        self.write_open_at(&file.open, offset, data)
+        self.write_open_at(file.open(), offset, data)
     }
 
     /// Makes what was written to file `node` durable, as [`Vfs::fsync`] does for a
@@ -83,7 +86,7 @@ impl Vfs {
     pub fn commit_node(&self, node: NodeId) -> Result<()> {
         self.ensure_writable()?;
         let file = self.node_file(node, Access::Read)?;
-        let open = &file.open;
+        let open = file.open();
         // A write that lands from here on marks the file dirty again, for the next
         // commit or its close.
         let dirty = open
@@ -116,8 +119,19 @@ impl Vfs {
     }
 
     /// The file that serves `access` to node `id`: the cached one while it still serves
-    /// the node (see the module documentation), otherwise one opened and cached now.
-    fn node_file(&self, id: NodeId, access: Access) -> Result<Arc<NodeFile>> {
+    /// the node (see the module documentation), otherwise one opened and cached now; a
+    /// file out of the catalog opened for this call.
+    fn node_file(&self, id: NodeId, access: Access) -> Result<Served> {
+        if !id.in_catalog() {
+            return self
+                .outside_file(id, access == Access::Write)
+                .map(Served::Outside);
+        }
+        self.catalog_file(id, access).map(Served::Cached)
+    }
+
+    /// [`Vfs::node_file`] for a catalog node.
+    fn catalog_file(&self, id: NodeId, access: Access) -> Result<Arc<NodeFile>> {
         if access == Access::Write {
             self.ensure_writable()?;
         }
@@ -173,5 +187,22 @@ impl Vfs {
             file.verified();
         }
         same
+    }
+}
+
+/// The file a by-node call uses.
+enum Served {
+    /// A catalog node's, kept in the node-file cache.
+    Cached(Arc<NodeFile>),
+    /// A file out of the catalog, for this call alone.
+    Outside(OpenFile),
+}
+
+impl Served {
+    fn open(&self) -> &OpenFile {
+        match self {
+            Self::Cached(file) => &file.open,
+            Self::Outside(open) => open,
+        }
     }
 }
