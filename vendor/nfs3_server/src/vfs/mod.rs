@@ -347,7 +347,20 @@ pub trait NfsFileSystem: NfsReadFileSystem {
         filename: &filename3<'_>,
     ) -> impl Future<Output = Result<(), nfsstat3>> + Send;
 
-    /// Removes a file.
+    /// Removes a directory (RMDIR; [`remove`][NfsFileSystem::remove] is REMOVE).
+    ///
+    /// The default calls [`remove`][NfsFileSystem::remove], which then removes
+    /// whatever the name is. A file system should refuse a file here
+    /// (`NFS3ERR_NOTDIR`), as `remove` should refuse a directory.
+    fn rmdir(
+        &self,
+        dirid: &Self::Handle,
+        dirname: &filename3<'_>,
+    ) -> impl Future<Output = Result<(), nfsstat3>> + Send {
+        self.remove(dirid, dirname)
+    }
+
+    /// Renames a file.
     /// If not supported due to readonly file system
     /// this should return `Err(nfsstat3::NFS3ERR_ROFS)`
     ///
