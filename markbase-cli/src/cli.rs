@@ -89,19 +89,68 @@ pub enum Command {
     Mount(MountArgs),
     /// Unmount a markbase mount; also clears a dead mount whose server was killed.
     Umount(UmountArgs),
-    /// Serve the catalog over WebDAV, in the foreground until Ctrl-C or SIGTERM.
+    /// Serve the catalog over WebDAV (the default) or NFSv3, in the foreground until
+    /// Ctrl-C or SIGTERM.
     Serve(ServeArgs),
 }
 
-/// `markbase serve`.
+/// `markbase serve [webdav|nfs]`: a bare `markbase serve` is WebDAV.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ServeArgs {
-    /// Address (or host name) and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:4918", value_name = "HOST:PORT")]
-    pub listen: Listen,
+    /// The protocol.
+    #[command(subcommand)]
+    protocol: Option<ServeProtocol>,
+    /// WebDAV's options, for a bare `markbase serve`.
+    #[command(flatten)]
+    webdav: WebDavArgs,
+}
+
+impl ServeArgs {
+    /// The protocol asked for, with its options.
+    pub fn protocol(self) -> ServeProtocol {
+        self.protocol.unwrap_or(ServeProtocol::Webdav(self.webdav))
+    }
+}
+
+/// The protocols `markbase serve` speaks.
+#[derive(Debug, Subcommand)]
+pub enum ServeProtocol {
+    /// Serve over WebDAV (the default): for Finder's Connect to Server, davfs2, rclone.
+    Webdav(WebDavArgs),
+    /// Serve over NFSv3, NFS and MOUNT on one port (no rpcbind): for macOS's
+    /// `mount_nfs` and other machines' NFS clients.
+    Nfs(NfsArgs),
+}
+
+impl ServeProtocol {
+    /// What every protocol serves of the catalog.
+    pub fn served(&self) -> &Served {
+        match self {
+            Self::Webdav(args) => &args.served,
+            Self::Nfs(args) => &args.served,
+        }
+    }
+}
+
+/// How the catalog is served, whatever the protocol.
+#[derive(Clone, Debug, Args)]
+pub struct Served {
     /// Refuse every change.
     #[arg(long)]
     pub read_only: bool,
+    /// Keep Finder's `._*` and `.DS_Store` files in the catalog like any other file
+    /// (by default they are kept aside, in the store's `finder/` directory).
+    #[arg(long)]
+    pub finder_files_in_catalog: bool,
+}
+
+/// `markbase serve webdav`.
+#[derive(Clone, Debug, Args)]
+pub struct WebDavArgs {
+    /// Address (or host name) and port to listen on.
+    #[arg(long, default_value = "127.0.0.1:4918", value_name = "HOST:PORT")]
+    pub listen: Listen,
     /// Admit only this user (HTTP Basic authentication); needs --password-file.
     #[arg(long, value_name = "NAME", requires = "password_file")]
     pub user: Option<String>,
@@ -111,10 +160,26 @@ pub struct ServeArgs {
     /// Serve on an address other machines can reach without authentication.
     #[arg(long, conflicts_with = "user")]
     pub allow_anonymous: bool,
-    /// Keep Finder's `._*` and `.DS_Store` files in the catalog like any other file
-    /// (by default they are kept aside, in the store's `finder/` directory).
-    #[arg(long)]
-    pub finder_files_in_catalog: bool,
+    /// What is served.
+    #[command(flatten)]
+    pub served: Served,
+}
+
+/// `markbase serve nfs`.
+#[derive(Clone, Debug, Args)]
+pub struct NfsArgs {
+    /// Address (or host name) and port to listen on, for NFS and MOUNT both.
+    #[arg(long, default_value = "127.0.0.1:2049", value_name = "HOST:PORT")]
+    pub listen: Listen,
+    /// Serve clients of this network too (CIDR, such as 192.168.1.0/24; repeatable).
+    /// Needed to listen on an address other machines reach; clients from elsewhere
+    /// are disconnected. NFS has no passwords: files are served as this process's
+    /// user to every allowed client.
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<ipnet::IpNet>,
+    /// What is served.
+    #[command(flatten)]
+    pub served: Served,
 }
 
 /// Where `markbase serve` listens: a host (an IP address, IPv6 in brackets, or a name

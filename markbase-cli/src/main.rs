@@ -55,13 +55,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Command::Umount(args) => mount::umount(&args),
         Command::Serve(args) => {
+            let protocol = args.protocol();
+            let served = protocol.served();
             let vfs = open_with(&|config| {
-                config.read_only = args.read_only;
-                if args.finder_files_in_catalog {
+                config.read_only = served.read_only;
+                if served.finder_files_in_catalog {
                     config.finder_files = FinderFiles::InCatalog;
                 }
             })?;
-            serve::serve(vfs, &args)
+            serve::serve(vfs, &protocol)
         }
     }
 }

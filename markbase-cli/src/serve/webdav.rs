@@ -1,16 +1,17 @@
-//! `markbase serve`: the catalog over WebDAV.
+//! `markbase serve [webdav]`: the catalog over WebDAV.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use markbase_dav::{Access, Credentials, DavServer};
 use markbase_vfs::Vfs;
 
-use crate::cli::{Listen, ServeArgs};
+use super::{resolve, runtime, stop_signal};
+use crate::cli::{Listen, WebDavArgs};
 
 /// Serves `vfs` on `args.listen` until SIGINT or SIGTERM.
-pub fn serve(vfs: Vfs, args: &ServeArgs) -> anyhow::Result<()> {
+pub fn serve(vfs: Vfs, args: &WebDavArgs) -> anyhow::Result<()> {
     let addresses = resolve(&args.listen)?;
     let access = match (&args.user, &args.password_file) {
         (Some(user), Some(file)) => Access::Basic(Credentials::from_password_file(user, file)?),
@@ -64,21 +65,6 @@ fn anonymous_warning(address: SocketAddr, read_only: bool) -> String {
     )
 }
 
-/// The addresses `listen` stands for: itself, or what its host name resolves to.
-fn resolve(listen: &Listen) -> anyhow::Result<Vec<SocketAddr>> {
-    let addresses: Vec<SocketAddr> = (listen.host.as_str(), listen.port)
-        .to_socket_addrs()
-        .with_context(|| format!("cannot resolve {:?} (in --listen {listen})", listen.host))?
-        .collect();
-    if addresses.is_empty() {
-        bail!(
-            "{:?} (in --listen {listen}) resolves to no address",
-            listen.host
-        );
-    }
-    Ok(addresses)
-}
-
 /// Binds the first of `addresses` that can be bound.
 async fn bind(
     vfs: Arc<Vfs>,
@@ -99,25 +85,4 @@ async fn bind(
         }
         _ => bail!("cannot listen on {listen} ({})", failed.join("; ")),
     }
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// Watches SIGINT and SIGTERM from now on (so that one sent as soon as the server
-/// says it is serving stops it cleanly); the future completes on either.
-fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    Ok(async move {
-        tokio::select! {
-            _ = interrupt.recv() => {}
-            _ = terminate.recv() => {}
-        }
-    })
 }
