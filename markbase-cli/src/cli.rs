@@ -254,6 +254,23 @@ pub struct MountArgs {
     /// kernel checks them). Unprivileged users need `user_allow_other` in /etc/fuse.conf.
     #[arg(long)]
     pub allow_other: bool,
+    /// How the mount is made: FUSE (/dev/fuse on Linux, fuse-t on macOS), or NFS
+    /// (markbase's own NFSv3 server on a loopback port, mounted with the system's
+    /// `mount_nfs`: nothing to install on a Mac).
+    #[arg(long, value_enum, default_value_t = Backend::Fuse)]
+    pub backend: Backend,
+    /// With `--backend nfs`: how long the system's mount command may take.
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub mount_timeout: std::time::Duration,
+}
+
+/// The ways `markbase mount` mounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// FUSE: /dev/fuse on Linux, fuse-t on macOS.
+    Fuse,
+    /// markbase's NFSv3 server, mounted by the system's NFS client.
+    Nfs,
 }
 
 /// `markbase umount`.

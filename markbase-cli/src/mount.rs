@@ -6,17 +6,25 @@ use std::time::Duration;
 
 use anyhow::Context;
 use markbase_fuse::{Mount, MountOptions, Unmounted, unmount_path};
+use markbase_nfs::{NfsMount, NfsMountOptions};
 use markbase_vfs::Vfs;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use crate::cli::{MountArgs, UmountArgs};
+use crate::cli::{Backend, MountArgs, UmountArgs};
 
 /// How often the foreground loop looks for a signal.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 /// `markbase mount`: mounts `vfs` and stays until the mount ends or a signal asks to unmount.
 pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
+    if args.backend == Backend::Nfs {
+        let options = NfsMountOptions {
+            mount_timeout: args.mount_timeout,
+            ..NfsMountOptions::default()
+        };
+        return serve_nfs(Arc::new(vfs), &args.mountpoint, options);
+    }
     let options = MountOptions {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
@@ -40,19 +48,48 @@ pub fn serve(vfs: Arc<Vfs>, mountpoint: &Path, options: &MountOptions) -> anyhow
         "markbase: {catalog} mounted on {mountpoint}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
         if read_only { " (read-only)" } else { "" }
     );
-    let signal = loop {
-        if mount.wait_ended(SIGNAL_POLL) {
-            eprintln!("markbase: {mountpoint} was unmounted");
-            return Ok(());
-        }
-        if let Some(signal) = signals.pending().next() {
-            break signal;
-        }
-    };
-    tracing::info!("signal {signal} received; unmounting");
+    if !signalled(&mut signals, &mountpoint, |limit| mount.wait_ended(limit)) {
+        return Ok(());
+    }
     mount.unmount()?;
     eprintln!("markbase: unmounted {mountpoint}");
     Ok(())
+}
+
+/// Mounts `vfs` on `mountpoint` through markbase's NFS server, in the foreground as
+/// [`serve`] does; unmounts before the server stops.
+fn serve_nfs(vfs: Arc<Vfs>, mountpoint: &Path, options: NfsMountOptions) -> anyhow::Result<()> {
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    let catalog = vfs.catalog_path().display().to_string();
+    let read_only = vfs.config().read_only;
+    let mount = NfsMount::start(vfs, mountpoint, options)?;
+    let mountpoint = mount.mountpoint().display().to_string();
+    eprintln!(
+        "markbase: {catalog} mounted on {mountpoint} via NFS{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
+        if read_only { " (read-only)" } else { "" }
+    );
+    if !signalled(&mut signals, &mountpoint, |limit| mount.wait_ended(limit)) {
+        return Ok(());
+    }
+    mount.unmount()?;
+    eprintln!("markbase: unmounted {mountpoint}");
+    Ok(())
+}
+
+/// Waits until the mount at `mountpoint` is taken off from outside (false: said so)
+/// or a signal asks to unmount it (true).
+fn signalled(signals: &mut Signals, mountpoint: &str, ended: impl Fn(Duration) -> bool) -> bool {
+    loop {
+        if ended(SIGNAL_POLL) {
+            eprintln!("markbase: {mountpoint} was unmounted");
+            return false;
+        }
+        if let Some(signal) = signals.pending().next() {
+            tracing::info!("signal {signal} received; unmounting");
+            return true;
+        }
+    }
 }
 
 /// Why this machine cannot mount, if it cannot: no FUSE device, no fuse-t helper.

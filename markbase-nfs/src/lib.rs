@@ -22,6 +22,8 @@ mod error;
 mod fs;
 mod handle;
 mod listing;
+mod mount;
 mod server;
 
-pub use server::{NfsServer, ServeError};
+pub use mount::{MOUNT_COMMAND_ENV, NfsMount, NfsMountError, NfsMountOptions};
+pub use server::{MountsServed, NfsServer, ServeError};

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipnet::IpNet;
 use markbase_vfs::Vfs;
@@ -37,6 +38,18 @@ pub enum ServeError {
 pub struct NfsServer {
     listener: NFSTcpListener<CatalogFs>,
     address: SocketAddr,
+    mounts: MountsServed,
+}
+
+/// How many MOUNT requests a server answered with a handle.
+#[derive(Clone, Debug, Default)]
+pub struct MountsServed(Arc<AtomicU64>);
+
+impl MountsServed {
+    /// The MOUNTs answered so far.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
 }
 
 impl NfsServer {
@@ -71,12 +84,32 @@ impl NfsServer {
         listener.set_client_filter(Arc::new(move |client: &SocketAddr| {
             allows(&allowed, client.ip())
         }));
-        Ok(Self { listener, address })
+        let mounts = MountsServed::default();
+        let (mounted, mut signals) = tokio::sync::mpsc::channel(16);
+        listener.set_mount_listener(mounted);
+        let counter = mounts.clone();
+        tokio::spawn(async move {
+            while let Some(mounted) = signals.recv().await {
+                if mounted {
+                    counter.0.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        });
+        Ok(Self {
+            listener,
+            address,
+            mounts,
+        })
     }
 
     /// The address it listens on (with the real port when port 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.address
+    }
+
+    /// The MOUNT requests it answered (a mount of it was asked for and got a handle).
+    pub fn mounts_served(&self) -> MountsServed {
+        self.mounts.clone()
     }
 
     /// Serves until `stop` completes, then stops taking connections and requests.
