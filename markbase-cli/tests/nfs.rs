@@ -275,3 +275,88 @@ fn each_way_the_nfs_mount_command_fails_is_named() {
     let out = mount_with(&catalog, &mountpoint, &dir.path().join("absent"));
     assert_fails_with(&out, "was not found");
 }
+
+#[test]
+fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
+    if !is_root() {
+        cannot_run("mounting needs root");
+        return;
+    }
+    if !markbase_testkit::require_fuse() {
+        return;
+    }
+    // The fake mount_nfs really mounts: a FUSE mount whose every request it forwards
+    // to markbase's NFS server (markbase-testkit/nfs-bridge).
+    let bridge = Path::new(env!("CARGO_BIN_EXE_markbase")).with_file_name("nfs-fuse-bridge");
+    if !bridge.is_file() {
+        cannot_run("nfs-fuse-bridge is not built (cargo build -p markbase-nfs-bridge)");
+        return;
+    }
+    let fake =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../markbase-testkit/nfs-bridge/fake-mount-nfs");
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("media");
+    std::fs::create_dir_all(&tree).unwrap();
+    write_pattern_file(&tree.join("clip.mov"), 5 << 20, 4).unwrap();
+    let catalog = import(&tree);
+    let mountpoint = dir.path().join("mnt");
+    std::fs::create_dir(&mountpoint).unwrap();
+
+    let mut child = markbase()
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("mount")
+        .arg(&mountpoint)
+        .args(["--backend", "nfs"])
+        .env(markbase_nfs::MOUNT_COMMAND_ENV, &fake)
+        .env("NFS_FUSE_BRIDGE", &bridge)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    said.read_line(&mut first).unwrap();
+    assert!(
+        first.contains("mounted on") && first.contains("via NFS"),
+        "markbase mount said: {first}"
+    );
+    std::thread::spawn(move || std::io::copy(&mut said, &mut std::io::sink()));
+
+    assert!(
+        std::fs::read(mountpoint.join("clip.mov")).unwrap()
+            == std::fs::read(tree.join("clip.mov")).unwrap(),
+        "the clip read through the mount differs"
+    );
+    let written = mountpoint.join("notes é.txt");
+    std::fs::write(&written, b"written through NFS").unwrap();
+    assert_eq!(std::fs::read(&written).unwrap(), b"written through NFS");
+
+    signal(&child, libc::SIGTERM);
+    let status = exit_within(&mut child, Duration::from_secs(20))
+        .expect("markbase mount did not exit within 20 s of SIGTERM");
+    assert!(status.success(), "markbase mount ended with {status}");
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounted.contains(mountpoint.to_str().unwrap()),
+        "still mounted: {mounted}"
+    );
+    let cat = run(markbase()
+        .arg("--catalog")
+        .arg(&catalog)
+        .args(["cat", "/notes é.txt"]));
+    assert_eq!(cat.stdout, b"written through NFS");
+}
+
+/// The exit status of `child` if it exits within `limit`.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
