@@ -277,6 +277,36 @@ fn the_bridge_unmounts_and_ends_when_the_server_goes() {
 }
 
 #[test]
+fn fake_mount_nfs_mounts_through_the_bridge_like_mount_nfs() {
+    if !require_fuse() {
+        return;
+    }
+    let server = Server::start();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fake-mount-nfs");
+    let mount = Mounted::with(|mnt| {
+        let mut command = Command::new(&script);
+        command
+            .env("NFS_FUSE_BRIDGE", BRIDGE)
+            .arg("-o")
+            .arg(format!(
+                "vers=3,tcp,port={0},mountport={0},nolocks,locallocks,noresvport,\
+                 rsize=1048576,wsize=1048576,soft,intr,timeo=10,retrans=2,nobrowse",
+                server.port
+            ))
+            .arg("127.0.0.1:/")
+            .arg(mnt);
+        command
+    });
+    let mnt = mount.path();
+    assert_eq!(mount_type(&mnt).as_deref(), Some("fuse.nfs-bridge"));
+    fs::write(mnt.join("note"), "hello").expect("write");
+    assert_eq!(fs::read_to_string(mnt.join("note")).expect("read"), "hello");
+
+    unmount(&mnt);
+    assert!(mount.bridge_exits(), "the bridge outlived its unmount");
+}
+
+#[test]
 fn a_mount_that_fails_exits_non_zero_and_says_why() {
     // Nothing listens on a port just released.
     let port = TcpListener::bind("127.0.0.1:0")
