@@ -22,7 +22,8 @@ use tokio::runtime::Runtime;
 
 use crate::server::{MountsServed, NfsServer, ServeError};
 
-/// Names the program run instead of the system's NFS mount command (same arguments).
+/// Names the program run instead of the system's NFS mount command; it gets
+/// `mount_nfs`'s arguments (`-o OPTIONS 127.0.0.1:/ DIR`).
 pub const MOUNT_COMMAND_ENV: &str = "MARKBASE_MOUNT_NFS";
 
 /// The system's NFS mount command and the options it gets before its own.
@@ -414,9 +415,11 @@ fn device_of(path: &Path) -> Option<u64> {
 /// TCP, NFS and MOUNT on the one port (no rpcbind), no lock manager (the server has
 /// none), 1 MiB reads and writes.
 fn mount_command(port: u16, mountpoint: &Path) -> (PathBuf, Vec<OsString>) {
-    let (system, leading) = SYSTEM_COMMAND;
-    let program =
-        std::env::var_os(MOUNT_COMMAND_ENV).map_or_else(|| PathBuf::from(system), PathBuf::from);
+    // A replacement takes mount_nfs's arguments, without mount's `-t nfs`.
+    let (program, leading) = match std::env::var_os(MOUNT_COMMAND_ENV) {
+        Some(program) => (PathBuf::from(program), &[][..]),
+        None => (PathBuf::from(SYSTEM_COMMAND.0), SYSTEM_COMMAND.1),
+    };
     let locks = if cfg!(target_os = "macos") {
         "nolocks"
     } else {
