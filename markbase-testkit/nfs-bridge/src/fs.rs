@@ -341,10 +341,11 @@ impl FileSystem for BridgeFs {
                 .remote
                 .write(&fh, offset + done as u64, &data[done..])?;
             self.note_uncommitted(inode, verifier)?;
-            if count == 0 {
-                return Err(io::Error::from_raw_os_error(libc::EIO));
+            // A server that takes nothing (or claims more than it was sent) is broken.
+            match count as usize {
+                0 => return Err(io::Error::from_raw_os_error(libc::EIO)),
+                taken => done += taken.min(data.len() - done),
             }
-            done += count as usize;
         }
         Ok(done)
     }
