@@ -7,9 +7,11 @@
 //! `read`: MOUNTPROC3_MNT of `--export` on `--mount-port` (AUTH_UNIX, the caller's uid and
 //! gid), LOOKUP along `--path`, GETATTR, then READ of the whole file. `write`: the same up to
 //! the parent directory, CREATE (UNCHECKED, truncating), WRITE of `--size` bytes UNSTABLE,
-//! then COMMIT, then GETATTR to check the size. Every reply's status and byte count is
-//! checked; data read is dropped as it comes. The time runs from the first READ or WRITE to
-//! the last reply (the COMMIT's, for a write); it prints one line:
+//! then COMMIT, then GETATTR to check the size. `remove`: the same up to the parent
+//! directory, then REMOVE (to clean up after a write; prints nothing). Every reply's status
+//! and byte count is checked; data read is dropped as it comes. The time runs from the first
+//! READ or WRITE to the last reply (the COMMIT's, for a write); a read or write prints one
+//! line:
 //!
 //! ```text
 //! bytes=4294967296 seconds=3.912 mbps=1097.9
@@ -38,7 +40,8 @@ use crate::stream::Plan;
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// `read` the whole file, or `write` --size bytes to it (created or truncated).
+    /// `read` the whole file, `write` --size bytes to it (created or truncated), or
+    /// `remove` it.
     mode: Mode,
     /// The server's address.
     #[arg(long, default_value = "127.0.0.1")]
@@ -74,17 +77,12 @@ struct Args {
 enum Mode {
     Read,
     Write,
+    Remove,
 }
 
 fn main() -> ExitCode {
     match run(&Args::parse()) {
-        Ok((bytes, seconds)) => {
-            println!(
-                "bytes={bytes} seconds={seconds:.3} mbps={:.1}",
-                bytes as f64 / seconds / 1e6
-            );
-            ExitCode::SUCCESS
-        }
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("nfs-stream: {err:#}");
             ExitCode::FAILURE
@@ -92,8 +90,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Mounts, streams as `args` says; returns the bytes moved and the seconds it took.
-fn run(args: &Args) -> Result<(u64, f64)> {
+/// Mounts and streams (or removes) as `args` says.
+fn run(args: &Args) -> Result<()> {
     let cred = unix_credentials();
     let mount_port = args.mount_port.unwrap_or(args.port);
     let root = nfs::mount(
@@ -101,24 +99,13 @@ fn run(args: &Args) -> Result<(u64, f64)> {
         &args.export,
     )?;
     let mut conns = connect(args, &cred)?;
-    let (rtmax, wtmax) = nfs::transfer_limits(&mut conns[0], &root)?;
     match args.mode {
-        Mode::Read => {
-            ensure!(
-                args.block <= rtmax,
-                "--block {} is over the server's rtmax of {rtmax} bytes",
-                args.block
-            );
-            read(args, &mut conns, root)
-        }
-        Mode::Write => {
-            ensure!(
-                args.block <= wtmax,
-                "--block {} is over the server's wtmax of {wtmax} bytes",
-                args.block
-            );
-            let size = args.size.context("write needs --size")?;
-            write(args, &mut conns, root, size)
+        Mode::Read => read(args, &mut conns, root),
+        Mode::Write => write(args, &mut conns, root),
+        Mode::Remove => {
+            let (parent, name) = split_parent(&args.path)?;
+            let dir = nfs::lookup_path(&mut conns[0], root, parent)?;
+            nfs::remove(&mut conns[0], dir, name)
         }
     }
 }
@@ -130,19 +117,33 @@ fn connect(args: &Args, cred: &opaque_auth<'static>) -> Result<Vec<Connection>> 
         .collect()
 }
 
-/// READs the file at `args.path` under `root`; returns its size and the seconds taken.
-fn read(args: &Args, conns: &mut [Connection], root: nfs_fh3) -> Result<(u64, f64)> {
+/// READs the file at `args.path` under `root` and prints how fast.
+fn read(args: &Args, conns: &mut [Connection], root: nfs_fh3) -> Result<()> {
+    let (rtmax, _) = nfs::transfer_limits(&mut conns[0], &root)?;
+    ensure!(
+        args.block <= rtmax,
+        "--block {} is over the server's rtmax of {rtmax} bytes",
+        args.block
+    );
     let file = nfs::lookup_path(&mut conns[0], root, &args.path)?;
     let size = nfs::file_size(&mut conns[0], &file).with_context(|| format!("{:?}", args.path))?;
     let plan = plan(args, &file, size);
     let started = Instant::now();
     stream::read(conns, &plan)?;
-    Ok((size, started.elapsed().as_secs_f64()))
+    report(size, started.elapsed().as_secs_f64());
+    Ok(())
 }
 
-/// Creates the file at `args.path` under `root` and WRITEs `size` bytes to it, then COMMITs;
-/// returns `size` and the seconds taken (COMMIT included).
-fn write(args: &Args, conns: &mut [Connection], root: nfs_fh3, size: u64) -> Result<(u64, f64)> {
+/// Creates the file at `args.path` under `root`, WRITEs `--size` bytes to it, COMMITs, and
+/// prints how fast (COMMIT included).
+fn write(args: &Args, conns: &mut [Connection], root: nfs_fh3) -> Result<()> {
+    let size = args.size.context("write needs --size")?;
+    let (_, wtmax) = nfs::transfer_limits(&mut conns[0], &root)?;
+    ensure!(
+        args.block <= wtmax,
+        "--block {} is over the server's wtmax of {wtmax} bytes",
+        args.block
+    );
     let (parent, name) = split_parent(&args.path)?;
     let dir = nfs::lookup_path(&mut conns[0], root, parent)?;
     let file = nfs::create(&mut conns[0], dir, name)?;
@@ -158,7 +159,16 @@ fn write(args: &Args, conns: &mut [Connection], root: nfs_fh3, size: u64) -> Res
         written == size,
         "wrote {size} bytes but the file has {written}"
     );
-    Ok((size, seconds))
+    report(size, seconds);
+    Ok(())
+}
+
+/// Prints the one line of results: `bytes=N seconds=S mbps=X`.
+fn report(bytes: u64, seconds: f64) {
+    println!(
+        "bytes={bytes} seconds={seconds:.3} mbps={:.1}",
+        bytes as f64 / seconds / 1e6
+    );
 }
 
 fn plan<'a>(args: &Args, file: &'a nfs_fh3, size: u64) -> Plan<'a> {

@@ -1,13 +1,13 @@
 //! The one-at-a-time MOUNT and NFSv3 calls that come before and after a stream: getting the
 //! export's root handle, walking a path, a file's size, the server's transfer limits,
-//! creating the file to write and committing it.
+//! creating the file to write, committing it and removing it.
 
 use anyhow::{Context, Result, bail};
 use nfs3_types::mount::{MOUNT_PROGRAM, dirpath, mountres3};
 use nfs3_types::nfs3::{
     COMMIT3args, COMMIT3res, CREATE3args, CREATE3res, FSINFO3args, FSINFO3res, GETATTR3args,
-    GETATTR3res, LOOKUP3args, LOOKUP3res, NFS_PROGRAM, Nfs3Option, Nfs3Result, createhow3,
-    diropargs3, ftype3, nfs_fh3, sattr3, writeverf3,
+    GETATTR3res, LOOKUP3args, LOOKUP3res, NFS_PROGRAM, Nfs3Option, Nfs3Result, REMOVE3args,
+    REMOVE3res, createhow3, diropargs3, ftype3, nfs_fh3, sattr3, writeverf3,
 };
 use nfs3_types::xdr_codec::Opaque;
 
@@ -104,6 +104,20 @@ pub fn commit(conn: &mut Connection, file: &nfs_fh3) -> Result<writeverf3> {
     };
     let res: COMMIT3res = conn.call(procedure, &args)?;
     Ok(ok(procedure, res)?.verf)
+}
+
+/// Removes the file `name` from the directory `dir` (NFSPROC3_REMOVE).
+pub fn remove(conn: &mut Connection, dir: nfs_fh3, name: &str) -> Result<()> {
+    let procedure = Procedure::Nfs(NFS_PROGRAM::NFSPROC3_REMOVE);
+    let args = REMOVE3args {
+        object: diropargs3 {
+            dir,
+            name: name.as_bytes().into(),
+        },
+    };
+    let res: REMOVE3res = conn.call(procedure, &args)?;
+    ok(procedure, res).with_context(|| format!("removing {name:?}"))?;
+    Ok(())
 }
 
 /// The result of `procedure` if its status is NFS3_OK, else an error naming both.
