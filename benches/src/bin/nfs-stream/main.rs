@@ -200,3 +200,32 @@ fn pattern(len: usize) -> Vec<u8> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_parent_takes_the_last_component() {
+        assert_eq!(split_parent("a/b/c.bin").expect("a path"), ("a/b", "c.bin"));
+        assert_eq!(split_parent("c.bin").expect("a name"), ("", "c.bin"));
+        assert_eq!(
+            split_parent("a/c.bin/").expect("a trailing slash"),
+            ("a", "c.bin")
+        );
+        split_parent("").expect_err("no name");
+    }
+
+    #[test]
+    fn the_pattern_is_not_constant() {
+        let data = pattern(4096);
+        assert_eq!(data.len(), 4096);
+        assert!(data.windows(2).any(|w| w[0] != w[1]));
+    }
+
+    #[test]
+    fn the_cli_is_consistent() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -67,6 +67,7 @@ pub fn unix_credentials() -> opaque_auth<'static> {
 
 /// A reply whose call the server accepted and ran; `body` is the procedure's result, still
 /// in XDR.
+#[derive(Debug)]
 pub struct Reply<'a> {
     /// The xid of the call this answers.
     pub xid: u32,
@@ -101,6 +102,7 @@ impl Connection {
             reader: BufReader::with_capacity(READ_BUFFER, stream),
             writer,
             cred,
+            // Distinct across the processes of one benchmark, as a server may tell them apart.
             next_xid: std::process::id().rotate_left(16),
             in_flight: HashMap::new(),
             send: Vec::new(),
@@ -218,5 +220,106 @@ fn check_accepted(procedure: Procedure, body: msg_body<'_, '_>) -> Result<()> {
             bail!("{procedure}: the server denied the call: {denied:?}")
         }
         msg_body::CALL(_) => bail!("{procedure}: the server sent a call, not a reply"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::TcpListener;
+    use std::thread;
+
+    use nfs3_types::rpc::{accepted_reply, auth_stat, rejected_reply};
+    use nfs3_types::xdr_codec::Void;
+
+    use super::*;
+
+    const NULL: Procedure = Procedure::Nfs(NFS_PROGRAM::NFSPROC3_NULL);
+
+    /// Reads one call record and returns its xid.
+    fn read_call(stream: &mut TcpStream) -> u32 {
+        let mut header = [0; 4];
+        stream.read_exact(&mut header).expect("a fragment header");
+        let header = fragment_header::from(header);
+        assert!(header.eof(), "calls are sent as one fragment");
+        let mut record = vec![0; header.fragment_length() as usize];
+        stream.read_exact(&mut record).expect("a call record");
+        u32::from_be_bytes(record[..4].try_into().expect("an xid"))
+    }
+
+    /// Sends `body` as the reply to `xid`, with `payload` after it, cut into two fragments.
+    fn send_reply(stream: &mut TcpStream, xid: u32, body: reply_body<'static>, payload: u32) {
+        let mut record = Vec::new();
+        let msg = rpc_msg {
+            xid,
+            body: msg_body::REPLY(body),
+        };
+        msg.pack(&mut record).expect("packing a reply");
+        payload.pack(&mut record).expect("packing its payload");
+        let (first, second) = record.split_at(record.len() / 2);
+        for (fragment, last) in [(first, false), (second, true)] {
+            let len = u32::try_from(fragment.len()).expect("a small fragment");
+            stream
+                .write_all(&fragment_header::new(len, last).into_xdr_buf())
+                .and_then(|()| stream.write_all(fragment))
+                .expect("sending a fragment");
+        }
+    }
+
+    fn accepted() -> reply_body<'static> {
+        reply_body::MSG_ACCEPTED(accepted_reply {
+            verf: opaque_auth::default(),
+            reply_data: accept_stat_data::SUCCESS,
+        })
+    }
+
+    /// A server that reads `calls` calls, then answers them last first with `reply(i)`.
+    fn serve(calls: usize, reply: fn(usize) -> reply_body<'static>) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let port = listener.local_addr().expect("its address").port();
+        thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("a client");
+            let xids: Vec<u32> = (0..calls).map(|_| read_call(&mut stream)).collect();
+            for (i, &xid) in xids.iter().enumerate().rev() {
+                send_reply(&mut stream, xid, reply(i), xid.wrapping_add(1));
+            }
+        });
+        port
+    }
+
+    fn payload(reply: &Reply<'_>) -> u32 {
+        u32::unpack(&mut Cursor::new(reply.body))
+            .expect("a payload")
+            .0
+    }
+
+    #[test]
+    fn replies_in_any_order_and_fragments_are_matched_to_their_calls() {
+        let port = serve(3, |_| accepted());
+        let mut conn =
+            Connection::connect("127.0.0.1", port, unix_credentials()).expect("connecting");
+        let sent: Vec<u32> = (0..3)
+            .map(|_| conn.send_call(NULL, &Void).expect("a call"))
+            .collect();
+        for &xid in sent.iter().rev() {
+            let reply = conn.recv_reply().expect("a reply");
+            assert_eq!(reply.xid, xid);
+            assert_eq!(payload(&reply), xid.wrapping_add(1));
+        }
+        conn.recv_reply().expect_err("no call in flight");
+    }
+
+    #[test]
+    fn a_denied_call_names_its_procedure() {
+        let port = serve(1, |_| {
+            reply_body::MSG_DENIED(rejected_reply::auth_error(auth_stat::AUTH_TOOWEAK))
+        });
+        let mut conn =
+            Connection::connect("127.0.0.1", port, unix_credentials()).expect("connecting");
+        let err = conn.call::<u32>(NULL, &Void).expect_err("denied");
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("NFSPROC3_NULL") && message.contains("AUTH_TOOWEAK"),
+            "{message}"
+        );
     }
 }

@@ -215,3 +215,72 @@ fn check_write(block: Block, body: &[u8]) -> Result<writeverf3> {
     );
     Ok(ok.verf)
 }
+
+#[cfg(test)]
+mod tests {
+    use nfs3_types::nfs3::{Nfs3Option, READ3res, READ3resfail, READ3resok};
+    use nfs3_types::xdr_codec::Pack;
+
+    use super::*;
+
+    fn encode(res: &READ3res<'_>) -> Vec<u8> {
+        let mut out = Vec::new();
+        res.pack(&mut out).expect("packing into a Vec");
+        out
+    }
+
+    fn read_ok(count: u32, data: &[u8]) -> Vec<u8> {
+        encode(&READ3res::Ok(READ3resok {
+            file_attributes: Nfs3Option::None,
+            count,
+            eof: false,
+            data: Opaque::borrowed(data),
+        }))
+    }
+
+    #[test]
+    fn shares_cover_the_file_from_block_boundaries() {
+        assert_eq!(
+            shares(10 * 4096 + 5, 4096, 3),
+            [0..4 * 4096, 4 * 4096..8 * 4096, 8 * 4096..10 * 4096 + 5]
+        );
+        assert_eq!(shares(4096, 4096, 3), [0..4096, 4096..4096, 4096..4096]);
+        assert_eq!(shares(0, 4096, 2), [0..0, 0..0]);
+    }
+
+    #[test]
+    fn blocks_end_with_a_short_one() {
+        let lens: Vec<_> = blocks(100..350, 100).map(|b| (b.offset, b.len)).collect();
+        assert_eq!(lens, [(100, 100), (200, 100), (300, 50)]);
+        assert_eq!(blocks(7..7, 100).count(), 0);
+    }
+
+    #[test]
+    fn a_read_must_bring_the_whole_block() {
+        let block = Block { offset: 0, len: 6 };
+        check_read(block, &read_ok(6, b"abcdef")).expect("a full block");
+        let short = check_read(block, &read_ok(5, b"abcde")).expect_err("a short read");
+        assert!(short.to_string().contains("short read"), "{short}");
+        let mut cut = read_ok(6, b"abcdef");
+        cut.truncate(cut.len() - 4);
+        check_read(block, &cut).expect_err("a reply cut short");
+    }
+
+    #[test]
+    fn a_failed_read_names_its_status() {
+        let failed = encode(&READ3res::Err((
+            nfsstat3::NFS3ERR_IO,
+            READ3resfail::default(),
+        )));
+        let err = check_read(Block { offset: 0, len: 6 }, &failed).expect_err("NFS3ERR_IO");
+        assert!(err.to_string().contains("NFS3ERR_IO"), "{err}");
+    }
+
+    #[test]
+    fn the_write_verifier_must_not_change() {
+        let mut seen = None;
+        same_verifier(&mut seen, writeverf3([1; 8])).expect("the first");
+        same_verifier(&mut seen, writeverf3([1; 8])).expect("the same");
+        same_verifier(&mut seen, writeverf3([2; 8])).expect_err("another");
+    }
+}
