@@ -102,7 +102,8 @@ impl Connection {
             reader: BufReader::with_capacity(READ_BUFFER, stream),
             writer,
             cred,
-            // Distinct across the processes of one benchmark, as a server may tell them apart.
+            // Distinct across processes, so that no server's duplicate request cache takes one
+            // process's call for another's.
             next_xid: std::process::id().rotate_left(16),
             in_flight: HashMap::new(),
             send: Vec::new(),
