@@ -193,23 +193,21 @@ async fn a_record_header_of_two_gib_closes_the_connection_without_allocating() {
         grown < 1024 * 1024,
         "eight 2 GiB headers grew the process by {grown} KiB"
     );
-    // Fragments without their last one are bounded too.
+    // Fragments that never end their record are bounded too: the server closes
+    // the connection (what the socket buffers took before is not a measure).
     let mut stream = TcpStream::connect(served.addr).await.unwrap();
     let fragment = vec![0; 1 << 20];
-    let mut sent = 0;
     let header = xdr(&fragment_header::new(fragment.len() as u32, false));
-    while sent < 16 {
+    for _ in 0..16 {
         let written = async {
             stream.write_all(&header).await?;
             stream.write_all(&fragment).await
         };
-        if timeout(PROMPT, written).await.map_or(true, |r| r.is_err()) {
+        if !matches!(timeout(PROMPT, written).await, Ok(Ok(()))) {
             break;
         }
-        sent += 1;
     }
     assert_closed(&mut stream, PROMPT).await;
-    assert!(sent < 16, "16 MiB of fragments were all taken");
     assert_still_serves(&served).await;
 }
 
