@@ -3,8 +3,9 @@
 //! Entries come in (name, id) order. The offset of an entry is its node id
 //! plus 2, so offsets 0, 1 and 2 are free for an adapter's `.` and `..` and all
 //! mean "from the start". To resume, the core needs the name of the entry the
-//! caller stopped at: it remembers that name for the last entry each call
-//! handed out, and otherwise reads it from the entry's row. Entries added or
+//! caller stopped at: it remembers the name of every entry a call handed out
+//! (a caller such as NFS may resume after any of them, not only the last), and
+//! otherwise reads it from the entry's row. Entries added or
 //! removed between calls therefore never make a surviving entry appear twice
 //! or go missing.
 
@@ -117,21 +118,17 @@ impl Vfs {
                 let child = Arc::new(child);
                 self.caches.insert_node(generation, Arc::clone(&child));
                 if !add(&entry, &child) {
-                    self.remember(dir, last_taken);
                     return Ok(());
                 }
+                // Remembered as soon as handed out: the caller may stop after any
+                // entry it took (an NFS reply holds fewer than a page of the core's),
+                // and that entry may be removed before the listing resumes.
+                self.cursors.remember(dir, entry.offset, Arc::clone(&name));
                 last_taken = Some((entry.id, name));
             }
             if complete {
-                self.remember(dir, last_taken);
                 return Ok(());
             }
-        }
-    }
-
-    fn remember(&self, dir: NodeId, last_taken: Option<(NodeId, Arc<str>)>) {
-        if let Some((id, name)) = last_taken {
-            self.cursors.remember(dir, offset_of(id), name);
         }
     }
 
