@@ -3,12 +3,12 @@
 #[allow(clippy::wildcard_imports)]
 use nfs3_types::nfs3::*;
 use nfs3_types::rpc::accept_stat_data;
-use nfs3_types::xdr_codec::{BoundedList, Opaque, Pack, Unpack, Void};
+use nfs3_types::xdr_codec::{BoundedList, Pack, Unpack, Void};
 use tracing::{debug, error, trace, warn};
 
 use crate::context::RPCContext;
 use crate::nfs_ext::{BoundedEntryPlusList, CookieVerfExt};
-use crate::rpcwire::handle;
+use crate::rpcwire::{handle, handle_with_tail};
 use crate::rpcwire::messages::{HandleResult, IncomingRpcMessage};
 use crate::vfs::{NextResult, NfsFileSystem, VFSCapabilities};
 
@@ -44,7 +44,7 @@ where
         NFSPROC3_NULL => handle(context, message, nfsproc3_null).await,
         NFSPROC3_GETATTR => handle(context, message, nfsproc3_getattr).await,
         NFSPROC3_LOOKUP => handle(context, message, nfsproc3_lookup).await,
-        NFSPROC3_READ => handle(context, message, nfsproc3_read).await,
+        NFSPROC3_READ => handle_with_tail(context, message, nfsproc3_read).await,
         NFSPROC3_FSINFO => handle(context, message, nfsproc3_fsinfo).await,
         NFSPROC3_ACCESS => handle(context, message, nfsproc3_access).await,
         NFSPROC3_PATHCONF => handle(context, message, nfsproc3_pathconf).await,
@@ -165,16 +165,62 @@ where
     }
 }
 
-async fn nfsproc3_read<T>(
-    context: RPCContext<T>,
-    xid: u32,
-    read3args: READ3args,
-) -> READ3res<'static>
+/// A READ reply but for its data, which follows it unpacked (see
+/// [`handle_with_tail`]): it ends with the data's XDR length.
+enum ReadReply {
+    Ok {
+        file_attributes: post_op_attr,
+        count: u32,
+        eof: bool,
+    },
+    Err(READ3res<'static>),
+}
+
+impl Pack for ReadReply {
+    fn packed_size(&self) -> usize {
+        match self {
+            Self::Ok {
+                file_attributes, ..
+            } => {
+                nfsstat3::NFS3_OK.packed_size()
+                    + file_attributes.packed_size()
+                    + 0_u32.packed_size()
+                    + false.packed_size()
+                    + 0_u32.packed_size()
+            }
+            Self::Err(res) => res.packed_size(),
+        }
+    }
+
+    fn pack(&self, out: &mut impl std::io::Write) -> nfs3_types::xdr_codec::Result<usize> {
+        match self {
+            Self::Ok {
+                file_attributes,
+                count,
+                eof,
+            } => Ok(nfsstat3::NFS3_OK.pack(out)?
+                + file_attributes.pack(out)?
+                + count.pack(out)?
+                + eof.pack(out)?
+                // The data's length; the data follows as the reply's tail.
+                + count.pack(out)?),
+            Self::Err(res) => res.pack(out),
+        }
+    }
+}
+
+async fn nfsproc3_read<T>(context: RPCContext<T>, xid: u32, read3args: READ3args) -> (ReadReply, Vec<u8>)
 where
     T: NfsFileSystem,
 {
     let handle = read3args.file;
-    let id = fh_to_id!(context, &handle);
+    let id = match context.file_handle_converter.fh_from_nfs(&handle) {
+        Ok(id) => id,
+        Err(stat) => {
+            warn!("cannot resolve fh: {stat}");
+            return (ReadReply::Err(READ3res::Err((stat, READ3resfail::default()))), Vec::new());
+        }
+    };
     let file_attributes = nfs_option_from_result(context.vfs.getattr(&id).await);
     match context
         .vfs
@@ -183,16 +229,17 @@ where
     {
         Ok((bytes, eof)) => {
             debug!(" {xid} --> read {} bytes, eof: {eof}", bytes.len());
-            READ3res::Ok(READ3resok {
+            let reply = ReadReply::Ok {
                 file_attributes,
                 count: u32::try_from(bytes.len()).expect("buffer is too big"),
                 eof,
-                data: Opaque::owned(bytes),
-            })
+            };
+            (reply, bytes)
         }
         Err(stat) => {
             error!("read error {} --> {stat}", xid);
-            READ3res::Err((stat, READ3resfail { file_attributes }))
+            let reply = READ3res::Err((stat, READ3resfail { file_attributes }));
+            (ReadReply::Err(reply), Vec::new())
         }
     }
 }

@@ -1,4 +1,4 @@
-use std::io::Cursor;
+use std::io::{Cursor, IoSlice};
 use std::time::Instant;
 
 use anyhow::anyhow;
@@ -99,21 +99,50 @@ where
     O: Pack + Send + 'static,
     T: NfsFileSystem,
 {
+    let args = match unpack_args(&mut message) {
+        Ok(args) => args,
+        Err(stat) => return message.into_error_reply(stat),
+    };
+    let result = handler(context, message.xid(), args).await;
+    message.into_success_reply(&result)
+}
+
+/// [`handle`] for a handler whose reply ends with bulk data: it returns the reply
+/// without that data and the data, sent after it without a copy (see
+/// [`IncomingRpcMessage::into_success_reply_with_tail`]).
+pub async fn handle_with_tail<I, O, T>(
+    context: RPCContext<T>,
+    mut message: IncomingRpcMessage,
+    handler: impl AsyncFnOnce(RPCContext<T>, u32, I) -> (O, Vec<u8>),
+) -> anyhow::Result<HandleResult>
+where
+    I: Unpack,
+    O: Pack + Send + 'static,
+    T: NfsFileSystem,
+{
+    let args = match unpack_args(&mut message) {
+        Ok(args) => args,
+        Err(stat) => return message.into_error_reply(stat),
+    };
+    let (result, tail) = handler(context, message.xid(), args).await;
+    message.into_success_reply_with_tail(&result, tail)
+}
+
+/// The call's arguments; `GARBAGE_ARGS` when they do not decode exactly.
+fn unpack_args<I: Unpack>(message: &mut IncomingRpcMessage) -> Result<I, accept_stat_data> {
     let mut cursor = message.take_data();
     let (args, _) = match I::unpack(&mut cursor) {
         Ok(ok) => ok,
         Err(err) => {
             error!("Failed to unpack message: {err}");
-            return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+            return Err(accept_stat_data::GARBAGE_ARGS);
         }
     };
     if cursor.position() != cursor.get_ref().len() as u64 {
         error!("Unpacked message size does not match expected size");
-        return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+        return Err(accept_stat_data::GARBAGE_ARGS);
     }
-
-    let result = handler(context, message.xid(), args).await;
-    message.into_success_reply(&result)
+    Ok(args)
 }
 
 fn lock_transaction(
@@ -146,13 +175,37 @@ pub async fn write_fragment<IO: tokio::io::AsyncWrite + Unpin>(
     buf: CompleteRpcMessage,
 ) -> Result<(), anyhow::Error> {
     // TODO: split into many fragments
-    let buf = buf.into_inner();
-    assert!(buf.len() < (1 << 31));
-    let fragment_header = fragment_header::new(buf.len() as u32, true);
+    let (bytes, tail) = buf.into_parts();
+    let padding = [0_u8; 3];
+    let padding = &padding[..(4 - tail.len() % 4) % 4];
+    let len = bytes.len() + tail.len() + padding.len();
+    assert!(len < (1 << 31));
+    let fragment_header = fragment_header::new(len as u32, true);
     let header_buf = fragment_header.into_xdr_buf();
-    socket.write_all(&header_buf).await?;
-    trace!("Writing fragment length: {}", buf.len());
-    socket.write_all(&buf).await?;
+    trace!("Writing fragment length: {len}");
+    let mut parts = [
+        IoSlice::new(&header_buf),
+        IoSlice::new(&bytes),
+        IoSlice::new(&tail),
+        IoSlice::new(padding),
+    ];
+    write_all_vectored(socket, &mut parts).await?;
+    Ok(())
+}
+
+/// Writes every byte of `parts`, in as few calls as the socket allows.
+async fn write_all_vectored<IO: tokio::io::AsyncWrite + Unpin>(
+    socket: &mut IO,
+    mut parts: &mut [IoSlice<'_>],
+) -> std::io::Result<()> {
+    IoSlice::advance_slices(&mut parts, 0);
+    while !parts.is_empty() {
+        let written = socket.write_vectored(parts).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut parts, written);
+    }
     Ok(())
 }
 

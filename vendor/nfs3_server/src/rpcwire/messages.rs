@@ -24,7 +24,10 @@ impl PackedRpcMessage {
                 let eof = incomplete.recv(input).await?;
                 if eof {
                     let data = std::mem::take(incomplete);
-                    *self = Self::Complete(CompleteRpcMessage(data.0));
+                    *self = Self::Complete(CompleteRpcMessage {
+                        bytes: data.0,
+                        tail: Vec::new(),
+                    });
                 }
                 Ok(eof)
             }
@@ -63,12 +66,19 @@ impl IncompleteRpcMessage {
     }
 }
 
+/// A whole RPC message: its bytes, and for a reply that carries bulk data (a READ's),
+/// that data, sent after them as it is, followed by its XDR padding, so that it is
+/// never copied into the packed bytes.
 #[derive(Debug)]
-pub struct CompleteRpcMessage(Vec<u8>);
+pub struct CompleteRpcMessage {
+    bytes: Vec<u8>,
+    tail: Vec<u8>,
+}
 
 impl CompleteRpcMessage {
-    pub fn into_inner(self) -> Vec<u8> {
-        self.0
+    /// The packed bytes and the tail.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<u8>) {
+        (self.bytes, self.tail)
     }
 }
 
@@ -83,7 +93,7 @@ impl TryFrom<CompleteRpcMessage> for IncomingRpcMessage {
     type Error = anyhow::Error;
 
     fn try_from(packed: CompleteRpcMessage) -> Result<Self, Self::Error> {
-        let packed = packed.0;
+        let packed = packed.bytes;
         let (rpc, pos) = match rpc_msg::unpack(&mut Cursor::new(&packed)) {
             Ok(ok) => ok,
             Err(err) => {
@@ -138,6 +148,25 @@ impl IncomingRpcMessage {
         pack(&rpc, message).map(HandleResult::Reply)
     }
 
+    /// A success reply of `message` followed by `tail`, which `message` must end with
+    /// the XDR length of (an opaque's bytes, sent without a copy; the writer pads them).
+    pub fn into_success_reply_with_tail<T>(
+        self,
+        message: &T,
+        tail: Vec<u8>,
+    ) -> anyhow::Result<HandleResult>
+    where
+        T: Pack + 'static,
+    {
+        match self.into_success_reply(message)? {
+            HandleResult::Reply(reply) => Ok(HandleResult::Reply(CompleteRpcMessage {
+                bytes: reply.bytes,
+                tail,
+            })),
+            HandleResult::NoReply => Ok(HandleResult::NoReply),
+        }
+    }
+
     pub fn into_rpc_mismatch(self) -> anyhow::Result<HandleResult> {
         use nfs3_types::rpc::RPC_VERSION_2;
 
@@ -188,5 +217,8 @@ where
     let mut cursor = Cursor::new(Vec::with_capacity(size));
     rpc.pack(&mut cursor)?;
     message.pack(&mut cursor)?;
-    Ok(CompleteRpcMessage(cursor.into_inner()))
+    Ok(CompleteRpcMessage {
+        bytes: cursor.into_inner(),
+        tail: Vec::new(),
+    })
 }
