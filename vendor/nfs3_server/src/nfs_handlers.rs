@@ -3,7 +3,7 @@
 #[allow(clippy::wildcard_imports)]
 use nfs3_types::nfs3::*;
 use nfs3_types::rpc::accept_stat_data;
-use nfs3_types::xdr_codec::{BoundedList, Pack, Unpack, Void};
+use nfs3_types::xdr_codec::{BoundedList, Opaque, Pack, Unpack, Void};
 use tracing::{debug, error, trace, warn};
 
 use crate::context::RPCContext;
@@ -51,7 +51,7 @@ where
         NFSPROC3_FSSTAT => handle(context, message, nfsproc3_fsstat).await,
         NFSPROC3_READDIR => handle(context, message, nfsproc3_readdir).await,
         NFSPROC3_READDIRPLUS => handle(context, message, nfsproc3_readdirplus).await,
-        NFSPROC3_WRITE => handle(context, message, nfsproc3_write).await,
+        NFSPROC3_WRITE => handle_write(context, message).await,
         NFSPROC3_CREATE => handle(context, message, nfsproc3_create).await,
         NFSPROC3_SETATTR => handle(context, message, nfsproc3_setattr).await,
         NFSPROC3_REMOVE => handle(context, message, nfsproc3_remove).await,
@@ -572,6 +572,50 @@ where
     resok.reply.entries = entries;
     resok.reply.eof = eof;
     Nfs3Result::Ok(resok)
+}
+
+/// WRITE, its data borrowed from the request's own buffer rather than copied out of
+/// it (the data is the arguments' last field, an opaque of up to 1 MiB).
+async fn handle_write<T>(
+    context: RPCContext<T>,
+    mut message: IncomingRpcMessage,
+) -> anyhow::Result<HandleResult>
+where
+    T: NfsFileSystem,
+{
+    let request = message.take_data();
+    let Some(args) = borrow_write_args(&request) else {
+        error!("Failed to unpack WRITE arguments");
+        return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+    };
+    let result = nfsproc3_write(context, message.xid(), args).await;
+    message.into_success_reply(&result)
+}
+
+/// WRITE's arguments at the position of `request`, the data a slice of it; `None`
+/// unless they decode exactly to the request's end (its padding included).
+fn borrow_write_args(request: &std::io::Cursor<Vec<u8>>) -> Option<WRITE3args<'_>> {
+    let mut cursor = std::io::Cursor::new(request.get_ref().as_slice());
+    cursor.set_position(request.position());
+    let (file, _) = nfs_fh3::unpack(&mut cursor).ok()?;
+    let (offset, _) = u64::unpack(&mut cursor).ok()?;
+    let (count, _) = u32::unpack(&mut cursor).ok()?;
+    let (stable, _) = stable_how::unpack(&mut cursor).ok()?;
+    let (len, _) = u32::unpack(&mut cursor).ok()?;
+    let bytes = *cursor.get_ref();
+    let start = usize::try_from(cursor.position()).ok()?;
+    let end = start.checked_add(len as usize)?;
+    let padded = end.checked_add((4 - len as usize % 4) % 4)?;
+    if padded != bytes.len() {
+        return None;
+    }
+    Some(WRITE3args {
+        file,
+        offset,
+        count,
+        stable,
+        data: Opaque::borrowed(&bytes[start..end]),
+    })
 }
 
 async fn nfsproc3_write<T>(

@@ -8,13 +8,12 @@ use nfs3_types::rpc::{
 };
 use nfs3_types::xdr_codec::{Pack, Unpack};
 use nfs3_types::{nfs3 as nfs, portmap};
-use tokio::io::{AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{error, info, trace, warn};
 
 use crate::context::RPCContext;
 use crate::transaction_tracker::{self, TransactionError, TransactionLock};
-use crate::units::KIBIBYTE;
 use crate::vfs::NfsFileSystem;
 use crate::{mount_handlers, nfs_handlers, portmap_handlers};
 
@@ -211,39 +210,36 @@ async fn write_all_vectored<IO: tokio::io::AsyncWrite + Unpin>(
 
 pub type SocketMessageType = Result<CompleteRpcMessage, anyhow::Error>;
 
-/// The Socket Message Handler reads from a `TcpStream` and spawns off
+/// The Socket Message Handler reads requests from a socket and spawns off
 /// subtasks to handle each message. replies are queued into the
 /// `reply_send_channel`.
 #[derive(Debug)]
-pub struct SocketMessageHandler<T: NfsFileSystem + 'static> {
+pub struct SocketMessageHandler<T: NfsFileSystem + 'static, R> {
     cur_fragment: PackedRpcMessage,
-    socket_receive_channel: DuplexStream,
+    socket_receive_channel: R,
     reply_send_channel: mpsc::UnboundedSender<SocketMessageType>,
     context: RPCContext<T>,
 }
 
-impl<T> SocketMessageHandler<T>
+impl<T, R> SocketMessageHandler<T, R>
 where
     T: NfsFileSystem + 'static,
+    R: AsyncRead + Unpin,
 {
-    /// Creates a new `SocketMessageHandler` with the receiver for queued message replies
+    /// Creates a new `SocketMessageHandler` reading `socket`, with the receiver for
+    /// queued message replies
     pub fn new(
         context: RPCContext<T>,
-    ) -> (
-        Self,
-        DuplexStream,
-        mpsc::UnboundedReceiver<SocketMessageType>,
-    ) {
-        let (socksend, sockrecv) = tokio::io::duplex(256 * KIBIBYTE as usize);
+        socket: R,
+    ) -> (Self, mpsc::UnboundedReceiver<SocketMessageType>) {
         let (msgsend, msgrecv) = mpsc::unbounded_channel();
         (
             Self {
                 cur_fragment: PackedRpcMessage::new(),
-                socket_receive_channel: sockrecv,
+                socket_receive_channel: socket,
                 reply_send_channel: msgsend,
                 context,
             },
-            socksend,
             msgrecv,
         )
     }

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
@@ -48,18 +47,23 @@ pub fn generate_host_ip(hostnum: u16) -> String {
 }
 
 /// processes an established socket
+///
+/// One task reads its requests, straight from the socket, and spawns a task for
+/// each; this one writes their replies as they come.
 pub(crate) async fn process_socket<IO, T>(
-    mut socket: IO,
+    socket: IO,
     context: RPCContext<T>,
 ) -> Result<(), anyhow::Error>
 where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: NfsFileSystem + 'static,
 {
-    let (mut message_handler, mut socksend, mut msgrecvchan) =
-        SocketMessageHandler::new(context.clone());
+    let (reader, mut writer) = tokio::io::split(socket);
+    // Small requests are read many at a time; a large one's data bypasses the buffer.
+    let reader = tokio::io::BufReader::with_capacity(64 * KIBIBYTE as usize, reader);
+    let (mut message_handler, mut replies) = SocketMessageHandler::new(context, reader);
 
-    tokio::spawn(async move {
+    let reading = tokio::spawn(async move {
         loop {
             if let Err(e) = message_handler.read().await {
                 debug!("Message loop broken due to {e}");
@@ -67,42 +71,20 @@ where
             }
         }
     });
-    let mut buf = vec![0u8; 128 * KIBIBYTE as usize].into_boxed_slice();
-    loop {
-        tokio::select! {
-            result = socket.read(&mut buf) => {
-                match result {
-                    Ok(0) => {
-                        return Ok(());
-                    }
-                    Ok(n) => {
-                        let _ = socksend.write_all(&buf[..n]).await;
-                    }
-                    Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => {
-                        debug!("Message handling closed : {e}");
-                        return Err(e.into());
-                    }
-                }
-            },
-            reply = msgrecvchan.recv() => {
-                match reply {
-                    Some(Err(e)) => {
-                        debug!("Message handling closed : {e}");
-                        return Err(e);
-                    }
-                    Some(Ok(msg)) => {
-                        if let Err(e) = write_fragment(&mut socket, msg).await {
-                            error!("Write error {e}");
-                        }
-                    }
-                    None => {
-                        return Err(anyhow::anyhow!("Unexpected socket context termination"));
-                    }
-                }
-            }
+    // Ends once the reader has stopped and every request it started has replied, or
+    // at the first failure; the reader is stopped then, which closes the socket.
+    let written = async {
+        while let Some(reply) = replies.recv().await {
+            let msg = reply.inspect_err(|e| debug!("Message handling closed : {e}"))?;
+            write_fragment(&mut writer, msg)
+                .await
+                .inspect_err(|e| error!("Write error {e}"))?;
         }
+        Ok(())
     }
+    .await;
+    reading.abort();
+    written
 }
 
 pub trait NFSTcp: Send + Sync {

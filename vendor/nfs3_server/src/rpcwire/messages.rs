@@ -59,8 +59,14 @@ impl IncompleteRpcMessage {
                  {fragment_length} after {prev_length})"
             );
         }
-        self.0.resize(prev_length + fragment_length, 0);
-        input.read_exact(&mut self.0[prev_length..]).await?;
+        // Read into the vector's spare room: nothing is zeroed first.
+        self.0.reserve_exact(fragment_length);
+        let mut room = bytes::BufMut::limit(&mut self.0, fragment_length);
+        while bytes::BufMut::has_remaining_mut(&room) {
+            if input.read_buf(&mut room).await? == 0 {
+                bail!("the connection closed inside an RPC record");
+            }
+        }
 
         Ok(header.eof())
     }
