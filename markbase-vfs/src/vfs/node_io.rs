@@ -70,12 +70,14 @@ impl Vfs {
         source: &mut S,
     ) -> Result<usize> {
         let file = self.node_file(node, Access::Write)?;
+        let _turn = file.write_turn();
         self.write_open(file.open(), offset, len, source)
     }
 
     /// Writes all of `data` at `offset` of file `node`, as [`Vfs::write_node`] does.
     pub fn write_node_at(&self, node: NodeId, offset: u64, data: &[u8]) -> Result<usize> {
         let file = self.node_file(node, Access::Write)?;
+        let _turn = file.write_turn();
         self.write_open_at(file.open(), offset, data)
     }
 
@@ -203,6 +205,15 @@ impl Served {
         match self {
             Self::Cached(file) => &file.open,
             Self::Outside(open) => open,
+        }
+    }
+
+    /// The right to write now ([`NodeFile::write_turn`]); a file for this call alone
+    /// has no other writer.
+    fn write_turn(&self) -> Option<parking_lot::MutexGuard<'_, ()>> {
+        match self {
+            Self::Cached(file) => Some(file.write_turn()),
+            Self::Outside(_) => None,
         }
     }
 }
