@@ -37,59 +37,82 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
 /// Mounts `vfs` on `mountpoint` in the foreground: until it is unmounted from
 /// outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
 pub fn serve(vfs: Arc<Vfs>, mountpoint: &Path, options: &MountOptions) -> anyhow::Result<()> {
-    // Signals are caught before mounting, so that none is lost in between.
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
-    let catalog = vfs.catalog_path().display().to_string();
-    let read_only = vfs.config().read_only;
-    let mount = Mount::new(vfs, mountpoint, options)?;
-    let mountpoint = mount.mountpoint().display().to_string();
-    eprintln!(
-        "markbase: {catalog} mounted on {mountpoint}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
-        if read_only { " (read-only)" } else { "" }
-    );
-    if !signalled(&mut signals, &mountpoint, |limit| mount.wait_ended(limit)) {
-        return Ok(());
-    }
-    mount.unmount()?;
-    eprintln!("markbase: unmounted {mountpoint}");
-    Ok(())
+    foreground(vfs, "", |vfs| Ok(Mount::new(vfs, mountpoint, options)?))
 }
 
 /// Mounts `vfs` on `mountpoint` through markbase's NFS server, in the foreground as
 /// [`serve`] does; unmounts before the server stops.
 fn serve_nfs(vfs: Arc<Vfs>, mountpoint: &Path, options: NfsMountOptions) -> anyhow::Result<()> {
+    foreground(vfs, " via NFS", |vfs| {
+        Ok(NfsMount::start(vfs, mountpoint, options)?)
+    })
+}
+
+/// A mount `markbase mount` stays with: FUSE's or NFS's.
+trait Foreground {
+    /// Where it is mounted.
+    fn mountpoint(&self) -> &Path;
+    /// Whether it was taken off from outside, waiting up to `limit`.
+    fn wait_ended(&self, limit: Duration) -> bool;
+    /// Takes it off.
+    fn unmount(self) -> anyhow::Result<()>;
+}
+
+impl Foreground for Mount {
+    fn mountpoint(&self) -> &Path {
+        Mount::mountpoint(self)
+    }
+    fn wait_ended(&self, limit: Duration) -> bool {
+        Mount::wait_ended(self, limit)
+    }
+    fn unmount(self) -> anyhow::Result<()> {
+        Ok(Mount::unmount(self)?)
+    }
+}
+
+impl Foreground for NfsMount {
+    fn mountpoint(&self) -> &Path {
+        NfsMount::mountpoint(self)
+    }
+    fn wait_ended(&self, limit: Duration) -> bool {
+        NfsMount::wait_ended(self, limit)
+    }
+    fn unmount(self) -> anyhow::Result<()> {
+        Ok(NfsMount::unmount(self)?)
+    }
+}
+
+/// Mounts `vfs` with `mount`, says so (`via` names the way), and stays until the
+/// mount is taken off from outside or a signal asks to unmount it.
+fn foreground<M: Foreground>(
+    vfs: Arc<Vfs>,
+    via: &str,
+    mount: impl FnOnce(Arc<Vfs>) -> anyhow::Result<M>,
+) -> anyhow::Result<()> {
+    // Signals are caught before mounting, so that none is lost in between.
     let mut signals =
         Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
     let catalog = vfs.catalog_path().display().to_string();
     let read_only = vfs.config().read_only;
-    let mount = NfsMount::start(vfs, mountpoint, options)?;
+    let mount = mount(vfs)?;
     let mountpoint = mount.mountpoint().display().to_string();
     eprintln!(
-        "markbase: {catalog} mounted on {mountpoint} via NFS{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
+        "markbase: {catalog} mounted on {mountpoint}{via}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
         if read_only { " (read-only)" } else { "" }
     );
-    if !signalled(&mut signals, &mountpoint, |limit| mount.wait_ended(limit)) {
-        return Ok(());
+    loop {
+        if mount.wait_ended(SIGNAL_POLL) {
+            eprintln!("markbase: {mountpoint} was unmounted");
+            return Ok(());
+        }
+        if let Some(signal) = signals.pending().next() {
+            tracing::info!("signal {signal} received; unmounting");
+            break;
+        }
     }
     mount.unmount()?;
     eprintln!("markbase: unmounted {mountpoint}");
     Ok(())
-}
-
-/// Waits until the mount at `mountpoint` is taken off from outside (false: said so)
-/// or a signal asks to unmount it (true).
-fn signalled(signals: &mut Signals, mountpoint: &str, ended: impl Fn(Duration) -> bool) -> bool {
-    loop {
-        if ended(SIGNAL_POLL) {
-            eprintln!("markbase: {mountpoint} was unmounted");
-            return false;
-        }
-        if let Some(signal) = signals.pending().next() {
-            tracing::info!("signal {signal} received; unmounting");
-            return true;
-        }
-    }
 }
 
 /// Why this machine cannot mount, if it cannot: no FUSE device, no fuse-t helper.

@@ -64,7 +64,8 @@ impl CatalogFs {
         Ok(self.fattr(&attr))
     }
 
-    /// Makes file `name` in `dir` as `how` says, with the attributes of `sattr`.
+    /// Makes file `name` in `dir` (failing on an existing one if `exclusive`, opening
+    /// it otherwise), with the attributes of `sattr`.
     async fn create_file(
         &self,
         dir: &NodeHandle,
