@@ -272,9 +272,15 @@ where
     T: NfsFileSystem,
 {
     let handle = args.object;
-    let mut access = args.access;
     let id = fh_to_id!(context, &handle);
     let obj_attributes = nfs_option_from_result(context.vfs.getattr(&id).await);
+    let mut access = match context.vfs.access(&id, args.access).await {
+        Ok(access) => access,
+        Err(stat) => {
+            warn!("access error {xid} --> {stat}");
+            return ACCESS3res::Err((stat, ACCESS3resfail { obj_attributes }));
+        }
+    };
 
     if !matches!(context.vfs.capabilities(), VFSCapabilities::ReadWrite) {
         access &= ACCESS3_READ | ACCESS3_LOOKUP | ACCESS3_EXECUTE;

@@ -176,6 +176,18 @@ pub trait NfsReadFileSystem: Send + Sync {
             Ok(res)
         }
     }
+    /// Which of the `ACCESS3_*` bits of `requested` the server grants on `id` (ACCESS;
+    /// a read-only filesystem's write bits are removed after). The default grants them
+    /// all.
+    fn access(
+        &self,
+        id: &Self::Handle,
+        requested: u32,
+    ) -> impl Future<Output = Result<u32, nfsstat3>> + Send {
+        let _ = id;
+        async move { Ok(requested) }
+    }
+
     /// Gets dynamic file system information: space and files, total and free.
     ///
     /// The default reports 1 TiB of space and 2^30 files, all free.

@@ -93,6 +93,10 @@ where
         self.0.readlink(id).await
     }
 
+    async fn access(&self, id: &Self::Handle, requested: u32) -> Result<u32, nfsstat3> {
+        self.0.access(id, requested).await
+    }
+
     async fn fsinfo(
         &self,
         root_fileid: &Self::Handle,
