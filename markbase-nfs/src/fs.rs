@@ -11,6 +11,7 @@ use markbase_vfs::namespace::{NewFile, RenameMode};
 use markbase_vfs::write::SetAttr;
 use markbase_vfs::{FileAttr, NodeId, NodeKind, Vfs, VfsError};
 use nfs3_server::nfs3_types::nfs3::{
+    ACCESS3_DELETE, ACCESS3_EXECUTE, ACCESS3_EXTEND, ACCESS3_LOOKUP, ACCESS3_MODIFY, ACCESS3_READ,
     FSF3_CANSETTIME, FSF3_HOMOGENEOUS, FSINFO3resok, FSSTAT3resok, PATHCONF3resok, createverf3,
     fattr3, filename3, nfspath3, nfsstat3, nfstime3, post_op_attr, sattr3, set_mode3, stable_how,
 };
@@ -123,6 +124,24 @@ fn in_dir(vfs: &Vfs, dir: NodeId, err: VfsError) -> nfsstat3 {
     status(err)
 }
 
+/// The `ACCESS3_*` bits the server grants on a node with `attr`: what its mode lets
+/// this process do, for every client is served as this process's user.
+fn access_bits(attr: &FileAttr) -> u32 {
+    let permits = attr.permits_this_process();
+    let dir = attr.kind == NodeKind::Dir;
+    let mut bits = 0;
+    if permits.read {
+        bits |= ACCESS3_READ;
+    }
+    if permits.write {
+        bits |= ACCESS3_MODIFY | ACCESS3_EXTEND | if dir { ACCESS3_DELETE } else { 0 };
+    }
+    if permits.execute {
+        bits |= if dir { ACCESS3_LOOKUP } else { ACCESS3_EXECUTE };
+    }
+    bits
+}
+
 /// What the EXCLUSIVE create verifier is kept as until the client sets the file's
 /// times (RFC 1813 suggests a time attribute): the mtime, in ns, of the new file.
 fn verifier_mtime(verifier: createverf3) -> i64 {
@@ -212,6 +231,14 @@ impl NfsReadFileSystem for CatalogFs {
         cookie: u64,
     ) -> Result<impl ReadDirPlusIterator<NodeHandle>, nfsstat3> {
         Listing::start(Arc::clone(&self.vfs), dirid.node(), cookie, self.fsid).await
+    }
+
+    async fn access(&self, id: &NodeHandle, requested: u32) -> Result<u32, nfsstat3> {
+        let node = id.node();
+        let attr = self
+            .core(move |vfs| vfs.getattr(node).map_err(node_status))
+            .await?;
+        Ok(requested & access_bits(&attr))
     }
 
     async fn readlink(&self, _: &NodeHandle) -> Result<nfspath3<'_>, nfsstat3> {

@@ -157,8 +157,16 @@ async fn access_grants_reads_and_writes_of_a_writable_catalog() {
         assert_ne!(granted & bit, 0, "file access {granted:#x} lacks {bit:#x}");
     }
     assert_eq!(granted & !all, 0, "more granted than asked: {granted:#x}");
+    // What the mode allows the server's user (root here): a 0644 file is not
+    // executable, and DELETE and LOOKUP are a directory's.
+    assert_eq!(
+        granted & (ACCESS3_EXECUTE | ACCESS3_DELETE | ACCESS3_LOOKUP),
+        0,
+        "file access {granted:#x}"
+    );
     let granted = client.access(&root, ACCESS3_LOOKUP | ACCESS3_MODIFY).await;
     assert_eq!(granted.unwrap(), ACCESS3_LOOKUP | ACCESS3_MODIFY);
+    assert_eq!(client.access(&root, all).await.unwrap(), all & !ACCESS3_EXECUTE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

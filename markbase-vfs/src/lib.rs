@@ -90,6 +90,7 @@ pub mod handles;
 pub mod import;
 pub mod node;
 pub mod node_files;
+pub mod permits;
 mod prefetch;
 mod primary;
 mod reach;
