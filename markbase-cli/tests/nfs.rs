@@ -302,26 +302,30 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
     let mountpoint = dir.path().join("mnt");
     std::fs::create_dir(&mountpoint).unwrap();
 
-    let mut child = markbase()
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("mount")
-        .arg(&mountpoint)
-        .args(["--backend", "nfs"])
-        .env(markbase_nfs::MOUNT_COMMAND_ENV, &fake)
-        .env("NFS_FUSE_BRIDGE", &bridge)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    said.read_line(&mut first).unwrap();
-    assert!(
-        first.contains("mounted on") && first.contains("via NFS"),
-        "markbase mount said: {first}"
-    );
+    let mount = || {
+        let mut child = markbase()
+            .arg("--catalog")
+            .arg(&catalog)
+            .arg("mount")
+            .arg(&mountpoint)
+            .args(["--backend", "nfs"])
+            .env(markbase_nfs::MOUNT_COMMAND_ENV, &fake)
+            .env("NFS_FUSE_BRIDGE", &bridge)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        said.read_line(&mut first).unwrap();
+        assert!(
+            first.contains("mounted on") && first.contains("via NFS"),
+            "markbase mount said: {first}"
+        );
+        (child, said)
+    };
+    let (mut child, mut said) = mount();
     std::thread::spawn(move || std::io::copy(&mut said, &mut std::io::sink()));
 
     assert!(
@@ -347,6 +351,20 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
         .arg(&catalog)
         .args(["cat", "/notes é.txt"]));
     assert_eq!(cat.stdout, b"written through NFS");
+
+    // `markbase umount` takes an NFS mount off too; the server then says so and stops.
+    let (mut child, mut said) = mount();
+    let out = run(markbase().arg("umount").arg(&mountpoint));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let status = exit_within(&mut child, Duration::from_secs(20))
+        .expect("markbase mount did not exit within 20 s of its unmount");
+    assert!(status.success(), "markbase mount ended with {status}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
+    assert!(
+        rest.contains("was unmounted"),
+        "markbase mount said: {rest}"
+    );
 }
 
 /// The exit status of `child` if it exits within `limit`.

@@ -166,7 +166,10 @@ async fn access_grants_reads_and_writes_of_a_writable_catalog() {
     );
     let granted = client.access(&root, ACCESS3_LOOKUP | ACCESS3_MODIFY).await;
     assert_eq!(granted.unwrap(), ACCESS3_LOOKUP | ACCESS3_MODIFY);
-    assert_eq!(client.access(&root, all).await.unwrap(), all & !ACCESS3_EXECUTE);
+    assert_eq!(
+        client.access(&root, all).await.unwrap(),
+        all & !ACCESS3_EXECUTE
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
