@@ -1,8 +1,10 @@
 //! The NFS calls as core calls: `nfs3_server`'s filesystem traits over a [`Vfs`].
 //!
-//! Every call runs the (blocking) core on tokio's blocking pool. Reads and writes go
-//! by node, through the core's node-file cache: there is no open or close per
-//! request, and sequential streams keep the core's read-ahead.
+//! Every call runs the (blocking) core on tokio's blocking pool, but WRITE, which runs
+//! on its own thread given up to blocking work, so that the bytes the server crate
+//! lends it are not copied. Reads and writes go by node, through the core's node-file
+//! cache: there is no open or close per request, and sequential streams keep the
+//! core's read-ahead.
 
 use std::sync::Arc;
 
