@@ -169,10 +169,11 @@ fn lock_transaction(
 }
 
 #[allow(clippy::cast_possible_truncation)]
+/// Writes `buf` as one record; returns its tail (a READ's data) for reuse.
 pub async fn write_fragment<IO: tokio::io::AsyncWrite + Unpin>(
     socket: &mut IO,
     buf: CompleteRpcMessage,
-) -> Result<(), anyhow::Error> {
+) -> Result<Vec<u8>, anyhow::Error> {
     // TODO: split into many fragments
     let (bytes, tail) = buf.into_parts();
     let padding = [0_u8; 3];
@@ -189,7 +190,7 @@ pub async fn write_fragment<IO: tokio::io::AsyncWrite + Unpin>(
         IoSlice::new(padding),
     ];
     write_all_vectored(socket, &mut parts).await?;
-    Ok(())
+    Ok(tail)
 }
 
 /// Writes every byte of `parts`, in as few calls as the socket allows.

@@ -58,6 +58,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     T: NfsFileSystem + 'static,
 {
+    let vfs = Arc::clone(&context.vfs);
     let (reader, mut writer) = tokio::io::split(socket);
     // Small requests are read many at a time; a large one's data bypasses the buffer.
     let reader = tokio::io::BufReader::with_capacity(64 * KIBIBYTE as usize, reader);
@@ -76,9 +77,12 @@ where
     let written = async {
         while let Some(reply) = replies.recv().await {
             let msg = reply.inspect_err(|e| debug!("Message handling closed : {e}"))?;
-            write_fragment(&mut writer, msg)
+            let tail = write_fragment(&mut writer, msg)
                 .await
                 .inspect_err(|e| error!("Write error {e}"))?;
+            if tail.capacity() > 0 {
+                vfs.recycle_read_buffer(tail);
+            }
         }
         Ok(())
     }

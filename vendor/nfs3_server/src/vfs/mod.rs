@@ -112,6 +112,12 @@ pub trait NfsReadFileSystem: Send + Sync {
         count: u32,
     ) -> impl Future<Output = Result<(Vec<u8>, bool), nfsstat3>> + Send;
 
+    /// Takes back the bytes a [`read`](Self::read) returned, once they are sent, so
+    /// that the next read can reuse the buffer. The default drops them.
+    fn recycle_read_buffer(&self, buffer: Vec<u8>) {
+        drop(buffer);
+    }
+
     /// Simple version of readdir. Only need to return filename and id
     ///
     /// By default it uses `readdirplus` method to create an iterator

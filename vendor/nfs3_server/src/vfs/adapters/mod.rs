@@ -67,6 +67,10 @@ where
         self.0.read(id, offset, count).await
     }
 
+    fn recycle_read_buffer(&self, buffer: Vec<u8>) {
+        self.0.recycle_read_buffer(buffer);
+    }
+
     async fn readdir(
         &self,
         dirid: &Self::Handle,
