@@ -20,6 +20,7 @@ use nfs3_server::nfs3_types::nfs3::{
 use nfs3_server::vfs::{NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator, VFSCapabilities};
 
 use crate::attr::{fattr, set_attr};
+use crate::buffers::ReadBuffers;
 use crate::error::{node_status, status};
 use crate::handle::NodeHandle;
 use crate::listing::Listing;
@@ -32,13 +33,19 @@ pub struct CatalogFs {
     vfs: Arc<Vfs>,
     /// The filesystem id clients see in every attribute: the catalog's.
     fsid: u64,
+    /// Buffers of full-size READs, given back once sent.
+    buffers: Arc<ReadBuffers>,
 }
 
 impl CatalogFs {
     /// The filesystem of `vfs`.
     pub fn new(vfs: Arc<Vfs>) -> Self {
         let fsid = vfs.catalog_id();
-        Self { vfs, fsid }
+        Self {
+            vfs,
+            fsid,
+            buffers: Arc::default(),
+        }
     }
 
     /// Runs `call` on the core, on the blocking pool.
@@ -214,17 +221,29 @@ impl NfsReadFileSystem for CatalogFs {
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let node = id.node();
         let count = count.min(MAX_IO) as usize;
+        let buffers = Arc::clone(&self.buffers);
         self.core(move |vfs| {
-            let mut buffer = Reply(Vec::with_capacity(count));
-            let read = vfs
-                .read_node(node, offset, count, &mut buffer)
-                .map_err(node_status)?;
+            let (buffer, read) = if count == MAX_IO as usize {
+                let mut buffer = buffers.full();
+                let read = vfs.read_node(node, offset, count, buffer.as_mut_slice());
+                (buffer, read)
+            } else {
+                let mut buffer = Reply(Vec::with_capacity(count));
+                let read = vfs.read_node(node, offset, count, &mut buffer);
+                (buffer.0, read)
+            };
+            let (mut buffer, read) = (buffer, read.map_err(node_status)?);
+            buffer.truncate(read);
             let eof = read < count
                 || offset.saturating_add(read as u64)
                     >= vfs.getattr(node).map_err(node_status)?.size;
-            Ok((buffer.0, eof))
+            Ok((buffer, eof))
         })
         .await
+    }
+
+    fn recycle_read_buffer(&self, buffer: Vec<u8>) {
+        self.buffers.give_back(buffer);
     }
 
     async fn readdirplus(

@@ -18,6 +18,7 @@
 //! ```
 
 mod attr;
+mod buffers;
 mod error;
 mod fs;
 mod handle;
