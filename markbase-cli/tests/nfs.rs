@@ -22,18 +22,12 @@ struct Served {
 impl Served {
     /// `markbase serve nfs` of `catalog` on a free loopback port, once it says so.
     fn start(catalog: &Path) -> Self {
-        let mut child = markbase()
-            .arg("--catalog")
-            .arg(catalog)
-            .args(["serve", "nfs", "--listen", "127.0.0.1:0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut said = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        said.read_line(&mut first).unwrap();
+        let (child, first, mut said) = start(markbase().arg("--catalog").arg(catalog).args([
+            "serve",
+            "nfs",
+            "--listen",
+            "127.0.0.1:0",
+        ]));
         let port = first
             .split(" at 127.0.0.1:")
             .nth(1)
@@ -59,6 +53,21 @@ impl Drop for Served {
         signal(&self.child, libc::SIGTERM);
         let _ = self.child.wait();
     }
+}
+
+/// Starts `command` with its stderr read; the child, the first line it said, and the
+/// rest of what it says.
+fn start(command: &mut Command) -> (Child, String, BufReader<std::process::ChildStderr>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    said.read_line(&mut first).unwrap();
+    (child, first, said)
 }
 
 /// Runs a libnfs tool, which must succeed; its stdout.
@@ -303,22 +312,16 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
     std::fs::create_dir(&mountpoint).unwrap();
 
     let mount = || {
-        let mut child = markbase()
-            .arg("--catalog")
-            .arg(&catalog)
-            .arg("mount")
-            .arg(&mountpoint)
-            .args(["--backend", "nfs"])
-            .env(markbase_nfs::MOUNT_COMMAND_ENV, &fake)
-            .env("NFS_FUSE_BRIDGE", &bridge)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut said = BufReader::new(child.stderr.take().unwrap());
-        let mut first = String::new();
-        said.read_line(&mut first).unwrap();
+        let (child, first, said) = start(
+            markbase()
+                .arg("--catalog")
+                .arg(&catalog)
+                .arg("mount")
+                .arg(&mountpoint)
+                .args(["--backend", "nfs"])
+                .env(markbase_nfs::MOUNT_COMMAND_ENV, &fake)
+                .env("NFS_FUSE_BRIDGE", &bridge),
+        );
         assert!(
             first.contains("mounted on") && first.contains("via NFS"),
             "markbase mount said: {first}"

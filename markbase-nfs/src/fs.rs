@@ -1,10 +1,10 @@
 //! The NFS calls as core calls: `nfs3_server`'s filesystem traits over a [`Vfs`].
 //!
-//! Every call runs the (blocking) core on tokio's blocking pool, but WRITE, which runs
-//! on its own thread given up to blocking work, so that the bytes the server crate
-//! lends it are not copied. Reads and writes go by node, through the core's node-file
-//! cache: there is no open or close per request, and sequential streams keep the
-//! core's read-ahead.
+//! Every call runs the (blocking) core on the thread that took the request, given up
+//! to blocking work ([`tokio::task::block_in_place`]): no hop to another thread, and
+//! the bytes the server crate lends a WRITE are written where they are. Reads and
+//! writes go by node, through the core's node-file cache: there is no open or close
+//! per request, and sequential streams keep the core's read-ahead.
 
 use std::sync::Arc;
 
@@ -34,7 +34,7 @@ pub struct CatalogFs {
     /// The filesystem id clients see in every attribute: the catalog's.
     fsid: u64,
     /// Buffers of full-size READs, given back once sent.
-    buffers: Arc<ReadBuffers>,
+    buffers: ReadBuffers,
 }
 
 impl CatalogFs {
@@ -44,22 +44,17 @@ impl CatalogFs {
         Self {
             vfs,
             fsid,
-            buffers: Arc::default(),
+            buffers: ReadBuffers::default(),
         }
     }
 
-    /// Runs `call` on the core, on the blocking pool.
-    async fn core<T: Send + 'static>(
-        &self,
-        call: impl FnOnce(&Vfs) -> Result<T, nfsstat3> + Send + 'static,
-    ) -> Result<T, nfsstat3> {
-        let vfs = Arc::clone(&self.vfs);
-        tokio::task::spawn_blocking(move || call(&vfs))
-            .await
-            .unwrap_or_else(|err| {
-                tracing::error!("an NFS call on the catalog failed: {err}");
-                Err(nfsstat3::NFS3ERR_SERVERFAULT)
-            })
+    /// Runs `call` on the core, on this thread, given up to blocking work (the server
+    /// runs on a multi-threaded runtime, which moves this thread's other tasks away):
+    /// a hop to tokio's blocking pool and back would add its latency to every request,
+    /// and a client with one request in flight (a GETATTR, a LOOKUP, `nfs-cp`'s READs)
+    /// waits for each.
+    async fn core<T>(&self, call: impl FnOnce(&Vfs) -> Result<T, nfsstat3>) -> Result<T, nfsstat3> {
+        tokio::task::block_in_place(|| call(&self.vfs))
     }
 
     fn fattr(&self, attr: &FileAttr) -> fattr3 {
@@ -93,7 +88,7 @@ impl CatalogFs {
         let attr = self
             .core(move |vfs| {
                 let (attr, handle) = vfs
-                    .create_with(dir, &name, exclusive, new)
+                    .create_with(dir, name, exclusive, new)
                     .map_err(|err| in_dir(vfs, dir, err))?;
                 let changed = if changes == SetAttr::default() {
                     Ok(attr)
@@ -111,9 +106,9 @@ impl CatalogFs {
 }
 
 /// `name` as the core takes it: UTF-8 (the core checks the rest: `/`, NUL, length).
-fn file_name(name: &filename3<'_>) -> Result<String, nfsstat3> {
+fn file_name<'a>(name: &'a filename3<'_>) -> Result<&'a str, nfsstat3> {
     match std::str::from_utf8(name.as_ref()) {
-        Ok(name) => Ok(name.to_owned()),
+        Ok(name) => Ok(name),
         Err(_) => {
             tracing::debug!("refusing a name that is not UTF-8: {:?}", name.as_ref());
             Err(nfsstat3::NFS3ERR_INVAL)
@@ -173,7 +168,7 @@ impl NfsReadFileSystem for CatalogFs {
         let dir = dirid.node();
         let name = file_name(filename)?;
         let id = self
-            .core(move |vfs| match name.as_str() {
+            .core(move |vfs| match name {
                 "." | ".." => {
                     let node = vfs.node(dir).map_err(node_status)?;
                     if node.kind() != NodeKind::Dir {
@@ -186,7 +181,7 @@ impl NfsReadFileSystem for CatalogFs {
                     })
                 }
                 _ => vfs
-                    .lookup(dir, &name)
+                    .lookup(dir, name)
                     .map(|attr| attr.id)
                     .map_err(|err| in_dir(vfs, dir, err)),
             })
@@ -221,10 +216,9 @@ impl NfsReadFileSystem for CatalogFs {
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let node = id.node();
         let count = count.min(MAX_IO) as usize;
-        let buffers = Arc::clone(&self.buffers);
-        self.core(move |vfs| {
+        self.core(|vfs| {
             let (buffer, read) = if count == MAX_IO as usize {
-                let mut buffer = buffers.full();
+                let mut buffer = self.buffers.full();
                 let read = vfs.read_node(node, offset, count, buffer.as_mut_slice());
                 (buffer, read)
             } else {
@@ -350,21 +344,19 @@ impl NfsFileSystem for CatalogFs {
         stable: stable_how,
     ) -> Result<(fattr3, stable_how), nfsstat3> {
         let node = id.node();
-        let vfs = &self.vfs;
-        // On this thread, given up to blocking work (the server runs on a
-        // multi-threaded runtime), so that the bytes the server crate lends are
-        // written where they are, not copied for the blocking pool.
-        let (attr, committed) = tokio::task::block_in_place(|| {
-            vfs.write_node_at(node, offset, data).map_err(node_status)?;
-            let committed = match stable {
-                stable_how::UNSTABLE => stable_how::UNSTABLE,
-                stable_how::DATA_SYNC | stable_how::FILE_SYNC => {
-                    vfs.commit_node(node).map_err(node_status)?;
-                    stable_how::FILE_SYNC
-                }
-            };
-            Ok::<_, nfsstat3>((vfs.getattr(node).map_err(node_status)?, committed))
-        })?;
+        let (attr, committed) = self
+            .core(|vfs| {
+                vfs.write_node_at(node, offset, data).map_err(node_status)?;
+                let committed = match stable {
+                    stable_how::UNSTABLE => stable_how::UNSTABLE,
+                    stable_how::DATA_SYNC | stable_how::FILE_SYNC => {
+                        vfs.commit_node(node).map_err(node_status)?;
+                        stable_how::FILE_SYNC
+                    }
+                };
+                Ok((vfs.getattr(node).map_err(node_status)?, committed))
+            })
+            .await?;
         Ok((self.fattr(&attr), committed))
     }
 
@@ -395,7 +387,7 @@ impl NfsFileSystem for CatalogFs {
         let (dir, name) = (dirid.node(), file_name(filename)?);
         let mtime_ns = verifier_mtime(createverf);
         let id = self
-            .core(move |vfs| match vfs.create(dir, &name, true) {
+            .core(move |vfs| match vfs.create(dir, name, true) {
                 Ok((attr, handle)) => {
                     let kept = vfs.setattr(attr.id, SetAttr::mtime_ns(mtime_ns), Some(handle));
                     let released = vfs.release(handle);
@@ -404,7 +396,7 @@ impl NfsFileSystem for CatalogFs {
                     Ok(attr.id)
                 }
                 // A retry of a create that succeeded: the file still has its verifier.
-                Err(VfsError::Exists(what)) => match vfs.lookup(dir, &name) {
+                Err(VfsError::Exists(what)) => match vfs.lookup(dir, name) {
                     Ok(attr) if attr.kind == NodeKind::File && attr.mtime_ns == mtime_ns => {
                         Ok(attr.id)
                     }
@@ -423,20 +415,20 @@ impl NfsFileSystem for CatalogFs {
     ) -> Result<(NodeHandle, fattr3), nfsstat3> {
         let (dir, name) = (dirid.node(), file_name(dirname)?);
         let attr = self
-            .core(move |vfs| vfs.mkdir(dir, &name).map_err(|err| in_dir(vfs, dir, err)))
+            .core(move |vfs| vfs.mkdir(dir, name).map_err(|err| in_dir(vfs, dir, err)))
             .await?;
         Ok((NodeHandle::new(attr.id), self.fattr(&attr)))
     }
 
     async fn remove(&self, dirid: &NodeHandle, filename: &filename3<'_>) -> Result<(), nfsstat3> {
         let (dir, name) = (dirid.node(), file_name(filename)?);
-        self.core(move |vfs| vfs.unlink(dir, &name).map_err(|err| in_dir(vfs, dir, err)))
+        self.core(move |vfs| vfs.unlink(dir, name).map_err(|err| in_dir(vfs, dir, err)))
             .await
     }
 
     async fn rmdir(&self, dirid: &NodeHandle, dirname: &filename3<'_>) -> Result<(), nfsstat3> {
         let (dir, name) = (dirid.node(), file_name(dirname)?);
-        self.core(move |vfs| vfs.rmdir(dir, &name).map_err(|err| in_dir(vfs, dir, err)))
+        self.core(move |vfs| vfs.rmdir(dir, name).map_err(|err| in_dir(vfs, dir, err)))
             .await
     }
 
@@ -450,7 +442,7 @@ impl NfsFileSystem for CatalogFs {
         let (from, from_name) = (from_dirid.node(), file_name(from_filename)?);
         let (to, to_name) = (to_dirid.node(), file_name(to_filename)?);
         self.core(move |vfs| {
-            vfs.rename(from, &from_name, to, &to_name, RenameMode::Replace)
+            vfs.rename(from, from_name, to, to_name, RenameMode::Replace)
                 .map_err(|err| match err {
                     VfsError::NotFound(_) if vfs.getattr(to).is_err() => nfsstat3::NFS3ERR_STALE,
                     err => in_dir(vfs, from, err),
