@@ -30,6 +30,9 @@ mod workers;
 
 pub use error::{HelperError, MountError};
 pub use fs::{CachePolicy, MarkbaseFs};
-pub use helper::{HELPER_ENV, HelperConfig, INSTALL_LOCATIONS, locate as locate_helper};
+pub use helper::{
+    HELPER_ENV, HelperConfig, INSTALL_LOCATIONS, locate as locate_helper,
+    user_location as user_helper_location,
+};
 pub use mount::{Mount, MountOptions};
 pub use mounts::{MountEntry, Unmounted, is_dead_fuse_mount, mount_at, unmount_path};

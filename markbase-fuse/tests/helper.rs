@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use markbase_fuse::{
     HelperConfig, HelperError, INSTALL_LOCATIONS, Mount, MountError, MountOptions, locate_helper,
-    mount_at,
+    mount_at, user_helper_location,
 };
 use markbase_testkit::{pattern_byte, require_fuse, require_tool, write_pattern_file};
 use markbase_vfs::{Vfs, VfsConfig, import::ImportOptions};
@@ -144,6 +144,7 @@ impl Scenario {
                 volume_name: VOLUME.into(),
                 status_timeout,
                 verify_timeout: Duration::from_secs(5),
+                browse: true,
             },
             ..MountOptions::default()
         }
@@ -474,6 +475,30 @@ fn read_only_catalog_passes_r_to_the_helper() {
     scenario.assert_clean();
 }
 
+/// A volume hidden from Finder's sidebar gets `--dontbrowse=true`, as libfuse sends it
+/// for `-o nobrowse`; a shown one (the default) does not, or the fake refuses it.
+#[test]
+fn dontbrowse_is_passed_only_for_a_hidden_volume() {
+    if !fake_helper_can_run() {
+        return;
+    }
+    let scenario = Scenario::new();
+    let hidden = scenario.fake_helper("relay", &[("FAKE_HELPER_NOBROWSE", "1")]);
+    let mut options = scenario.options(&hidden, Duration::from_secs(10));
+    options.helper.browse = false;
+    let mount = Mount::with_helper(Arc::clone(&scenario.vfs), &scenario.mountpoint, &options)
+        .unwrap_or_else(|err| panic!("a hidden volume through the fake helper: {err}"));
+    mount.unmount().expect("unmount");
+
+    // The default, shown, given to a helper that expects the flag: it is missing.
+    let (result, _) = scenario.mount(&hidden, Duration::from_secs(10));
+    let err = helper_error(result);
+    assert_message(&err, &["exited with code 64"]);
+    let said = fs::read_to_string(scenario.log()).unwrap();
+    assert!(said.contains("where libfuse gives"), "{said}");
+    scenario.assert_clean();
+}
+
 /// The helper dies while mounted: the mount reports its end, and unmounting clears
 /// the dead mount.
 #[test]
@@ -568,7 +593,8 @@ fn failed_status_is_reported_with_the_helpers_output() {
     assert_said(
         output,
         &format!(
-            "args ['--noatime=true', '--dontbrowse=true', '--volname', '{VOLUME}', '{}']",
+            "args ['--volname', '{VOLUME}', '--rwsize={}', '--noatime=true', '{}']",
+            256 * rustix::param::page_size(),
             scenario.mountpoint.display()
         ),
     );
@@ -681,28 +707,68 @@ fn non_executable_helper_is_refused() {
     scenario.assert_clean();
 }
 
-/// Without a path, the helper is looked for in fuse-t's install locations; when none
-/// holds it, the error lists each, and FUSE_NFSSRV_PATH.
+/// Without a path, the helper is looked for where fuse-t's libfuse looks (the user's
+/// own install, then /usr/local/bin), then where fuse-t's package and Homebrew put it;
+/// when none holds it, the error lists each, and FUSE_NFSSRV_PATH.
 #[test]
 fn locate_without_install_lists_every_location() {
     let _serial = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let user = user_helper_location().expect("HOME is set");
     if let Some(installed) = INSTALL_LOCATIONS
         .iter()
-        .find(|path| Path::new(path).exists())
+        .map(PathBuf::from)
+        .chain([user.clone()])
+        .find(|path| path.exists())
     {
-        markbase_testkit::skip(&format!("fuse-t's helper is installed here ({installed})"));
+        markbase_testkit::skip(&format!(
+            "fuse-t's helper is installed here ({})",
+            installed.display()
+        ));
         return;
     }
     let err = locate_helper(None).expect_err("no helper is installed");
     let HelperError::Missing { looked } = &err else {
         panic!("expected Missing, got {err:?}");
     };
-    assert_eq!(looked.len(), 1 + INSTALL_LOCATIONS.len(), "{looked:?}");
+    assert_eq!(looked.len(), 2 + INSTALL_LOCATIONS.len(), "{looked:?}");
     assert!(looked[0].contains("FUSE_NFSSRV_PATH"), "{looked:?}");
-    assert_eq!(&looked[1..], INSTALL_LOCATIONS);
-    let mut parts = vec!["FUSE_NFSSRV_PATH"];
+    assert_eq!(
+        Path::new(&looked[1]),
+        user,
+        "the user's install comes first"
+    );
+    assert_eq!(&looked[2..], INSTALL_LOCATIONS);
+    assert_eq!(INSTALL_LOCATIONS[0], "/usr/local/bin/go-nfsv4");
+    let mut parts = vec!["FUSE_NFSSRV_PATH", user.to_str().unwrap()];
     parts.extend(INSTALL_LOCATIONS);
     assert_message(&err, &parts);
+}
+
+/// A helper installed for the user alone (`$HOME/.fuse-t/usr/local/bin/go-nfsv4`) is
+/// found without FUSE_NFSSRV_PATH.
+#[test]
+fn a_per_user_install_is_found() {
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let home = tempfile::tempdir().unwrap();
+    let helper = home.path().join(".fuse-t/usr/local/bin/go-nfsv4");
+    fs::create_dir_all(helper.parent().unwrap()).unwrap();
+    fs::write(&helper, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&helper, fs::Permissions::from_mode(0o755)).unwrap();
+    let saved = std::env::var_os("HOME");
+    // SAFETY: the tests of this file that read the environment hold SERIAL, and
+    // std's own environment lock orders this against the processes they start.
+    unsafe { std::env::set_var("HOME", home.path()) };
+    let found = locate_helper(None);
+    // SAFETY: as above.
+    unsafe {
+        match &saved {
+            Some(home) => std::env::set_var("HOME", home),
+            None => std::env::remove_var("HOME"),
+        }
+    }
+    assert_eq!(found.expect("the user's helper"), helper);
 }

@@ -28,9 +28,15 @@ const IN_HEADER: usize = 40;
 /// Size of a FUSE reply header (`fuse_out_header`); its first field is the message length.
 const OUT_HEADER: usize = 16;
 
-/// The largest request: 256 pages of data (the negotiated max write) plus a header page.
+/// The largest write the session takes: 256 pages (the max write fuse-backend-rs
+/// negotiates), which the helper is told as its `--rwsize`.
+pub(crate) fn max_write() -> usize {
+    256 * rustix::param::page_size()
+}
+
+/// The largest request: [`max_write`] bytes of data plus a header page.
 pub(crate) fn buffer_size() -> usize {
-    256 * rustix::param::page_size() + 4096
+    max_write() + 4096
 }
 
 /// The socket to the helper: one reader and one sender at a time, so that

@@ -8,15 +8,25 @@ use crate::error::HelperError;
 /// The environment variable fuse-t's own libfuse reads for the helper's path.
 pub const HELPER_ENV: &str = "FUSE_NFSSRV_PATH";
 
-/// Where fuse-t installs the helper, in the order they are tried.
+/// Where fuse-t installs the helper system-wide, tried after the per-user install
+/// ([`user_location`]): `/usr/local/bin` is where fuse-t's own libfuse looks; the
+/// others are where its package and Homebrew have put it.
 pub const INSTALL_LOCATIONS: &[&str] = &[
-    "/Library/Application Support/fuse-t/bin/go-nfsv4",
     "/usr/local/bin/go-nfsv4",
+    "/Library/Application Support/fuse-t/bin/go-nfsv4",
     "/opt/homebrew/bin/go-nfsv4",
 ];
 
+/// The per-user install fuse-t's libfuse looks at first: `$HOME/.fuse-t/usr/local/bin/go-nfsv4`.
+pub fn user_location() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(|home| Path::new(&home).join(".fuse-t/usr/local/bin/go-nfsv4"))
+}
+
 /// The helper to run: `explicit` (from [`HELPER_ENV`] or the caller) when given, else
-/// the first of [`INSTALL_LOCATIONS`] that exists. It must be an executable file.
+/// the first that exists of the per-user install ([`user_location`]) and
+/// [`INSTALL_LOCATIONS`], in fuse-t's libfuse's order. It must be an executable file.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, HelperError> {
     let mut looked = Vec::new();
     let candidates: Vec<PathBuf> = match explicit {
@@ -31,8 +41,12 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, HelperError> {
         }
         None => {
             looked.push(format!("{HELPER_ENV} (not set)"));
-            looked.extend(INSTALL_LOCATIONS.iter().map(|p| p.to_string()));
-            INSTALL_LOCATIONS.iter().map(PathBuf::from).collect()
+            let candidates: Vec<PathBuf> = user_location()
+                .into_iter()
+                .chain(INSTALL_LOCATIONS.iter().map(PathBuf::from))
+                .collect();
+            looked.extend(candidates.iter().map(|path| path.display().to_string()));
+            candidates
         }
     };
     let found = candidates

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use fuse_backend_rs::api::server::Server;
 
-pub use locate::{HELPER_ENV, INSTALL_LOCATIONS, locate};
+pub use locate::{HELPER_ENV, INSTALL_LOCATIONS, locate, user_location};
 
 use crate::error::{HelperError, MountError};
 use crate::fs::MarkbaseFs;
@@ -45,6 +45,8 @@ pub struct HelperConfig {
     pub status_timeout: Duration,
     /// How long the mounted filesystem may take to answer the verifying `stat`.
     pub verify_timeout: Duration,
+    /// Whether Finder shows the volume in its sidebar (`false`: fuse-t's `nobrowse`).
+    pub browse: bool,
 }
 
 impl HelperConfig {
@@ -57,6 +59,7 @@ impl HelperConfig {
             volume_name: volume_name.into(),
             status_timeout: Duration::from_secs(20),
             verify_timeout: Duration::from_secs(10),
+            browse: true,
         }
     }
 }
@@ -83,9 +86,18 @@ impl Sockets {
     fn new() -> io::Result<Self> {
         let (comm, child_comm) = UnixStream::pair()?;
         let (monitor, child_monitor) = UnixStream::pair()?;
+        // As fuse-t's libfuse does, a buffer size the system refuses is no reason to
+        // fail the mount (the helper then works with smaller sends).
         for socket in [&comm, &child_comm] {
-            rustix::net::sockopt::set_socket_send_buffer_size(socket, CHANNEL_BUFFER)?;
-            rustix::net::sockopt::set_socket_recv_buffer_size(socket, CHANNEL_BUFFER)?;
+            let sized = rustix::net::sockopt::set_socket_send_buffer_size(socket, CHANNEL_BUFFER)
+                .and_then(|()| {
+                    rustix::net::sockopt::set_socket_recv_buffer_size(socket, CHANNEL_BUFFER)
+                });
+            if let Err(err) = sized {
+                tracing::warn!(
+                    "cannot make the fuse-t channel's buffers {CHANNEL_BUFFER} bytes: {err}"
+                );
+            }
         }
         // A send after the helper has gone must fail, not raise SIGPIPE (on Linux,
         // each send asks for that instead).
@@ -251,7 +263,11 @@ impl HelperSession {
             })?;
         while got < status.len() {
             match (&self.monitor).read(&mut status[got..]) {
+                // A reset is a close too: the helper exited before reading "mount".
                 Ok(0) => return Err(self.exited(output, Duration::from_secs(2))),
+                Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
+                    return Err(self.exited(output, Duration::from_secs(2)));
+                }
                 Ok(n) => got += n,
                 Err(err)
                     if matches!(
@@ -355,7 +371,12 @@ impl HelperSession {
 
     /// Unmounts if needed, ends the helper and the request threads by `deadline`.
     fn finish(mut self, deadline: Instant) -> Result<(), MountError> {
-        if let Ok(Some(_)) = mounts::mount_at(&self.mountpoint) {
+        // Bounded: on a mount whose server is gone, the statfs behind it can hang.
+        let mountpoint = self.mountpoint.clone();
+        let mounted = mounts::with_deadline(Duration::from_secs(2), move || {
+            mounts::mount_at(&mountpoint)
+        });
+        if matches!(mounted, Some(Ok(Some(_))) | None) {
             let _ = mounts::detach(&self.mountpoint);
         }
         stop_child(&mut self.child, deadline);
@@ -377,15 +398,18 @@ fn spawn(
     let comm_fd = sockets.child_comm.as_raw_fd();
     let monitor_fd = sockets.child_monitor.as_raw_fd();
     let mut command = Command::new(helper);
-    command
-        .arg("--noatime=true")
-        .arg("--dontbrowse=true")
-        .arg("--volname")
-        .arg(&config.volume_name);
+    // The flags in the order fuse-t's libfuse gives them. The helper sends writes of at
+    // most `--rwsize` bytes, what the channel's buffers take; atimes are not kept.
+    command.arg("--volname").arg(&config.volume_name);
     if read_only {
         command.arg("-r");
     }
+    command.arg(format!("--rwsize={}", channel::max_write()));
+    if !config.browse {
+        command.arg("--dontbrowse=true");
+    }
     command
+        .arg("--noatime=true")
         .arg(mountpoint)
         .env("_FUSE_CALL_BY_LIB", "1")
         .env("_FUSE_COMMFD", comm_fd.to_string())
@@ -397,12 +421,16 @@ fn spawn(
     if let Ok(exe) = std::env::current_exe() {
         command.env("_FUSE_DAEMON_PATH", exe);
     }
-    // SAFETY: the closure only calls fcntl, which is async-signal-safe, on two
-    // descriptors that stay open in the parent until the child has started.
+    // SAFETY: the closure only calls fcntl and setsid, which are async-signal-safe,
+    // on two descriptors that stay open in the parent until the child has started.
     unsafe {
         command.pre_exec(move || {
             inherit(comm_fd)?;
-            inherit(monitor_fd)
+            inherit(monitor_fd)?;
+            // Its own session, as libfuse gives it: Ctrl-C and SIGHUP of our terminal
+            // do not reach it, so they cannot race the orderly unmount we do on them.
+            rustix::process::setsid()?;
+            Ok(())
         });
     }
     let mut child = command.spawn()?;
