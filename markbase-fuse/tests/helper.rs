@@ -135,6 +135,19 @@ impl Scenario {
         self.dir.path().join("helper.log")
     }
 
+    /// The output files markbase gave the helper (`markbase-go-nfsv4-*.log`).
+    fn output_files(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with("markbase-go-nfsv4-"))
+            })
+            .collect()
+    }
+
     /// Mount options for `helper`.
     fn options(&self, helper: &Path, status_timeout: Duration) -> MountOptions {
         MountOptions {
@@ -145,6 +158,7 @@ impl Scenario {
                 status_timeout,
                 verify_timeout: Duration::from_secs(5),
                 browse: true,
+                log_dir: self.dir.path().to_path_buf(),
             },
             ..MountOptions::default()
         }
@@ -375,6 +389,13 @@ fn relay_mount_is_verified_serves_the_catalog_and_unmounts() {
     assert_eq!(mount.mountpoint(), scenario.mountpoint);
     let pid = scenario.helper_pid().expect("the helper wrote its pid");
     assert!(process_exists(pid), "the helper exited while mounted");
+    // In a session of its own: a Ctrl-C of our terminal (our process group) does not
+    // reach it, and it stays until it is told to unmount.
+    // SAFETY: getsid, getpgid and getpgrp have no memory-safety requirements.
+    let (session, group, ours) =
+        unsafe { (libc::getsid(pid), libc::getpgid(pid), libc::getpgrp()) };
+    assert_eq!(session, pid, "the helper leads its own session");
+    assert_ne!(group, ours, "the helper is in our process group");
 
     // Mounted by the helper, and every FUSE request of it answered by markbase.
     let entry = mount_at(&scenario.mountpoint).unwrap().expect("mounted");
@@ -397,9 +418,18 @@ fn relay_mount_is_verified_serves_the_catalog_and_unmounts() {
         "request threads while mounted: {threads:?}"
     );
 
+    assert_eq!(
+        scenario.output_files().len(),
+        1,
+        "the helper's output goes to a file"
+    );
     let started = Instant::now();
     mount.unmount().expect("unmount");
     let took = started.elapsed();
+    assert!(
+        scenario.output_files().is_empty(),
+        "a mount that ended well leaves no output file"
+    );
     // Through the helper: it unmounts and exits on request, nothing needs killing.
     assert!(
         took < Duration::from_millis(2500),
@@ -605,6 +635,14 @@ fn failed_status_is_reported_with_the_helpers_output() {
             "reported mount status 13 (Permission denied",
             "mount_nfs: can't mount: Permission denied",
         ],
+    );
+    // The whole output is kept for the user to read.
+    let kept = scenario.output_files();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        fs::read_to_string(&kept[0])
+            .unwrap()
+            .contains("Permission denied")
     );
     scenario.assert_clean();
 }

@@ -29,7 +29,7 @@ use crate::fs::MarkbaseFs;
 use crate::mounts;
 use crate::workers::Workers;
 use channel::Channel;
-use output::OutputTail;
+use output::OutputLog;
 
 /// Socket buffer size on the FUSE channel, as fuse-t's libfuse sets it.
 const CHANNEL_BUFFER: usize = 4 << 20;
@@ -47,6 +47,9 @@ pub struct HelperConfig {
     pub verify_timeout: Duration,
     /// Whether Finder shows the volume in its sidebar (`false`: fuse-t's `nobrowse`).
     pub browse: bool,
+    /// Where the helper's output goes, a file of its own: kept when the mount fails
+    /// or ends badly, removed when it ends well.
+    pub log_dir: PathBuf,
 }
 
 impl HelperConfig {
@@ -60,6 +63,7 @@ impl HelperConfig {
             status_timeout: Duration::from_secs(20),
             verify_timeout: Duration::from_secs(10),
             browse: true,
+            log_dir: std::env::temp_dir(),
         }
     }
 }
@@ -72,6 +76,8 @@ pub(crate) struct HelperSession {
     channel: Arc<Channel>,
     workers: Workers,
     mountpoint: PathBuf,
+    /// The helper's output.
+    output: OutputLog,
 }
 
 /// The two socket pairs: ours and the helper's end of each.
@@ -136,9 +142,14 @@ impl HelperSession {
             .map_err(|cause| MountError::inspect(mountpoint, cause))?
             .dev();
         let sockets = Sockets::new().map_err(io_error("make sockets for"))?;
-        let output = OutputTail::default();
+        let (output, log) =
+            OutputLog::create(&config.log_dir).map_err(io_error("make a log file for"))?;
+        tracing::info!(
+            "the fuse-t helper's output goes to {}",
+            output.path().display()
+        );
         let child =
-            spawn(&helper, &sockets, mountpoint, read_only, config, &output).map_err(|cause| {
+            spawn(&helper, &sockets, mountpoint, read_only, config, log).map_err(|cause| {
                 match cause.raw_os_error() {
                     Some(libc::EACCES) | Some(libc::ENOEXEC) => {
                         HelperError::NotExecutable(helper.clone())
@@ -161,6 +172,7 @@ impl HelperSession {
             channel: Arc::new(Channel::new(comm)),
             workers: Workers::new(),
             mountpoint: mountpoint.to_path_buf(),
+            output,
         };
         // The helper's mount_nfs needs answers (INIT, the root's attributes) before it
         // can report, so requests are served before the status is awaited.
@@ -170,7 +182,7 @@ impl HelperSession {
                 return Err(err);
             }
         }
-        match this.handshake(fs, before, config, &output) {
+        match this.handshake(fs, before, config) {
             Ok(()) => {
                 tracing::info!(
                     "fuse-t helper {} (pid {}) mounted {}",
@@ -181,11 +193,14 @@ impl HelperSession {
                 Ok(this)
             }
             Err(err) => {
+                let output = this.output.clone();
                 this.abandon(before);
-                // The helper is gone: read its output to the end. The lines it wrote
-                // just before answering (mount_nfs's error) may not have been read
-                // when the error was made.
-                output.wait_closed(Duration::from_secs(1));
+                // The helper is gone now: its last lines are all in the file, those
+                // it wrote just before answering (mount_nfs's error) too.
+                tracing::warn!(
+                    "the fuse-t helper's whole output is kept in {}",
+                    output.path().display()
+                );
                 Err(err.with_output(output.lines()).into())
             }
         }
@@ -217,7 +232,6 @@ impl HelperSession {
         fs: &MarkbaseFs,
         before: u64,
         config: &HelperConfig,
-        output: &OutputTail,
     ) -> Result<(), HelperError> {
         let helper = self.helper.clone();
         let io_error = |what| {
@@ -231,12 +245,12 @@ impl HelperSession {
         (&self.monitor)
             .write_all(b"mount")
             .map_err(io_error("send the mount request to"))?;
-        let status = self.read_status(config.status_timeout, output)?;
+        let status = self.read_status(config.status_timeout)?;
         if status != 0 {
             return Err(HelperError::Status {
                 path: helper,
                 status,
-                output: output.lines(),
+                output: self.output.lines(),
             });
         }
         self.verify(fs, before, config.verify_timeout)
@@ -244,12 +258,12 @@ impl HelperSession {
                 path: helper,
                 mountpoint: self.mountpoint.clone(),
                 reason,
-                output: output.lines(),
+                output: self.output.lines(),
             })
     }
 
     /// The helper's 4-byte status, waiting at most `limit` and watching for its exit.
-    fn read_status(&mut self, limit: Duration, output: &OutputTail) -> Result<i32, HelperError> {
+    fn read_status(&mut self, limit: Duration) -> Result<i32, HelperError> {
         let deadline = Instant::now() + limit;
         let mut status = [0u8; 4];
         let mut got = 0;
@@ -264,9 +278,9 @@ impl HelperSession {
         while got < status.len() {
             match (&self.monitor).read(&mut status[got..]) {
                 // A reset is a close too: the helper exited before reading "mount".
-                Ok(0) => return Err(self.exited(output, Duration::from_secs(2))),
+                Ok(0) => return Err(self.exited(Duration::from_secs(2))),
                 Err(err) if err.kind() == io::ErrorKind::ConnectionReset => {
-                    return Err(self.exited(output, Duration::from_secs(2)));
+                    return Err(self.exited(Duration::from_secs(2)));
                 }
                 Ok(n) => got += n,
                 Err(err)
@@ -278,13 +292,13 @@ impl HelperSession {
                     ) =>
                 {
                     if let Ok(Some(_)) = self.child.try_wait() {
-                        return Err(self.exited(output, Duration::ZERO));
+                        return Err(self.exited(Duration::ZERO));
                     }
                     if Instant::now() >= deadline {
                         return Err(HelperError::NoStatus {
                             path: self.helper.clone(),
                             limit,
-                            output: output.lines(),
+                            output: self.output.lines(),
                         });
                     }
                 }
@@ -302,13 +316,13 @@ impl HelperSession {
     }
 
     /// The error for a helper that closed its end: how it exited, waiting up to `grace`.
-    fn exited(&mut self, output: &OutputTail, grace: Duration) -> HelperError {
+    fn exited(&mut self, grace: Duration) -> HelperError {
         let exit = wait_with_deadline(&mut self.child, grace)
             .map_or_else(|| String::from("closed its socket"), describe_exit);
         HelperError::Exited {
             path: self.helper.clone(),
             exit,
-            output: output.lines(),
+            output: self.output.lines(),
         }
     }
 
@@ -349,7 +363,12 @@ impl HelperSession {
                 self.child.id()
             );
         }
-        self.finish(deadline)
+        let output = self.output.clone();
+        let finished = self.finish(deadline);
+        if finished.is_ok() {
+            output.remove();
+        }
+        finished
     }
 
     /// Cleans up after a failed start: whatever appeared on the mount point goes.
@@ -393,7 +412,7 @@ fn spawn(
     mountpoint: &Path,
     read_only: bool,
     config: &HelperConfig,
-    output: &OutputTail,
+    log: std::fs::File,
 ) -> io::Result<Child> {
     let comm_fd = sockets.child_comm.as_raw_fd();
     let monitor_fd = sockets.child_monitor.as_raw_fd();
@@ -416,8 +435,8 @@ fn spawn(
         .env("_FUSE_MONFD", monitor_fd.to_string())
         .env("_FUSE_COMMVERS", "2")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(log.try_clone()?)
+        .stderr(log);
     if let Ok(exe) = std::env::current_exe() {
         command.env("_FUSE_DAEMON_PATH", exe);
     }
@@ -433,14 +452,7 @@ fn spawn(
             Ok(())
         });
     }
-    let mut child = command.spawn()?;
-    if let Some(stdout) = child.stdout.take() {
-        output.capture(stdout, "stdout");
-    }
-    if let Some(stderr) = child.stderr.take() {
-        output.capture(stderr, "stderr");
-    }
-    Ok(child)
+    command.spawn()
 }
 
 /// Lets descriptor `fd` survive `exec` (std makes sockets close-on-exec).
