@@ -4,6 +4,10 @@
 //! socket reaches end of file, and cannot be woken; this loop ends on end of file,
 //! so shutting the socket down stops every thread.
 //!
+//! A request larger than the session takes (a helper that ignored its `--rwsize`) is
+//! read past and answered with EIO alone; only a length no request can have ends
+//! the channel.
+//!
 //! Replies do not go to the socket directly. fuse-backend-rs writes each with one
 //! unlocked `writev`, and a stream socket splits a send that does not fit its free
 //! buffer (Linux splits anything above about 36 KiB), so two large replies from
@@ -11,7 +15,7 @@
 //! writes its replies into its own pipe instead, and a forwarding thread sends each
 //! reply whole, one at a time.
 
-use std::io::{self, PipeReader, PipeWriter, Read};
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
@@ -27,6 +31,27 @@ const IN_HEADER: usize = 40;
 
 /// Size of a FUSE reply header (`fuse_out_header`); its first field is the message length.
 const OUT_HEADER: usize = 16;
+
+/// The largest request skipped and answered alone when it does not fit the buffer:
+/// longer, the stream is taken for broken.
+const MAX_SKIPPED: usize = 64 << 20;
+
+/// What the helper sent next.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    /// A request of this many bytes, in the buffer.
+    Request(usize),
+    /// A request too large for the buffer (the helper ignored the `--rwsize` it was
+    /// given), read past: it is answered with an error, the channel goes on.
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// Its `unique`, which the error answers.
+        unique: u64,
+    },
+    /// The end of the stream.
+    End,
+}
 
 /// The largest write the session takes: 256 pages (the max write fuse-backend-rs
 /// negotiates), which the helper is told as its `--rwsize`.
@@ -69,8 +94,18 @@ impl Channel {
         let mut reply = vec![0u8; buffer_size()];
         loop {
             let len = match self.next_request(&mut request) {
-                Ok(Some(len)) => len,
-                Ok(None) => break,
+                Ok(Next::Request(len)) => len,
+                Ok(Next::TooLarge { len, unique }) => {
+                    tracing::warn!(
+                        "the fuse-t helper sent a request of {len} bytes, over the {} this session takes (its --rwsize); answering it with EIO",
+                        buffer_size()
+                    );
+                    if let Err(err) = (&replies).write_all(&error_reply(unique, libc::EIO)) {
+                        tracing::error!("cannot answer an oversized FUSE request: {err}");
+                    }
+                    continue;
+                }
+                Ok(Next::End) => break,
                 Err(err) => {
                     tracing::error!("FUSE channel to the fuse-t helper failed: {err}");
                     self.shut_down();
@@ -140,12 +175,43 @@ impl Channel {
         Ok(())
     }
 
-    /// Reads one whole request into `buf`; `None` at end of file.
-    fn next_request(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    /// Reads the next request into `buf`, or past it when it does not fit.
+    fn next_request(&self, buf: &mut [u8]) -> io::Result<Next> {
         let _reading = self.reading.lock();
         let mut socket = &self.socket;
-        read_message(&mut socket, buf, IN_HEADER, "request")
+        read_request(&mut socket, buf)
     }
+}
+
+/// Reads one request (a `fuse_in_header` whose first field is the whole request's
+/// length, its `unique` at byte 8) into `buf`; one too long for `buf` but not absurd
+/// is read past.
+fn read_request(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<Next> {
+    if !read_all_or_nothing(stream, &mut buf[..IN_HEADER])? {
+        return Ok(Next::End);
+    }
+    let len = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
+    if len > buf.len() && len <= MAX_SKIPPED {
+        let unique = u64::from_ne_bytes(buf[8..16].try_into().expect("8 bytes"));
+        let rest = (len - IN_HEADER) as u64;
+        let skipped = io::copy(&mut stream.take(rest), &mut io::sink())?;
+        if skipped < rest {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        return Ok(Next::TooLarge { len, unique });
+    }
+    check_length(len, IN_HEADER, buf.len(), "request")?;
+    stream.read_exact(&mut buf[IN_HEADER..len])?;
+    Ok(Next::Request(len))
+}
+
+/// A reply with only a header: request `unique` failed with `errno`.
+fn error_reply(unique: u64, errno: i32) -> [u8; OUT_HEADER] {
+    let mut reply = [0u8; OUT_HEADER];
+    reply[..4].copy_from_slice(&(OUT_HEADER as u32).to_ne_bytes());
+    reply[4..8].copy_from_slice(&(-errno).to_ne_bytes());
+    reply[8..].copy_from_slice(&unique.to_ne_bytes());
+    reply
 }
 
 /// Reads one whole reply into `buf`; `None` at end of file.
@@ -165,17 +231,21 @@ fn read_message(
         return Ok(None);
     }
     let len = u32::from_ne_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
-    if !(header..=buf.len()).contains(&len) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{what} of {len} bytes (must be {header} to {} bytes)",
-                buf.len()
-            ),
-        ));
-    }
+    check_length(len, header, buf.len(), what)?;
     stream.read_exact(&mut buf[header..len])?;
     Ok(Some(len))
+}
+
+/// Fails unless a message of `len` bytes is between its `header` and `max`.
+fn check_length(len: usize, header: usize, max: usize, what: &str) -> io::Result<()> {
+    if (header..=max).contains(&len) {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{what} of {len} bytes (must be {header} to {max} bytes)"),
+        ))
+    }
 }
 
 /// Fills `buf`; false if the stream ended before its first byte.
@@ -194,4 +264,63 @@ fn read_all_or_nothing(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<boo
         }
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request header of `len` bytes in all, for request `unique`, and its body.
+    fn request(len: usize, unique: u64) -> Vec<u8> {
+        let mut bytes = vec![0u8; len];
+        bytes[..4].copy_from_slice(&(len as u32).to_ne_bytes());
+        bytes[8..16].copy_from_slice(&unique.to_ne_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_request_over_the_buffer_is_read_past_and_the_next_one_read() {
+        let mut buf = vec![0u8; 4096];
+        let mut stream = request(10_000, 7);
+        stream.extend(request(100, 8));
+        let mut stream = stream.as_slice();
+        assert_eq!(
+            read_request(&mut stream, &mut buf).unwrap(),
+            Next::TooLarge {
+                len: 10_000,
+                unique: 7
+            }
+        );
+        assert_eq!(
+            read_request(&mut stream, &mut buf).unwrap(),
+            Next::Request(100)
+        );
+        assert_eq!(&buf[8..16], &8u64.to_ne_bytes());
+        assert_eq!(read_request(&mut stream, &mut buf).unwrap(), Next::End);
+    }
+
+    #[test]
+    fn an_absurd_or_short_length_breaks_the_stream() {
+        let mut buf = vec![0u8; 4096];
+        let mut absurd = request(IN_HEADER, 1);
+        absurd[..4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(read_request(&mut absurd.as_slice(), &mut buf).is_err());
+        let mut short = request(IN_HEADER, 1);
+        short[..4].copy_from_slice(&8u32.to_ne_bytes());
+        assert!(read_request(&mut short.as_slice(), &mut buf).is_err());
+        // Cut inside the skipped body.
+        let cut = request(10_000, 2);
+        assert!(read_request(&mut &cut[..5000], &mut buf).is_err());
+    }
+
+    #[test]
+    fn the_error_reply_answers_its_request() {
+        let reply = error_reply(42, libc::EIO);
+        assert_eq!(u32::from_ne_bytes(reply[..4].try_into().unwrap()), 16);
+        assert_eq!(
+            i32::from_ne_bytes(reply[4..8].try_into().unwrap()),
+            -libc::EIO
+        );
+        assert_eq!(u64::from_ne_bytes(reply[8..].try_into().unwrap()), 42);
+    }
 }
