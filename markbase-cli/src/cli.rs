@@ -254,10 +254,12 @@ pub struct MountArgs {
     /// kernel checks them). Unprivileged users need `user_allow_other` in /etc/fuse.conf.
     #[arg(long)]
     pub allow_other: bool,
-    /// How the mount is made: FUSE (/dev/fuse on Linux, fuse-t on macOS), or NFS
-    /// (markbase's own NFSv3 server on a loopback port, mounted with the system's
+    /// How the mount is made: `auto` (on Linux /dev/fuse, then NFS; on macOS the
+    /// built-in NFS client, then fuse-t), `fuse` (the kernel's /dev/fuse, Linux),
+    /// `fuse-t` (fuse-t's helper; on Linux too when FUSE_NFSSRV_PATH names one), or
+    /// `nfs` (markbase's NFSv3 server on a loopback port, mounted with the system's
     /// `mount_nfs`: nothing to install on a Mac).
-    #[arg(long, value_enum, default_value_t = Backend::Fuse)]
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
     /// With `--backend nfs`: how long the system's mount command may take.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
@@ -267,8 +269,13 @@ pub struct MountArgs {
 /// The ways `markbase mount` mounts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// FUSE: /dev/fuse on Linux, fuse-t on macOS.
+    /// The first way this machine offers that works.
+    Auto,
+    /// The kernel's FUSE: /dev/fuse (Linux).
     Fuse,
+    /// fuse-t's helper, a local NFS server relaying FUSE messages (macOS).
+    #[value(name = "fuse-t")]
+    FuseT,
     /// markbase's NFSv3 server, mounted by the system's NFS client.
     Nfs,
 }

@@ -1,5 +1,6 @@
 //! `markbase`: the command-line front of MarkBase VFS.
 
+mod backend;
 mod browse;
 mod cli;
 mod demo;

@@ -4,47 +4,104 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use markbase_fuse::{Mount, MountOptions, Unmounted, unmount_path};
 use markbase_nfs::{NfsMount, NfsMountOptions};
 use markbase_vfs::Vfs;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
+use crate::backend::{self, Machine, Way};
 use crate::cli::{Backend, MountArgs, UmountArgs};
 
 /// How often the foreground loop looks for a signal.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
-/// `markbase mount`: mounts `vfs` and stays until the mount ends or a signal asks to unmount.
+/// `markbase mount`: mounts `vfs` the way `--backend` says (for `auto`, the first way
+/// this machine offers that works, each failure named before the next is tried), and
+/// stays until the mount ends or a signal asks to unmount.
 pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
-    if args.backend == Backend::Nfs {
-        let options = NfsMountOptions {
-            mount_timeout: args.mount_timeout,
-            ..NfsMountOptions::default()
-        };
-        return serve_nfs(Arc::new(vfs), &args.mountpoint, options);
-    }
+    // A mount point no way could use fails once, before any way is tried.
+    markbase_fuse::prepare_mount_point(&args.mountpoint)?;
+    let vfs = Arc::new(vfs);
     let options = MountOptions {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
         allow_other: args.allow_other,
         ..MountOptions::default()
     };
-    serve(Arc::new(vfs), &args.mountpoint, &options)
+    let plan = backend::plan(
+        args.backend,
+        &Machine::probe(options.helper.path.as_deref()),
+    );
+    for (way, why) in &plan.passed {
+        tracing::info!("not mounting via {}: {why}", way.name());
+    }
+    if plan.tries.is_empty() {
+        let passed: Vec<String> = plan
+            .passed
+            .iter()
+            .map(|(way, why)| format!("{}: {why}", way.name()))
+            .collect();
+        bail!(
+            "this machine offers no way to mount ({})",
+            passed.join("; ")
+        );
+    }
+    // Signals are caught before mounting, so that none is lost in between.
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    let mut tries = plan.tries.iter().peekable();
+    while let Some((way, why)) = tries.next() {
+        // The choice is said when markbase made it; one asked for needs no reason.
+        if args.backend == Backend::Auto {
+            eprintln!("markbase: mounting via {} ({why})", way.name());
+        }
+        match start(*way, Arc::clone(&vfs), args, &options) {
+            Ok(mount) => return stay(&vfs, mount, *way, &mut signals),
+            Err(err) => match tries.peek() {
+                Some((next, _)) => eprintln!(
+                    "markbase: mounting via {} failed: {err:#}; trying {}",
+                    way.name(),
+                    next.name()
+                ),
+                None => return Err(err),
+            },
+        }
+    }
+    unreachable!("a plan with tries returns from its last")
 }
 
-/// Mounts `vfs` on `mountpoint` in the foreground: until it is unmounted from
-/// outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
+/// Mounts `vfs` on `mountpoint` through FUSE in the foreground (`markbase demo`): until
+/// it is unmounted from outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
 pub fn serve(vfs: Arc<Vfs>, mountpoint: &Path, options: &MountOptions) -> anyhow::Result<()> {
-    foreground(vfs, "", |vfs| Ok(Mount::new(vfs, mountpoint, options)?))
+    let mut signals =
+        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
+    let mount = Box::new(Mount::new(Arc::clone(&vfs), mountpoint, options)?);
+    stay(&vfs, mount, Way::Fuse, &mut signals)
 }
 
-/// Mounts `vfs` on `mountpoint` through markbase's NFS server, in the foreground as
-/// [`serve`] does; unmounts before the server stops.
-fn serve_nfs(vfs: Arc<Vfs>, mountpoint: &Path, options: NfsMountOptions) -> anyhow::Result<()> {
-    foreground(vfs, " via NFS", |vfs| {
-        Ok(NfsMount::start(vfs, mountpoint, options)?)
+/// Mounts `vfs` the way `way` says.
+fn start(
+    way: Way,
+    vfs: Arc<Vfs>,
+    args: &MountArgs,
+    options: &MountOptions,
+) -> anyhow::Result<Box<dyn Foreground>> {
+    let mountpoint = &args.mountpoint;
+    Ok(match way {
+        Way::Fuse if cfg!(target_os = "macos") => {
+            bail!("--backend fuse is Linux's /dev/fuse; on macOS mount via nfs or fuse-t")
+        }
+        Way::Fuse => Box::new(Mount::new(vfs, mountpoint, options)?),
+        Way::FuseT => Box::new(Mount::with_helper(vfs, mountpoint, options)?),
+        Way::Nfs => {
+            let options = NfsMountOptions {
+                mount_timeout: args.mount_timeout,
+                ..NfsMountOptions::default()
+            };
+            Box::new(NfsMount::start(vfs, mountpoint, options)?)
+        }
     })
 }
 
@@ -55,7 +112,7 @@ trait Foreground {
     /// Whether it was taken off from outside, waiting up to `limit`.
     fn wait_ended(&self, limit: Duration) -> bool;
     /// Takes it off.
-    fn unmount(self) -> anyhow::Result<()>;
+    fn unmount(self: Box<Self>) -> anyhow::Result<()>;
 }
 
 impl Foreground for Mount {
@@ -65,8 +122,8 @@ impl Foreground for Mount {
     fn wait_ended(&self, limit: Duration) -> bool {
         Mount::wait_ended(self, limit)
     }
-    fn unmount(self) -> anyhow::Result<()> {
-        Ok(Mount::unmount(self)?)
+    fn unmount(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(Mount::unmount(*self)?)
     }
 }
 
@@ -77,28 +134,29 @@ impl Foreground for NfsMount {
     fn wait_ended(&self, limit: Duration) -> bool {
         NfsMount::wait_ended(self, limit)
     }
-    fn unmount(self) -> anyhow::Result<()> {
-        Ok(NfsMount::unmount(self)?)
+    fn unmount(self: Box<Self>) -> anyhow::Result<()> {
+        Ok(NfsMount::unmount(*self)?)
     }
 }
 
-/// Mounts `vfs` with `mount`, says so (`via` names the way), and stays until the
-/// mount is taken off from outside or a signal asks to unmount it.
-fn foreground<M: Foreground>(
-    vfs: Arc<Vfs>,
-    via: &str,
-    mount: impl FnOnce(Arc<Vfs>) -> anyhow::Result<M>,
+/// Says that `mount` of `vfs` (made `way`) is there, and stays until it is taken off
+/// from outside or one of `signals` asks to unmount it.
+fn stay(
+    vfs: &Vfs,
+    mount: Box<dyn Foreground>,
+    way: Way,
+    signals: &mut Signals,
 ) -> anyhow::Result<()> {
-    // Signals are caught before mounting, so that none is lost in between.
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
-    let catalog = vfs.catalog_path().display().to_string();
-    let read_only = vfs.config().read_only;
-    let mount = mount(vfs)?;
+    let catalog = vfs.catalog_path().display();
     let mountpoint = mount.mountpoint().display().to_string();
     eprintln!(
-        "markbase: {catalog} mounted on {mountpoint}{via}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
-        if read_only { " (read-only)" } else { "" }
+        "markbase: {catalog} mounted on {mountpoint} via {}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
+        way.name(),
+        if vfs.config().read_only {
+            " (read-only)"
+        } else {
+            ""
+        }
     );
     loop {
         if mount.wait_ended(SIGNAL_POLL) {

@@ -308,3 +308,71 @@ fn usage_errors_and_a_missing_catalog_are_refused() {
     let out = run(markbase().arg("umount").arg(&gone));
     assert_fails_with(&out, &gone.display().to_string());
 }
+
+/// `auto` says which way it chose and why; `--backend fuse-t` runs on Linux too when
+/// FUSE_NFSSRV_PATH names a helper (here the fake that speaks go-nfsv4's protocol and
+/// mounts FUSE itself), and the mount says it is fuse-t's.
+#[test]
+fn the_backend_chosen_is_said_and_fuse_t_runs_the_named_helper() {
+    if !require_fuse() || require_tool("python3").is_none() {
+        return;
+    }
+    let lib = Library::new();
+    let daemon = lib.mount(&[]);
+    let said = daemon.stderr();
+    assert!(
+        said.contains("mounting via fuse (/dev/fuse is available)"),
+        "{said}"
+    );
+    assert!(said.contains(" via fuse;"), "{said}");
+    drop(daemon);
+
+    let helper = Path::new(env!("CARGO_MANIFEST_DIR")).join("../markbase-fuse/tests/fake-go-nfsv4");
+    let log = lib.dir.path().join("fuse-t.stderr");
+    let mut child = markbase()
+        .arg("--catalog")
+        .arg(lib.catalog())
+        .arg("mount")
+        .arg(lib.mountpoint())
+        .args(["--backend", "fuse-t"])
+        .env(markbase_fuse::HELPER_ENV, &helper)
+        .stdin(std::process::Stdio::null())
+        .stderr(File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let _detach = Detach(lib.mountpoint());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !fs::read_to_string(&log).unwrap().contains(" mounted on ") {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "markbase mount ended: {}",
+            fs::read_to_string(&log).unwrap()
+        );
+        assert!(std::time::Instant::now() < deadline, "not mounted in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let said = fs::read_to_string(&log).unwrap();
+    assert!(said.contains(" via fuse-t;"), "{said}");
+    assert!(
+        !said.contains("mounting via"),
+        "an asked-for way needs no reason: {said}"
+    );
+    let entry = mount_at(&lib.mountpoint()).unwrap().expect("mounted");
+    assert_eq!(entry.fstype, "fuse.fakehelper");
+    assert_eq!(
+        fs::read(lib.mountpoint().join("clip.mov")).unwrap(),
+        lib.clip
+    );
+
+    common::signal(&child, libc::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "{status}: {}",
+        fs::read_to_string(&log).unwrap()
+    );
+    assert!(
+        mount_at(&lib.mountpoint()).unwrap().is_none(),
+        "still mounted"
+    );
+}

@@ -323,7 +323,7 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
                 .env("NFS_FUSE_BRIDGE", &bridge),
         );
         assert!(
-            first.contains("mounted on") && first.contains("via NFS"),
+            first.contains("mounted on") && first.contains("via nfs"),
             "markbase mount said: {first}"
         );
         (child, said)

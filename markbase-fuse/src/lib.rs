@@ -35,4 +35,6 @@ pub use helper::{
     user_location as user_helper_location,
 };
 pub use mount::{Mount, MountOptions};
-pub use mounts::{MountEntry, Unmounted, is_dead_fuse_mount, mount_at, unmount_path};
+pub use mounts::{
+    MountEntry, Unmounted, is_dead_fuse_mount, mount_at, prepare_mount_point, unmount_path,
+};

@@ -186,7 +186,7 @@ fn clear_if_dead(path: &Path) -> Result<bool, MountError> {
 /// Checks that `path` can be mounted on: an existing, empty directory that is not a
 /// mount point already. A dead FUSE mount there is cleared first, and logged.
 /// Returns the canonical path.
-pub(crate) fn prepare_mount_point(path: &Path) -> Result<PathBuf, MountError> {
+pub fn prepare_mount_point(path: &Path) -> Result<PathBuf, MountError> {
     let path = std::path::absolute(path).map_err(|cause| MountError::inspect(path, cause))?;
     if clear_if_dead(&path)? {
         tracing::warn!(
