@@ -1,9 +1,11 @@
 //! Reading the catalog from a terminal: `ls`, `stat`, `cat`, `resolve`, and the tree view.
 
 use std::io::{self, Write};
+use std::os::fd::AsFd;
 
 use anyhow::{Context, Result};
 use indicatif::HumanBytes;
+use markbase_vfs::handles::ReadSink;
 use markbase_vfs::{FileAttr, NodeId, NodeKind, Vfs, node::system_time_from_ns, readdir::DirEntry};
 
 /// Buffer size for `cat`.
@@ -74,32 +76,76 @@ pub fn stat(vfs: &Vfs, path: &str) -> Result<()> {
 
 /// `markbase cat PATH...`.
 pub fn cat(vfs: &Vfs, paths: &[String]) -> Result<()> {
-    let mut out = io::stdout().lock();
-    let mut buf = vec![0u8; CAT_BUFFER];
+    let stdout = io::stdout().lock();
+    let mut sink = CatSink {
+        out: stdout.as_fd(),
+        buf: vec![0u8; CAT_BUFFER],
+        kernel_copy: cfg!(target_os = "linux"),
+    };
     for path in paths {
         let attr = vfs.lookup_path(path)?;
         let handle = vfs.open_file(attr.id)?;
-        let copied = copy_out(vfs, handle, &mut buf, &mut out);
+        let copied = copy_out(vfs, handle, &mut sink);
         vfs.release(handle)?;
         copied.with_context(|| format!("copying {path}"))?;
     }
-    Ok(out.flush()?)
+    Ok(())
 }
 
+/// Copies the open file `handle` to `sink`, to its end.
 fn copy_out(
     vfs: &Vfs,
     handle: markbase_vfs::handles::FileHandle,
-    buf: &mut [u8],
-    out: &mut impl Write,
+    sink: &mut CatSink,
 ) -> Result<()> {
     let mut offset = 0u64;
     loop {
-        let n = vfs.read_at(handle, offset, buf)?;
+        let n = vfs.read(handle, offset, CAT_BUFFER, sink)?;
         if n == 0 {
             return Ok(());
         }
-        out.write_all(&buf[..n])?;
         offset += n as u64;
+    }
+}
+
+/// Where `cat` puts a file's bytes: standard output, written straight to its
+/// descriptor (Rust's stdout is line-buffered: it scanned every block for newlines and
+/// split its writes). On Linux the kernel copies them from the file itself
+/// (`sendfile`, to a pipe, a file or a socket); where it cannot, they are read into
+/// `buf` and written.
+struct CatSink<'a> {
+    out: std::os::fd::BorrowedFd<'a>,
+    buf: Vec<u8>,
+    /// Whether `sendfile` is still worth trying.
+    kernel_copy: bool,
+}
+
+impl ReadSink for CatSink<'_> {
+    fn read_from(&mut self, file: &std::fs::File, offset: u64, len: usize) -> io::Result<usize> {
+        #[cfg(target_os = "linux")]
+        if self.kernel_copy {
+            let mut from = offset;
+            match rustix::fs::sendfile(self.out, file, Some(&mut from), len) {
+                Ok(sent) => return Ok(sent),
+                // The output takes no sendfile (a terminal in some modes, a file
+                // opened for appending): copy through the buffer from now on.
+                Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => {
+                    self.kernel_copy = false;
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let len = len.min(self.buf.len());
+        let read = std::os::unix::fs::FileExt::read_at(file, &mut self.buf[..len], offset)?;
+        let mut written = 0;
+        while written < read {
+            match rustix::io::write(self.out, &self.buf[written..read]) {
+                Ok(n) => written += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(read)
     }
 }
 

@@ -507,3 +507,44 @@ fn help_shows_every_command_and_catalog_only_where_it_means_something() {
         .env("MARKBASE_CATALOG", "x.sqlite"));
     assert_fails_with(&out, "/no/such/mount/point");
 }
+
+/// `markbase cat` writes every byte, in order, to whatever its output is: a pipe (the
+/// kernel copies), a file, a file opened for appending, with several files in a row.
+#[test]
+fn cat_writes_every_byte_to_a_pipe_a_file_and_an_appended_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = imported_library(dir.path());
+    let clip = fs::read(dir.path().join("media/Day 1/clip.mov")).unwrap();
+    let notes = fs::read(dir.path().join("media/notes.txt")).unwrap();
+    let both: Vec<u8> = [clip.as_slice(), notes.as_slice()].concat();
+    let cat = |out: std::process::Stdio| {
+        markbase()
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["cat", "/Day 1/clip.mov", "/notes.txt"])
+            .stdout(out)
+            .status()
+            .unwrap()
+    };
+
+    let piped = run(markbase().arg("--catalog").arg(&catalog).args([
+        "cat",
+        "/Day 1/clip.mov",
+        "/notes.txt",
+    ]));
+    assert!(piped.status.success());
+    assert!(piped.stdout == both, "through a pipe");
+
+    let file = dir.path().join("out.bin");
+    assert!(cat(fs::File::create(&file).unwrap().into()).success());
+    assert!(fs::read(&file).unwrap() == both, "into a file");
+
+    let appended = dir.path().join("appended.bin");
+    fs::write(&appended, b"before\n").unwrap();
+    let out = fs::OpenOptions::new().append(true).open(&appended).unwrap();
+    assert!(cat(out.into()).success());
+    assert!(
+        fs::read(&appended).unwrap() == [b"before\n".as_slice(), &both].concat(),
+        "appended"
+    );
+}
