@@ -80,7 +80,8 @@ pub fn cat(vfs: &Vfs, paths: &[String]) -> Result<()> {
     let mut sink = CatSink {
         out: stdout.as_fd(),
         buf: vec![0u8; CAT_BUFFER],
-        kernel_copy: cfg!(target_os = "linux"),
+        #[cfg(target_os = "linux")]
+        kernel_copy: true,
     };
     for path in paths {
         let attr = vfs.lookup_path(path)?;
@@ -117,6 +118,7 @@ struct CatSink<'a> {
     out: std::os::fd::BorrowedFd<'a>,
     buf: Vec<u8>,
     /// Whether `sendfile` is still worth trying.
+    #[cfg(target_os = "linux")]
     kernel_copy: bool,
 }
 
