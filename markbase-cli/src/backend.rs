@@ -70,6 +70,18 @@ pub struct Plan {
     pub passed: Vec<(Way, String)>,
 }
 
+impl Plan {
+    /// Why each way was passed over, in one line: `fuse: why; nfs: why`.
+    pub fn passed_over(&self) -> String {
+        let reasons: Vec<String> = self
+            .passed
+            .iter()
+            .map(|(way, why)| format!("{}: {why}", way.name()))
+            .collect();
+        reasons.join("; ")
+    }
+}
+
 /// The plan for `backend` on `machine`. An explicit backend is tried whatever the
 /// machine seems to offer: its own failure says best what is missing.
 pub fn plan(backend: Backend, machine: &Machine) -> Plan {

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use markbase_dav::{Access, Background};
-use markbase_fuse::MountOptions;
 use markbase_vfs::{NodeId, Vfs, VfsConfig, VfsError};
 
 use crate::browse;
@@ -237,25 +236,23 @@ fn share_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
             None
         }
     };
-    let options = MountOptions::default();
-    let shown = match crate::mount::unavailable(&options) {
-        Some(reason) => {
-            println!("Not mounting the library: {reason}.");
-            if server.is_some() {
-                println!("Ctrl-C stops the server.");
-                wait_for_stop_signal()?;
-            }
-            Ok(())
+    let ways = crate::mount::Ways::auto();
+    let plan = ways.plan();
+    let shown = if plan.tries.is_empty() {
+        println!("Not mounting the library: {}.", plan.passed_over());
+        if server.is_some() {
+            println!("Ctrl-C stops the server.");
+            wait_for_stop_signal()?;
         }
-        None => {
-            fs::create_dir_all(mountpoint)
-                .with_context(|| format!("creating {}", mountpoint.display()))?;
-            println!(
-                "Mounting it on {}: open it in a file manager or a shell; Ctrl-C unmounts.",
-                mountpoint.display()
-            );
-            crate::mount::serve(vfs, mountpoint, &options)
-        }
+        Ok(())
+    } else {
+        fs::create_dir_all(mountpoint)
+            .with_context(|| format!("creating {}", mountpoint.display()))?;
+        println!(
+            "Mounting it on {}: open it in a file manager or a shell; Ctrl-C unmounts.",
+            mountpoint.display()
+        );
+        crate::mount::mount_as(vfs, mountpoint, &ways)
     };
     if let Some(server) = server {
         server.stop();

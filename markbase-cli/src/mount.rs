@@ -21,31 +21,65 @@ const SIGNAL_POLL: Duration = Duration::from_millis(100);
 /// this machine offers that works, each failure named before the next is tried), and
 /// stays until the mount ends or a signal asks to unmount.
 pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
-    // A mount point no way could use fails once, before any way is tried.
-    markbase_fuse::prepare_mount_point(&args.mountpoint)?;
-    let vfs = Arc::new(vfs);
     let options = MountOptions {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
         allow_other: args.allow_other,
         ..MountOptions::default()
     };
-    let plan = backend::plan(
-        args.backend,
-        &Machine::probe(options.helper.path.as_deref()),
-    );
+    let ways = Ways {
+        backend: args.backend,
+        fuse: options,
+        nfs: NfsMountOptions {
+            mount_timeout: args.mount_timeout,
+            ..NfsMountOptions::default()
+        },
+    };
+    mount_as(Arc::new(vfs), &args.mountpoint, &ways)
+}
+
+/// How to mount: the backend asked for, and each way's options.
+pub struct Ways {
+    /// `--backend`.
+    pub backend: Backend,
+    /// FUSE's and fuse-t's options.
+    pub fuse: MountOptions,
+    /// NFS's options.
+    pub nfs: NfsMountOptions,
+}
+
+impl Ways {
+    /// `auto` with every way's defaults (`markbase demo`).
+    pub fn auto() -> Self {
+        Self {
+            backend: Backend::Auto,
+            fuse: MountOptions::default(),
+            nfs: NfsMountOptions::default(),
+        }
+    }
+
+    /// The ways to try on this machine.
+    pub fn plan(&self) -> backend::Plan {
+        backend::plan(
+            self.backend,
+            &Machine::probe(self.fuse.helper.path.as_deref()),
+        )
+    }
+}
+
+/// Mounts `vfs` on `mountpoint` as `ways` says, in the foreground: until it is taken
+/// off from outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
+pub fn mount_as(vfs: Arc<Vfs>, mountpoint: &Path, ways: &Ways) -> anyhow::Result<()> {
+    // A mount point no way could use fails once, before any way is tried.
+    markbase_fuse::prepare_mount_point(mountpoint)?;
+    let plan = ways.plan();
     for (way, why) in &plan.passed {
         tracing::info!("not mounting via {}: {why}", way.name());
     }
     if plan.tries.is_empty() {
-        let passed: Vec<String> = plan
-            .passed
-            .iter()
-            .map(|(way, why)| format!("{}: {why}", way.name()))
-            .collect();
         bail!(
             "this machine offers no way to mount ({})",
-            passed.join("; ")
+            plan.passed_over()
         );
     }
     // Signals are caught before mounting, so that none is lost in between.
@@ -54,10 +88,10 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
     let mut tries = plan.tries.iter().peekable();
     while let Some((way, why)) = tries.next() {
         // The choice is said when markbase made it; one asked for needs no reason.
-        if args.backend == Backend::Auto {
+        if ways.backend == Backend::Auto {
             eprintln!("markbase: mounting via {} ({why})", way.name());
         }
-        match start(*way, Arc::clone(&vfs), args, &options) {
+        match start(*way, Arc::clone(&vfs), mountpoint, ways) {
             Ok(mount) => return stay(&vfs, mount, *way, &mut signals),
             Err(err) => match tries.peek() {
                 Some((next, _)) => eprintln!(
@@ -72,36 +106,20 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
     unreachable!("a plan with tries returns from its last")
 }
 
-/// Mounts `vfs` on `mountpoint` through FUSE in the foreground (`markbase demo`): until
-/// it is unmounted from outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
-pub fn serve(vfs: Arc<Vfs>, mountpoint: &Path, options: &MountOptions) -> anyhow::Result<()> {
-    let mut signals =
-        Signals::new([SIGINT, SIGTERM, SIGHUP]).context("cannot install signal handlers")?;
-    let mount = Box::new(Mount::new(Arc::clone(&vfs), mountpoint, options)?);
-    stay(&vfs, mount, Way::Fuse, &mut signals)
-}
-
-/// Mounts `vfs` the way `way` says.
+/// Mounts `vfs` on `mountpoint` the way `way` says.
 fn start(
     way: Way,
     vfs: Arc<Vfs>,
-    args: &MountArgs,
-    options: &MountOptions,
+    mountpoint: &Path,
+    ways: &Ways,
 ) -> anyhow::Result<Box<dyn Foreground>> {
-    let mountpoint = &args.mountpoint;
     Ok(match way {
         Way::Fuse if cfg!(target_os = "macos") => {
             bail!("--backend fuse is Linux's /dev/fuse; on macOS mount via nfs or fuse-t")
         }
-        Way::Fuse => Box::new(Mount::new(vfs, mountpoint, options)?),
-        Way::FuseT => Box::new(Mount::with_helper(vfs, mountpoint, options)?),
-        Way::Nfs => {
-            let options = NfsMountOptions {
-                mount_timeout: args.mount_timeout,
-                ..NfsMountOptions::default()
-            };
-            Box::new(NfsMount::start(vfs, mountpoint, options)?)
-        }
+        Way::Fuse => Box::new(Mount::new(vfs, mountpoint, &ways.fuse)?),
+        Way::FuseT => Box::new(Mount::with_helper(vfs, mountpoint, &ways.fuse)?),
+        Way::Nfs => Box::new(NfsMount::start(vfs, mountpoint, ways.nfs.clone())?),
     })
 }
 
@@ -171,23 +189,6 @@ fn stay(
     mount.unmount()?;
     eprintln!("markbase: unmounted {mountpoint}");
     Ok(())
-}
-
-/// Why this machine cannot mount, if it cannot: no FUSE device, no fuse-t helper.
-pub fn unavailable(options: &MountOptions) -> Option<String> {
-    #[cfg(target_os = "linux")]
-    {
-        let _ = options;
-        (!Path::new("/dev/fuse").exists()).then(|| {
-            String::from("/dev/fuse is missing (load the fuse module, or give the container --device /dev/fuse)")
-        })
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        markbase_fuse::locate_helper(options.helper.path.as_deref())
-            .err()
-            .map(|err| err.to_string())
-    }
 }
 
 /// Unmounts a mount point, or clears a dead mount there.
