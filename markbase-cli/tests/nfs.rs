@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use common::{assert_fails_with, markbase, run, signal};
+use common::{assert_fails_with, exit_within, markbase, run, signal, start_reading};
 use markbase_testkit::{cannot_run, is_root, require_tool, run_within, write_pattern_file};
 
 /// A served catalog: the server's process and its port.
@@ -22,12 +21,13 @@ struct Served {
 impl Served {
     /// `markbase serve nfs` of `catalog` on a free loopback port, once it says so.
     fn start(catalog: &Path) -> Self {
-        let (child, first, mut said) = start(markbase().arg("--catalog").arg(catalog).args([
-            "serve",
-            "nfs",
-            "--listen",
-            "127.0.0.1:0",
-        ]));
+        let (child, first, mut said) =
+            start_reading(markbase().arg("--catalog").arg(catalog).args([
+                "serve",
+                "nfs",
+                "--listen",
+                "127.0.0.1:0",
+            ]));
         let port = first
             .split(" at 127.0.0.1:")
             .nth(1)
@@ -53,21 +53,6 @@ impl Drop for Served {
         signal(&self.child, libc::SIGTERM);
         let _ = self.child.wait();
     }
-}
-
-/// Starts `command` with its stderr read; the child, the first line it said, and the
-/// rest of what it says.
-fn start(command: &mut Command) -> (Child, String, BufReader<std::process::ChildStderr>) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    said.read_line(&mut first).unwrap();
-    (child, first, said)
 }
 
 /// Runs a libnfs tool, which must succeed; its stdout.
@@ -312,7 +297,7 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
     std::fs::create_dir(&mountpoint).unwrap();
 
     let mount = || {
-        let (child, first, said) = start(
+        let (child, first, said) = start_reading(
             markbase()
                 .arg("--catalog")
                 .arg(&catalog)
@@ -368,16 +353,4 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
         rest.contains("was unmounted"),
         "markbase mount said: {rest}"
     );
-}
-
-/// The exit status of `child` if it exits within `limit`.
-fn exit_within(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }

@@ -81,17 +81,13 @@ impl NfsProcess {
     /// Waits up to `limit` for the process to exit: its status and how long it took.
     fn wait_exit(&mut self, limit: Duration) -> (ExitStatus, Duration) {
         let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return (status, started.elapsed());
-            }
-            assert!(
-                started.elapsed() < limit,
+        let status = common::exit_within(&mut self.child, limit).unwrap_or_else(|| {
+            panic!(
                 "markbase serve nfs still runs {limit:?} later; stderr: {}",
                 self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            )
+        });
+        (status, started.elapsed())
     }
 
     /// Kills the server at once, as a crash would.

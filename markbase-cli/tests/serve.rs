@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{markbase, signal};
 use markbase_testkit::{require_tool, run_within, write_pattern_file};
@@ -68,35 +68,21 @@ fn start(
     listen: &str,
     options: &[&str],
 ) -> (Child, String, BufReader<std::process::ChildStderr>) {
-    let mut child = markbase()
-        .arg("--catalog")
-        .arg(catalog)
-        .args(["serve", "--listen", listen])
-        .args(options)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut said = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    said.read_line(&mut first).unwrap();
-    (child, first, said)
+    common::start_reading(
+        markbase()
+            .arg("--catalog")
+            .arg(catalog)
+            .args(["serve", "--listen", listen])
+            .args(options),
+    )
 }
 
 /// Waits for `child` to exit within `limit`, killing it and failing otherwise.
 fn exits_within(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let started = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            panic!("still running {limit:?} after the server was signalled");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    common::exit_within(child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("still running {limit:?} after the server was signalled");
+    })
 }
 
 #[test]

@@ -95,18 +95,14 @@ impl Daemon {
     /// Waits up to `limit` for the daemon to exit; its status and how long it took.
     pub fn wait_exit(&mut self, limit: Duration) -> (ExitStatus, Duration) {
         let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                self.status = Some(status);
-                return (status, started.elapsed());
-            }
-            assert!(
-                started.elapsed() < limit,
+        let status = super::exit_within(&mut self.child, limit).unwrap_or_else(|| {
+            panic!(
                 "markbase mount still runs {limit:?} later; stderr: {}",
                 self.stderr()
-            );
-            thread::sleep(Duration::from_millis(10));
-        }
+            )
+        });
+        self.status = Some(status);
+        (status, started.elapsed())
     }
 
     /// Sends `signal` and asserts a clean exit within the shutdown limit, mount gone.

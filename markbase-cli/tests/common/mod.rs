@@ -4,8 +4,9 @@
 // Each test file uses its own part of this.
 #![allow(dead_code)]
 
-use std::process::{Child, Command, Output};
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use markbase_testkit::run_within;
 
@@ -53,6 +54,35 @@ pub fn assert_fails_with(output: &Output, needle: &str) {
         stderr.contains(needle),
         "{stderr:?} does not mention {needle:?}"
     );
+}
+
+/// Starts `command` with its stderr read; the child, the first line it said, and the
+/// rest of what it says.
+pub fn start_reading(command: &mut Command) -> (Child, String, BufReader<ChildStderr>) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    said.read_line(&mut first).unwrap();
+    (child, first, said)
+}
+
+/// The exit status of `child` if it exits within `limit` (it is polled).
+pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Sends `signal` to `child`, which has not been reaped.
