@@ -33,6 +33,25 @@ pub(super) fn resolve(listen: &Listen) -> anyhow::Result<Vec<SocketAddr>> {
     Ok(addresses)
 }
 
+/// The server `bind` makes on the first of `addresses` it can bind; when none, every
+/// address with its error.
+pub(super) async fn bind_first<S, E, F>(
+    addresses: &[SocketAddr],
+    mut bind: impl FnMut(SocketAddr) -> F,
+) -> Result<S, Vec<(SocketAddr, E)>>
+where
+    F: std::future::Future<Output = Result<S, E>>,
+{
+    let mut failed = Vec::new();
+    for address in addresses {
+        match bind(*address).await {
+            Ok(server) => return Ok(server),
+            Err(err) => failed.push((*address, err)),
+        }
+    }
+    Err(failed)
+}
+
 pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -6,7 +6,7 @@ use anyhow::bail;
 use markbase_nfs::NfsServer;
 use markbase_vfs::Vfs;
 
-use super::{resolve, runtime, stop_signal};
+use super::{bind_first, resolve, runtime, stop_signal};
 use crate::cli::NfsArgs;
 
 /// Serves `vfs` over NFSv3 on `args.listen` until SIGINT or SIGTERM.
@@ -17,19 +17,17 @@ pub fn serve(vfs: Vfs, args: &NfsArgs) -> anyhow::Result<()> {
     let read_only = vfs.config().read_only;
     let runtime = runtime()?;
     runtime.block_on(async {
-        let mut failed = Vec::new();
-        let mut bound = None;
-        for address in &addresses {
-            match NfsServer::bind(Arc::clone(&vfs), *address, args.allow.clone()).await {
-                Ok(server) => {
-                    bound = Some(server);
-                    break;
-                }
-                Err(err) => failed.push(err.to_string()),
+        let bound = bind_first(&addresses, |address| {
+            NfsServer::bind(Arc::clone(&vfs), address, args.allow.clone())
+        })
+        .await;
+        // Each error names its address.
+        let server = match bound {
+            Ok(server) => server,
+            Err(failed) => {
+                let failed: Vec<String> = failed.iter().map(|(_, err)| err.to_string()).collect();
+                bail!("{}", failed.join("; "));
             }
-        }
-        let Some(server) = bound else {
-            bail!("{}", failed.join("; "));
         };
         let address = server.local_addr();
         let stop = stop_signal()?;

@@ -7,7 +7,7 @@ use anyhow::bail;
 use markbase_dav::{Access, Credentials, DavServer};
 use markbase_vfs::Vfs;
 
-use super::{resolve, runtime, stop_signal};
+use super::{bind_first, resolve, runtime, stop_signal};
 use crate::cli::{Listen, WebDavArgs};
 
 /// Serves `vfs` on `args.listen` until SIGINT or SIGTERM.
@@ -72,13 +72,17 @@ async fn bind(
     addresses: &[SocketAddr],
     access: Access,
 ) -> anyhow::Result<DavServer> {
-    let mut failed = Vec::new();
-    for address in addresses {
-        match DavServer::bind(Arc::clone(&vfs), *address, access.clone()).await {
-            Ok(server) => return Ok(server),
-            Err(err) => failed.push(format!("{address}: {err}")),
-        }
-    }
+    let failed = match bind_first(addresses, |address| {
+        DavServer::bind(Arc::clone(&vfs), address, access.clone())
+    })
+    .await
+    {
+        Ok(server) => return Ok(server),
+        Err(failed) => failed
+            .iter()
+            .map(|(address, err)| format!("{address}: {err}"))
+            .collect::<Vec<_>>(),
+    };
     match addresses {
         [address] if address.to_string() == listen.to_string() => {
             bail!("cannot listen on {}", failed.join("; "))
