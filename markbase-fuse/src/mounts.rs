@@ -2,7 +2,6 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::error::MountError;
 
@@ -265,23 +264,6 @@ pub fn unmount_path(path: &Path, lazy: bool) -> Result<Unmounted, MountError> {
         Some(libc::EBUSY) => MountError::Busy(path),
         _ => MountError::Unmount { path, cause },
     })
-}
-
-/// Runs `probe` on a thread and waits at most `limit` for it: a dead network or FUSE
-/// mount can block a `stat` for minutes. `None` when it did not finish in time (the
-/// thread is left to finish on its own).
-pub(crate) fn with_deadline<T: Send + 'static>(
-    limit: Duration,
-    probe: impl FnOnce() -> T + Send + 'static,
-) -> Option<T> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("markbase-probe".into())
-        .spawn(move || {
-            let _ = tx.send(probe());
-        })
-        .ok()?;
-    rx.recv_timeout(limit).ok()
 }
 
 #[cfg(all(test, target_os = "linux"))]

@@ -11,9 +11,9 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -278,7 +278,7 @@ impl NfsMount {
                 NfsMountError::Runtime(cause)
             }
         })?;
-        let status = wait_bounded(&mut child, self.options.mount_timeout);
+        let status = markbase_process::wait_or_kill_group(&mut child, self.options.mount_timeout);
         let output = read_back(&mut log);
         match status {
             None => Err(NfsMountError::CommandHung {
@@ -289,7 +289,7 @@ impl NfsMount {
             Some(status) if status.success() => Ok(output),
             Some(status) => Err(NfsMountError::CommandFailed {
                 program: program_name,
-                exit: describe_exit(status),
+                exit: markbase_process::describe_exit(status),
                 output,
             }),
         }
@@ -326,12 +326,12 @@ impl NfsMount {
             args.push(self.mountpoint.clone().into());
             let mut log = tempfile::tempfile().map_err(NfsMountError::Runtime)?;
             let result = spawn(Path::new("umount"), &args, &log)
-                .map(|mut child| wait_bounded(&mut child, self.options.unmount_timeout));
+                .map(|mut child| markbase_process::wait_or_kill_group(&mut child, self.options.unmount_timeout));
             let output = read_back(&mut log);
             match result {
                 Ok(Some(status)) if status.success() && !self.is_mounted() => return Ok(()),
                 Ok(Some(status)) => {
-                    last = format!("umount {}{}", describe_exit(status), said(&output))
+                    last = format!("umount {}{}", markbase_process::describe_exit(status), said(&output))
                 }
                 Ok(None) => {
                     last = format!(
@@ -448,24 +448,6 @@ fn spawn(program: &Path, args: &[OsString], log: &File) -> io::Result<Child> {
         .spawn()
 }
 
-/// The child's exit status if it ends within `limit`; otherwise its whole process
-/// group is killed and `None` returned.
-fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => break,
-        }
-    }
-    if let Some(group) = rustix::process::Pid::from_raw(child.id() as i32) {
-        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
-    }
-    let _ = child.wait();
-    None
-}
-
 /// What was written to `log`, at most its last 4 KiB.
 fn read_back(log: &mut File) -> String {
     const KEPT: u64 = 4096;
@@ -480,13 +462,4 @@ fn read_back(log: &mut File) -> String {
         text = String::from_utf8_lossy(&bytes).trim().to_owned();
     }
     text
-}
-
-/// "exited with code 3", "was killed by signal 9".
-fn describe_exit(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
-        (None, None) => format!("ended ({status})"),
-    }
 }

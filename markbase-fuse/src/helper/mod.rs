@@ -14,9 +14,9 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -317,8 +317,11 @@ impl HelperSession {
 
     /// The error for a helper that closed its end: how it exited, waiting up to `grace`.
     fn exited(&mut self, grace: Duration) -> HelperError {
-        let exit = wait_with_deadline(&mut self.child, grace)
-            .map_or_else(|| String::from("closed its socket"), describe_exit);
+        let exit = markbase_process::wait_within(&mut self.child, grace)
+            .map_or_else(
+                || String::from("closed its socket"),
+                markbase_process::describe_exit,
+            );
         HelperError::Exited {
             path: self.helper.clone(),
             exit,
@@ -329,7 +332,7 @@ impl HelperSession {
     /// Checks that the mount point now holds another filesystem, answered by us.
     fn verify(&self, fs: &MarkbaseFs, before: u64, limit: Duration) -> Result<(), String> {
         let path = self.mountpoint.clone();
-        let stat = mounts::with_deadline(limit, move || std::fs::metadata(path))
+        let stat = markbase_process::with_deadline(limit, move || std::fs::metadata(path))
             .ok_or_else(|| format!("a stat of it did not return within {limit:?}"))?
             .map_err(|err| format!("a stat of it failed: {err}"))?;
         if stat.dev() == before {
@@ -357,7 +360,7 @@ impl HelperSession {
         let deadline = Instant::now() + limit;
         let _ = (&self.monitor).write_all(b"unmount");
         let half = limit / 2;
-        if wait_with_deadline(&mut self.child, half).is_none() {
+        if markbase_process::wait_within(&mut self.child, half).is_none() {
             tracing::warn!(
                 "fuse-t helper (pid {}) still running {half:?} after the unmount request; stopping it",
                 self.child.id()
@@ -375,7 +378,7 @@ impl HelperSession {
     fn abandon(self, before: u64) {
         let mountpoint = self.mountpoint.clone();
         let deadline = Instant::now() + Duration::from_secs(5);
-        let mounted = mounts::with_deadline(Duration::from_secs(2), move || {
+        let mounted = markbase_process::with_deadline(Duration::from_secs(2), move || {
             std::fs::metadata(mountpoint).map(|meta| meta.dev() != before)
         });
         if matches!(mounted, Some(Ok(true)) | None)
@@ -392,13 +395,17 @@ impl HelperSession {
     fn finish(mut self, deadline: Instant) -> Result<(), MountError> {
         // Bounded: on a mount whose server is gone, the statfs behind it can hang.
         let mountpoint = self.mountpoint.clone();
-        let mounted = mounts::with_deadline(Duration::from_secs(2), move || {
+        let mounted = markbase_process::with_deadline(Duration::from_secs(2), move || {
             mounts::mount_at(&mountpoint)
         });
         if matches!(mounted, Some(Ok(Some(_))) | None) {
             let _ = mounts::detach(&self.mountpoint);
         }
-        stop_child(&mut self.child, deadline);
+        // Half a second of the time left is kept for the request threads.
+        let grace = deadline
+            .saturating_duration_since(Instant::now())
+            .saturating_sub(Duration::from_millis(500));
+        markbase_process::stop(&mut self.child, grace);
         self.channel.shut_down();
         let limit = deadline.saturating_duration_since(Instant::now());
         self.workers.finish(&self.mountpoint, limit)
@@ -462,43 +469,5 @@ fn inherit(fd: RawFd) -> io::Result<()> {
         Err(io::Error::last_os_error())
     } else {
         Ok(())
-    }
-}
-
-/// The child's exit status if it ends within `limit`.
-fn wait_with_deadline(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => return None,
-        }
-    }
-}
-
-/// Ends the child: SIGTERM, then SIGKILL if it is still there near `deadline`; reaps it.
-fn stop_child(child: &mut Child, deadline: Instant) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    if let Some(pid) = rustix::process::Pid::from_raw(child.id() as i32) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-    }
-    let grace = deadline
-        .saturating_duration_since(Instant::now())
-        .saturating_sub(Duration::from_millis(500));
-    if wait_with_deadline(child, grace).is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-}
-
-/// "exited with code 3", "was killed by signal 9".
-fn describe_exit(status: ExitStatus) -> String {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("exited with code {code}"),
-        (None, Some(signal)) => format!("was killed by signal {signal}"),
-        (None, None) => format!("ended ({status})"),
     }
 }
