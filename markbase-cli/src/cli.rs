@@ -9,7 +9,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Subcommands that read no catalog: `--catalog` is left out of their help and
 /// refused on their command line.
-const WITHOUT_CATALOG: [&str; 2] = ["demo", "umount"];
+const WITHOUT_CATALOG: [&str; 3] = ["demo", "umount", "mounts"];
 
 /// Parses the command line; a usage error exits with its message and status 2.
 pub fn parse() -> Cli {
@@ -84,11 +84,15 @@ pub enum Command {
     /// Make a demo library with its catalog (or reuse the one made before), show its
     /// tree and a resolution, then serve and mount it until Ctrl-C.
     Demo(DemoArgs),
-    /// Mount the catalog on an empty directory, in the foreground until it is unmounted
-    /// (Ctrl-C, SIGTERM, `markbase umount` or `umount`).
+    /// Mount the catalog on an empty directory. It returns once the mount is verified,
+    /// serving it in the background until `markbase umount` (with -f, in the foreground
+    /// until Ctrl-C or SIGTERM too).
     Mount(MountArgs),
     /// Unmount a markbase mount; also clears a dead mount whose server was killed.
     Umount(UmountArgs),
+    /// List this machine's markbase mounts: where, which catalog, how, since when, and
+    /// whether each answers.
+    Mounts(MountsArgs),
     /// Serve the catalog over WebDAV (the default) or NFSv3, in the foreground until
     /// Ctrl-C or SIGTERM.
     Serve(ServeArgs),
@@ -264,6 +268,35 @@ pub struct MountArgs {
     /// With `--backend nfs`: how long the system's mount command may take.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub mount_timeout: std::time::Duration,
+    /// Stay in the foreground, logging on stderr, until unmounted, Ctrl-C or SIGTERM.
+    #[arg(short, long)]
+    pub foreground: bool,
+    /// Where a background mount logs (default: a new file in the data directory's
+    /// `logs/`, $XDG_DATA_HOME/markbase or ~/.local/share/markbase).
+    #[arg(long, value_name = "FILE", conflicts_with = "foreground")]
+    pub log_file: Option<PathBuf>,
+    /// Set by a background mount's first process on the one it starts to serve: serve
+    /// in the foreground, report through stdout, and log to this file.
+    #[arg(long = &SERVE_FOR_PARENT[2..], value_name = "LOG", hide = true)]
+    pub serve_for_parent: Option<PathBuf>,
+}
+
+/// The hidden option that makes `markbase mount` the serving half of a background mount.
+pub const SERVE_FOR_PARENT: &str = "--serve-for-parent";
+
+impl MountArgs {
+    /// Whether this process serves the mount itself (rather than starting one that does).
+    pub fn serves(&self) -> bool {
+        self.foreground || self.serve_for_parent.is_some()
+    }
+}
+
+/// `markbase mounts`.
+#[derive(Debug, Args)]
+pub struct MountsArgs {
+    /// One JSON document on stdout, for scripts.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The ways `markbase mount` mounts.

@@ -252,7 +252,7 @@ fn share_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
             "Mounting it on {}: open it in a file manager or a shell; Ctrl-C unmounts.",
             mountpoint.display()
         );
-        crate::mount::mount_as(vfs, mountpoint, &ways)
+        crate::mount::mount_as(vfs, mountpoint, &ways, crate::mount::Reporting::terminal())
     };
     if let Some(server) = server {
         server.stop();
@@ -270,15 +270,9 @@ fn wait_for_stop_signal() -> Result<()> {
 }
 
 fn default_dir() -> Result<PathBuf> {
-    let data = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        Some(data) => PathBuf::from(data),
-        None => {
-            let home = std::env::var_os("HOME")
-                .context("neither XDG_DATA_HOME nor HOME is set; pass --dir")?;
-            PathBuf::from(home).join(".local/share")
-        }
-    };
-    Ok(data.join("markbase/demo"))
+    Ok(crate::data_dir::data_dir()
+        .context("pass --dir")?
+        .join("demo"))
 }
 
 /// Creates `dir`, or checks that an existing one is an earlier demo's.

@@ -1,14 +1,19 @@
 //! `markbase`: the command-line front of MarkBase VFS.
 
 mod backend;
+mod background;
 mod browse;
 mod cli;
+mod data_dir;
 mod demo;
 mod fsck;
 mod import;
 mod logging;
 mod mount;
+mod mounts;
+mod registry;
 mod serve;
+mod status;
 
 use std::process::ExitCode;
 
@@ -19,7 +24,14 @@ use cli::{Cli, Command};
 fn main() -> ExitCode {
     restore_sigpipe();
     let cli = cli::parse();
-    logging::init(cli.verbose);
+    // A background mount's serving process logs to its file: at least what it did.
+    let serves_for_parent =
+        matches!(&cli.command, Command::Mount(args) if args.serve_for_parent.is_some());
+    logging::init(if serves_for_parent {
+        cli.verbose.max(1)
+    } else {
+        cli.verbose
+    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -50,11 +62,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resolve(args) => browse::resolve(&open()?, &args.path),
         Command::Fsck(args) => fsck::run(&open()?, &args),
         Command::Demo(args) => demo::run(&args),
+        Command::Mount(args) if !args.serves() => background::mount(&args),
         Command::Mount(args) => mount::mount(
             open_with(&|config| config.read_only = args.read_only)?,
             &args,
         ),
         Command::Umount(args) => mount::umount(&args),
+        Command::Mounts(args) => mounts::run(&args),
         Command::Serve(args) => {
             let protocol = args.protocol();
             let served = protocol.served();

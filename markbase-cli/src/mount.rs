@@ -1,8 +1,9 @@
-//! `markbase mount` and `markbase umount`.
+//! `markbase mount` (the serving process: in the foreground, or the background half)
+//! and `markbase umount`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use markbase_fuse::{Mount, MountOptions, Unmounted, unmount_path};
@@ -13,13 +14,19 @@ use signal_hook::iterator::Signals;
 
 use crate::backend::{self, Machine, Way};
 use crate::cli::{Backend, MountArgs, UmountArgs};
+use crate::registry::{self, Record, Registration};
+use crate::status::{Mounted, Status};
 
 /// How often the foreground loop looks for a signal.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
-/// `markbase mount`: mounts `vfs` the way `--backend` says (for `auto`, the first way
-/// this machine offers that works, each failure named before the next is tried), and
-/// stays until the mount ends or a signal asks to unmount.
+/// How long `markbase umount` may take: to unmount, and for the serving process to end.
+const UMOUNT_LIMIT: Duration = Duration::from_secs(15);
+
+/// `markbase mount` in the process that serves: mounts `vfs` the way `--backend` says
+/// (for `auto`, the first way this machine offers that works, each failure named
+/// before the next is tried), and stays until the mount ends or a signal asks to
+/// unmount.
 pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
     let options = MountOptions {
         threads: args.threads,
@@ -35,7 +42,32 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
             ..NfsMountOptions::default()
         },
     };
-    mount_as(Arc::new(vfs), &args.mountpoint, &ways)
+    let reporting = match &args.serve_for_parent {
+        Some(log) => Reporting {
+            status: Status::Parent,
+            log: Some(log.clone()),
+        },
+        None => Reporting::terminal(),
+    };
+    mount_as(Arc::new(vfs), &args.mountpoint, &ways, reporting)
+}
+
+/// Where a serving process reports, and the log it writes, if not the terminal.
+pub struct Reporting {
+    /// Where progress and the outcome go.
+    pub status: Status,
+    /// The background mount's log file.
+    pub log: Option<PathBuf>,
+}
+
+impl Reporting {
+    /// On the terminal, logging there too: a foreground mount.
+    pub fn terminal() -> Self {
+        Self {
+            status: Status::Terminal,
+            log: None,
+        }
+    }
 }
 
 /// How to mount: the backend asked for, and each way's options.
@@ -67,9 +99,15 @@ impl Ways {
     }
 }
 
-/// Mounts `vfs` on `mountpoint` as `ways` says, in the foreground: until it is taken
-/// off from outside, or SIGINT, SIGTERM or SIGHUP unmounts it.
-pub fn mount_as(vfs: Arc<Vfs>, mountpoint: &Path, ways: &Ways) -> anyhow::Result<()> {
+/// Mounts `vfs` on `mountpoint` as `ways` says, reporting as `reporting` says, and
+/// serves it until it is taken off from outside, or SIGINT, SIGTERM or SIGHUP unmounts
+/// it.
+pub fn mount_as(
+    vfs: Arc<Vfs>,
+    mountpoint: &Path,
+    ways: &Ways,
+    mut reporting: Reporting,
+) -> anyhow::Result<()> {
     // A mount point no way could use fails once, before any way is tried.
     markbase_fuse::prepare_mount_point(mountpoint)?;
     let plan = ways.plan();
@@ -89,16 +127,18 @@ pub fn mount_as(vfs: Arc<Vfs>, mountpoint: &Path, ways: &Ways) -> anyhow::Result
     while let Some((way, why)) = tries.next() {
         // The choice is said when markbase made it; one asked for needs no reason.
         if ways.backend == Backend::Auto {
-            eprintln!("markbase: mounting via {} ({why})", way.name());
+            reporting
+                .status
+                .say(&format!("mounting via {} ({why})", way.name()));
         }
         match start(*way, Arc::clone(&vfs), mountpoint, ways) {
-            Ok(mount) => return stay(&vfs, mount, *way, &mut signals),
+            Ok(mount) => return stay(&vfs, mount, *way, &mut signals, reporting),
             Err(err) => match tries.peek() {
-                Some((next, _)) => eprintln!(
-                    "markbase: mounting via {} failed: {err:#}; trying {}",
+                Some((next, _)) => reporting.status.say(&format!(
+                    "mounting via {} failed: {err:#}; trying {}",
                     way.name(),
                     next.name()
-                ),
+                )),
                 None => return Err(err),
             },
         }
@@ -157,28 +197,30 @@ impl Foreground for NfsMount {
     }
 }
 
-/// Says that `mount` of `vfs` (made `way`) is there, and stays until it is taken off
-/// from outside or one of `signals` asks to unmount it.
+/// Reports that `mount` of `vfs` (made `way`) is there, records it, and stays until
+/// it is taken off from outside or one of `signals` asks to unmount it.
 fn stay(
     vfs: &Vfs,
     mount: Box<dyn Foreground>,
     way: Way,
     signals: &mut Signals,
+    mut reporting: Reporting,
 ) -> anyhow::Result<()> {
-    let catalog = vfs.catalog_path().display();
-    let mountpoint = mount.mountpoint().display().to_string();
-    eprintln!(
-        "markbase: {catalog} mounted on {mountpoint} via {}{}; Ctrl-C or `markbase umount {mountpoint}` unmounts",
-        way.name(),
-        if vfs.config().read_only {
-            " (read-only)"
-        } else {
-            ""
-        }
+    let mountpoint = mount.mountpoint().to_owned();
+    let shown = mountpoint.display().to_string();
+    let _registration = register(vfs, &mountpoint, way, reporting.log.clone());
+    reporting.status.mounted(
+        Mounted {
+            catalog: vfs.catalog_path().to_owned(),
+            mountpoint: mountpoint.clone(),
+            backend: way.name().to_owned(),
+            read_only: vfs.config().read_only,
+        },
+        &format!("Ctrl-C or `markbase umount {shown}` unmounts"),
     );
     loop {
         if mount.wait_ended(SIGNAL_POLL) {
-            eprintln!("markbase: {mountpoint} was unmounted");
+            reporting.status.say(&format!("{shown} was unmounted"));
             return Ok(());
         }
         if let Some(signal) = signals.pending().next() {
@@ -187,21 +229,83 @@ fn stay(
         }
     }
     mount.unmount()?;
-    eprintln!("markbase: unmounted {mountpoint}");
+    reporting.status.say(&format!("unmounted {shown}"));
     Ok(())
 }
 
-/// Unmounts a mount point, or clears a dead mount there.
+/// Records the mount for `markbase mounts` and `markbase umount`; a mount that cannot
+/// be recorded still serves, with a warning.
+fn register(vfs: &Vfs, mountpoint: &Path, way: Way, log: Option<PathBuf>) -> Option<Registration> {
+    let entry = markbase_fuse::mount_at(mountpoint).ok().flatten();
+    let record = Record {
+        mountpoint: mountpoint.to_owned(),
+        catalog: vfs.catalog_path().to_owned(),
+        backend: way.name().to_owned(),
+        pid: std::process::id(),
+        since: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs()),
+        log,
+        fstype: entry.as_ref().map(|e| e.fstype.clone()).unwrap_or_default(),
+        source: entry.map(|e| e.source).unwrap_or_default(),
+    };
+    Registration::new(&record)
+        .inspect_err(|err| tracing::warn!("`markbase mounts` will not list this mount: {err:#}"))
+        .ok()
+}
+
+/// `markbase umount`: unmounts a mount point, or clears a dead mount there, within
+/// [`UMOUNT_LIMIT`]; then waits (within the same limit) for the markbase process that
+/// served it to end, and says so.
 pub fn umount(args: &UmountArgs) -> anyhow::Result<()> {
-    let path = args.mountpoint.display();
-    match unmount_path(&args.mountpoint, args.lazy)? {
-        Unmounted::Unmounted => eprintln!("markbase: unmounted {path}"),
-        Unmounted::Detached => eprintln!(
-            "markbase: detached {path}; it goes away when the last program using it is done"
+    let started = Instant::now();
+    let point = registry::canonical(&args.mountpoint)?;
+    let path = point.display().to_string();
+    let served_by = registry::find(&point)?;
+    let (lazy, asked) = (args.lazy, args.mountpoint.clone());
+    let done = markbase_process::with_deadline(UMOUNT_LIMIT, move || unmount_path(&asked, lazy))
+        .with_context(|| {
+            format!(
+                "unmounting {path} did not finish within {} (its server may be gone); `markbase umount --lazy {path}` forces it",
+                humantime::format_duration(UMOUNT_LIMIT)
+            )
+        })??;
+    let said = match done {
+        Unmounted::Unmounted => format!("unmounted {path}"),
+        Unmounted::Detached => {
+            format!("detached {path}; it goes away when the last program using it is done")
+        }
+        Unmounted::ClearedDead => format!(
+            "{path} was a dead mount (its server had exited: Transport endpoint is not connected); cleared it"
         ),
-        Unmounted::ClearedDead => eprintln!(
-            "markbase: {path} was a dead mount (its server had exited: Transport endpoint is not connected); cleared it"
-        ),
+    };
+    let Some(entry) = served_by else {
+        eprintln!("markbase: {said}");
+        return Ok(());
+    };
+    let pid = entry.record.pid;
+    // The serving process sees the mount end, removes its record and exits; a detached
+    // mount ends only when its last user leaves.
+    let deadline = started + UMOUNT_LIMIT;
+    while done != Unmounted::Detached && entry.file.exists() && entry.record.process_alive() {
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !entry.file.exists() {
+        eprintln!("markbase: {said}; markbase pid {pid}, which served it, has stopped");
+    } else if entry.record.process_alive() {
+        let log = entry.record.log.as_ref();
+        eprintln!(
+            "markbase: {said}; markbase pid {pid}, which serves it, is still finishing{}",
+            log.map(|log| format!(" (log: {})", log.display()))
+                .unwrap_or_default()
+        );
+    } else {
+        // Its process was gone already (killed): the record is stale.
+        entry.forget();
+        eprintln!("markbase: {said}");
     }
     Ok(())
 }

@@ -10,73 +10,15 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
-use common::daemon::{Daemon, Detach, SHUTDOWN_LIMIT};
+use common::daemon::{Detach, SHUTDOWN_LIMIT};
+use common::library::{Library, use_the_mount};
 use common::{assert_fails_with, markbase, run, stderr};
 use markbase_fuse::{is_dead_fuse_mount, mount_at};
 use markbase_testkit::{detach_mount, require_fuse, require_tool, write_pattern_file};
-use tempfile::TempDir;
-
-/// A temp dir with a catalog of a few files and an empty mount point `mnt`.
-struct Library {
-    dir: TempDir,
-    /// `media/clip.mov`, imported as `/clip.mov`.
-    clip: Vec<u8>,
-}
-
-impl Library {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let media = dir.path().join("media");
-        fs::create_dir_all(media.join("Day 1")).unwrap();
-        write_pattern_file(&media.join("clip.mov"), (1 << 20) + 3, 5).unwrap();
-        fs::write(media.join("Day 1/notes.txt"), "take 3 is the one\n").unwrap();
-        fs::create_dir(dir.path().join("mnt")).unwrap();
-        let out = run(markbase()
-            .arg("import")
-            .arg(&media)
-            .arg("--catalog")
-            .arg(dir.path().join("warren.sqlite")));
-        assert!(out.status.success(), "import: {}", stderr(&out));
-        let clip = fs::read(media.join("clip.mov")).unwrap();
-        Self { dir, clip }
-    }
-
-    fn catalog(&self) -> PathBuf {
-        self.dir.path().join("warren.sqlite")
-    }
-
-    fn mountpoint(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-
-    /// `markbase --catalog C ARGS...`
-    fn markbase(&self, args: &[&str]) -> Output {
-        run(markbase().arg("--catalog").arg(self.catalog()).args(args))
-    }
-
-    /// Starts `markbase mount` on `mnt` and waits until it is mounted.
-    fn mount(&self, extra: &[&str]) -> Daemon {
-        let daemon = Daemon::start(&self.catalog(), &self.mountpoint(), self.dir.path(), extra);
-        daemon.wait_mounted();
-        daemon
-    }
-}
-
-/// Reads and writes through a running mount: the mount is really in use.
-fn use_the_mount(lib: &Library, name: &str) {
-    let mnt = lib.mountpoint();
-    assert_eq!(fs::read(mnt.join("clip.mov")).unwrap(), lib.clip);
-    assert_eq!(
-        fs::read_to_string(mnt.join("Day 1/notes.txt")).unwrap(),
-        "take 3 is the one\n"
-    );
-    fs::write(mnt.join(name), name.as_bytes()).unwrap();
-    assert_eq!(fs::read(mnt.join(name)).unwrap(), name.as_bytes());
-}
 
 #[test]
 fn signals_unmount_and_end_the_daemon_cleanly() {
@@ -334,7 +276,7 @@ fn the_backend_chosen_is_said_and_fuse_t_runs_the_named_helper() {
         .arg(lib.catalog())
         .arg("mount")
         .arg(lib.mountpoint())
-        .args(["--backend", "fuse-t"])
+        .args(["--backend", "fuse-t", "--foreground"])
         .env(markbase_fuse::HELPER_ENV, &helper)
         .stdin(std::process::Stdio::null())
         .stderr(File::create(&log).unwrap())

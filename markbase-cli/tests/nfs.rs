@@ -303,7 +303,7 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
                 .arg(&catalog)
                 .arg("mount")
                 .arg(&mountpoint)
-                .args(["--backend", "nfs"])
+                .args(["--backend", "nfs", "--foreground"])
                 .env(markbase_nfs::MOUNT_COMMAND_ENV, &fake)
                 .env("NFS_FUSE_BRIDGE", &bridge),
         );

@@ -39,8 +39,8 @@ impl KernelSession {
             path: mountpoint.to_path_buf(),
             cause: cause.to_string(),
         };
-        let mut session =
-            FuseSession::new(mountpoint, "markbase", "markbase", read_only).map_err(failed)?;
+        let mut session = FuseSession::new(mountpoint, crate::SUBTYPE, crate::SUBTYPE, read_only)
+            .map_err(failed)?;
         session.set_allow_other(allow_other);
         session.mount().map_err(failed)?;
         let mut this = Self {

@@ -35,6 +35,12 @@ pub use helper::{
     user_location as user_helper_location,
 };
 pub use mount::{Mount, MountOptions};
+/// The name a `/dev/fuse` mount gives its filesystem and subtype: the mount table shows
+/// it as `markbase` of type `fuse.markbase`.
+pub const SUBTYPE: &str = "markbase";
+
+#[cfg(target_os = "linux")]
+pub use mounts::mount_table;
 pub use mounts::{
     MountEntry, Unmounted, is_dead_fuse_mount, mount_at, prepare_mount_point, unmount_path,
 };

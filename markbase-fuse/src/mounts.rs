@@ -24,13 +24,22 @@ impl MountEntry {
 /// The mount at exactly `path` (absolute, no symlinks), the topmost one if stacked.
 #[cfg(target_os = "linux")]
 pub fn mount_at(path: &Path) -> io::Result<Option<MountEntry>> {
+    Ok(mount_table()?
+        .into_iter()
+        .filter(|(point, _)| point == path)
+        .map(|(_, entry)| entry)
+        .next_back())
+}
+
+/// Every mount this process sees, with its mount point, in mount order (Linux).
+#[cfg(target_os = "linux")]
+pub fn mount_table() -> io::Result<Vec<(PathBuf, MountEntry)>> {
     let table = std::fs::read_to_string("/proc/self/mountinfo")?;
     Ok(table
         .lines()
         .filter_map(parse_mountinfo_line)
-        .filter(|(point, _)| Path::new(point) == path)
-        .map(|(_, entry)| entry)
-        .next_back())
+        .map(|(point, entry)| (PathBuf::from(point), entry))
+        .collect())
 }
 
 /// The mount at exactly `path` (absolute, no symlinks).

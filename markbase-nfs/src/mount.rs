@@ -325,13 +325,18 @@ impl NfsMount {
             }
             args.push(self.mountpoint.clone().into());
             let mut log = tempfile::tempfile().map_err(NfsMountError::Runtime)?;
-            let result = spawn(Path::new("umount"), &args, &log)
-                .map(|mut child| markbase_process::wait_or_kill_group(&mut child, self.options.unmount_timeout));
+            let result = spawn(Path::new("umount"), &args, &log).map(|mut child| {
+                markbase_process::wait_or_kill_group(&mut child, self.options.unmount_timeout)
+            });
             let output = read_back(&mut log);
             match result {
                 Ok(Some(status)) if status.success() && !self.is_mounted() => return Ok(()),
                 Ok(Some(status)) => {
-                    last = format!("umount {}{}", markbase_process::describe_exit(status), said(&output))
+                    last = format!(
+                        "umount {}{}",
+                        markbase_process::describe_exit(status),
+                        said(&output)
+                    )
                 }
                 Ok(None) => {
                     last = format!(

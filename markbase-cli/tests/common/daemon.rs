@@ -49,6 +49,7 @@ impl Daemon {
             .arg(catalog)
             .arg("mount")
             .arg(mountpoint)
+            .arg("--foreground")
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -12,15 +12,26 @@ use markbase_testkit::run_within;
 
 #[cfg(target_os = "linux")]
 pub mod daemon;
+#[cfg(target_os = "linux")]
+pub mod library;
 
 /// How long a command that should end quickly may run before it counts as hung.
 pub const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 
-/// The binary under test, without the user's catalog or log settings.
+/// The binary under test, without the user's catalog or log settings, and with the tests'
+/// data directory (mount logs and records).
 pub fn markbase() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_markbase"));
-    cmd.env_remove("MARKBASE_CATALOG").env_remove("RUST_LOG");
+    cmd.env_remove("MARKBASE_CATALOG")
+        .env_remove("RUST_LOG")
+        .env("XDG_DATA_HOME", data_home());
     cmd
+}
+
+/// The `XDG_DATA_HOME` every `markbase` of the tests gets (under the target
+/// directory, so that nothing lands in the home of whoever runs them).
+pub fn data_home() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("data-home")
 }
 
 /// Runs `command` to its end (within [`COMMAND_LIMIT`]), which must not panic.

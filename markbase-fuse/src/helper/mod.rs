@@ -317,11 +317,10 @@ impl HelperSession {
 
     /// The error for a helper that closed its end: how it exited, waiting up to `grace`.
     fn exited(&mut self, grace: Duration) -> HelperError {
-        let exit = markbase_process::wait_within(&mut self.child, grace)
-            .map_or_else(
-                || String::from("closed its socket"),
-                markbase_process::describe_exit,
-            );
+        let exit = markbase_process::wait_within(&mut self.child, grace).map_or_else(
+            || String::from("closed its socket"),
+            markbase_process::describe_exit,
+        );
         HelperError::Exited {
             path: self.helper.clone(),
             exit,

@@ -1,0 +1,70 @@
+//! A small library (a catalog of a few files) with an empty mount point, for the test
+//! files that mount it through the binary (Linux).
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::Output;
+
+use markbase_testkit::write_pattern_file;
+use tempfile::TempDir;
+
+use super::daemon::Daemon;
+use super::{markbase, run, stderr};
+
+/// A temp dir with a catalog of a few files and an empty mount point `mnt`.
+pub struct Library {
+    pub dir: TempDir,
+    /// `media/clip.mov`, imported as `/clip.mov`.
+    pub clip: Vec<u8>,
+}
+
+impl Library {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let media = dir.path().join("media");
+        fs::create_dir_all(media.join("Day 1")).unwrap();
+        write_pattern_file(&media.join("clip.mov"), (1 << 20) + 3, 5).unwrap();
+        fs::write(media.join("Day 1/notes.txt"), "take 3 is the one\n").unwrap();
+        fs::create_dir(dir.path().join("mnt")).unwrap();
+        let out = run(markbase()
+            .arg("import")
+            .arg(&media)
+            .arg("--catalog")
+            .arg(dir.path().join("warren.sqlite")));
+        assert!(out.status.success(), "import: {}", stderr(&out));
+        let clip = fs::read(media.join("clip.mov")).unwrap();
+        Self { dir, clip }
+    }
+
+    pub fn catalog(&self) -> PathBuf {
+        self.dir.path().join("warren.sqlite")
+    }
+
+    pub fn mountpoint(&self) -> PathBuf {
+        self.dir.path().join("mnt")
+    }
+
+    /// `markbase --catalog C ARGS...`
+    pub fn markbase(&self, args: &[&str]) -> Output {
+        run(markbase().arg("--catalog").arg(self.catalog()).args(args))
+    }
+
+    /// Starts `markbase mount` on `mnt` and waits until it is mounted.
+    pub fn mount(&self, extra: &[&str]) -> Daemon {
+        let daemon = Daemon::start(&self.catalog(), &self.mountpoint(), self.dir.path(), extra);
+        daemon.wait_mounted();
+        daemon
+    }
+}
+
+/// Reads and writes through a running mount: the mount is really in use.
+pub fn use_the_mount(lib: &Library, name: &str) {
+    let mnt = lib.mountpoint();
+    assert_eq!(fs::read(mnt.join("clip.mov")).unwrap(), lib.clip);
+    assert_eq!(
+        fs::read_to_string(mnt.join("Day 1/notes.txt")).unwrap(),
+        "take 3 is the one\n"
+    );
+    fs::write(mnt.join(name), name.as_bytes()).unwrap();
+    assert_eq!(fs::read(mnt.join(name)).unwrap(), name.as_bytes());
+}
