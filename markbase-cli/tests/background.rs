@@ -311,7 +311,10 @@ fn mounts_tells_a_live_a_dead_and_a_foreign_mount_apart() {
     assert!(out.status.success(), "mount -t tmpfs: {}", stderr(&out));
 
     // The table first: a foreign mount's stale record is shown once, then forgotten.
-    let dead_mnt = dead.mountpoint().canonicalize().unwrap_or(dead.mountpoint());
+    let dead_mnt = dead
+        .mountpoint()
+        .canonicalize()
+        .unwrap_or(dead.mountpoint());
     let foreign_mnt = foreign_mnt.canonicalize().unwrap();
     let table = run(markbase().arg("mounts"));
     let table = String::from_utf8_lossy(&table.stdout).into_owned();

@@ -10,6 +10,7 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -280,6 +281,8 @@ fn the_backend_chosen_is_said_and_fuse_t_runs_the_named_helper() {
         .env(markbase_fuse::HELPER_ENV, &helper)
         .stdin(std::process::Stdio::null())
         .stderr(File::create(&log).unwrap())
+        // A process group of its own, as a shell gives a foreground job.
+        .process_group(0)
         .spawn()
         .unwrap();
     let _detach = Detach(lib.mountpoint());
@@ -306,13 +309,14 @@ fn the_backend_chosen_is_said_and_fuse_t_runs_the_named_helper() {
         lib.clip
     );
 
-    common::signal(&child, libc::SIGINT);
+    // Ctrl-C, as a terminal sends it: to the whole process group. The helper, in a
+    // session of its own, is not in it: it lives on until markbase tells it to unmount.
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(-(child.id() as libc::pid_t), libc::SIGINT) };
     let status = child.wait().unwrap();
-    assert!(
-        status.success(),
-        "{status}: {}",
-        fs::read_to_string(&log).unwrap()
-    );
+    let said = fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{status}: {said}");
+    assert!(said.contains("markbase: unmounted "), "{said}");
     assert!(
         mount_at(&lib.mountpoint()).unwrap().is_none(),
         "still mounted"
