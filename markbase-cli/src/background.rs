@@ -115,7 +115,10 @@ fn prune_logs(dir: &Path) {
     logs.sort();
     let excess = logs.len().saturating_sub(LOGS_KEPT - 1);
     for old in &logs[..excess] {
-        if let Err(err) = fs::remove_file(old) {
+        // Another mount starting at the same time may have removed it first.
+        if let Err(err) = fs::remove_file(old)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
             tracing::warn!("cannot remove the old log {}: {err}", old.display());
         }
     }

@@ -265,6 +265,11 @@ pub struct MountArgs {
     /// `mount_nfs`: nothing to install on a Mac).
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// When the mount is made through fuse-t: the protocol its helper serves macOS
+    /// (fuse-t's own `--backend`; its default is nfs, and its maintainer suggests smb
+    /// where NFS is slow).
+    #[arg(long, value_enum, value_name = "PROTOCOL")]
+    pub fuse_t_backend: Option<FuseTBackend>,
     /// With `--backend nfs`: how long the system's mount command may take.
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub mount_timeout: std::time::Duration,
@@ -311,6 +316,24 @@ pub enum Backend {
     FuseT,
     /// markbase's NFSv3 server, mounted by the system's NFS client.
     Nfs,
+}
+
+/// What fuse-t's helper serves macOS with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FuseTBackend {
+    /// NFSv4, mounted by mount_nfs (fuse-t's default).
+    Nfs,
+    /// SMB, mounted by mount_smbfs.
+    Smb,
+}
+
+impl From<FuseTBackend> for markbase_fuse::FuseTBackend {
+    fn from(backend: FuseTBackend) -> Self {
+        match backend {
+            FuseTBackend::Nfs => Self::Nfs,
+            FuseTBackend::Smb => Self::Smb,
+        }
+    }
 }
 
 /// `markbase umount`.

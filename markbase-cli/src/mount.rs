@@ -28,12 +28,28 @@ const UMOUNT_LIMIT: Duration = Duration::from_secs(15);
 /// before the next is tried), and stays until the mount ends or a signal asks to
 /// unmount.
 pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
-    let options = MountOptions {
+    if let Some(protocol) = args.fuse_t_backend
+        && matches!(args.backend, Backend::Fuse | Backend::Nfs)
+    {
+        fn name(value: &impl clap::ValueEnum) -> String {
+            value
+                .to_possible_value()
+                .map(|value| value.get_name().to_owned())
+                .unwrap_or_default()
+        }
+        bail!(
+            "--fuse-t-backend {} is for mounts made through fuse-t, and --backend {} does not use it",
+            name(&protocol),
+            name(&args.backend)
+        );
+    }
+    let mut options = MountOptions {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
         allow_other: args.allow_other,
         ..MountOptions::default()
     };
+    options.helper.backend = args.fuse_t_backend.map(Into::into);
     let ways = Ways {
         backend: args.backend,
         fuse: options,

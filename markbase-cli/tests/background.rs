@@ -219,6 +219,12 @@ fn a_background_mount_that_cannot_mount_says_why_in_one_line() {
     );
     assert_eq!(listed(&mnt), None);
 
+    let out = mount(&lib, &["--backend", "nfs", "--fuse-t-backend", "smb"]);
+    assert_fails_with(
+        &out,
+        "--fuse-t-backend smb is for mounts made through fuse-t, and --backend nfs does not use it",
+    );
+
     let missing = lib.dir.path().join("nowhere.sqlite");
     let out = run(markbase()
         .arg("--catalog")

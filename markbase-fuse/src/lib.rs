@@ -31,7 +31,7 @@ mod workers;
 pub use error::{HelperError, MountError};
 pub use fs::{CachePolicy, MarkbaseFs};
 pub use helper::{
-    HELPER_ENV, HelperConfig, INSTALL_LOCATIONS, locate as locate_helper,
+    FuseTBackend, HELPER_ENV, HelperConfig, INSTALL_LOCATIONS, locate as locate_helper,
     user_location as user_helper_location,
 };
 pub use mount::{Mount, MountOptions};

@@ -159,6 +159,7 @@ impl Scenario {
                 verify_timeout: Duration::from_secs(5),
                 browse: true,
                 log_dir: self.dir.path().to_path_buf(),
+                backend: None,
             },
             ..MountOptions::default()
         }
@@ -522,6 +523,29 @@ fn dontbrowse_is_passed_only_for_a_hidden_volume() {
 
     // The default, shown, given to a helper that expects the flag: it is missing.
     let (result, _) = scenario.mount(&hidden, Duration::from_secs(10));
+    let err = helper_error(result);
+    assert_message(&err, &["exited with code 64"]);
+    let said = fs::read_to_string(scenario.log()).unwrap();
+    assert!(said.contains("where libfuse gives"), "{said}");
+    scenario.assert_clean();
+}
+
+/// fuse-t's `--backend` is passed, after the other flags as libfuse passes it for
+/// `-o backend=smb`, only when asked for; the fake refuses a command line without it.
+#[test]
+fn the_fuse_t_backend_is_passed_only_when_asked_for() {
+    if !fake_helper_can_run() {
+        return;
+    }
+    let scenario = Scenario::new();
+    let smb = scenario.fake_helper("relay", &[("FAKE_HELPER_BACKEND", "smb")]);
+    let mut options = scenario.options(&smb, Duration::from_secs(10));
+    options.helper.backend = Some(markbase_fuse::FuseTBackend::Smb);
+    let mount = Mount::with_helper(Arc::clone(&scenario.vfs), &scenario.mountpoint, &options)
+        .unwrap_or_else(|err| panic!("an SMB-backed mount through the fake helper: {err}"));
+    mount.unmount().expect("unmount");
+
+    let (result, _) = scenario.mount(&smb, Duration::from_secs(10));
     let err = helper_error(result);
     assert_message(&err, &["exited with code 64"]);
     let said = fs::read_to_string(scenario.log()).unwrap();

@@ -50,6 +50,28 @@ pub struct HelperConfig {
     /// Where the helper's output goes, a file of its own: kept when the mount fails
     /// or ends badly, removed when it ends well.
     pub log_dir: PathBuf,
+    /// How fuse-t serves the mount to macOS (its `--backend`); `None` for fuse-t's
+    /// default, NFS.
+    pub backend: Option<FuseTBackend>,
+}
+
+/// The protocol fuse-t's helper serves the mount to macOS with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FuseTBackend {
+    /// NFSv4, mounted by `mount_nfs` (fuse-t's default).
+    Nfs,
+    /// SMB, mounted by `mount_smbfs`: what fuse-t's maintainer suggests where NFS is slow.
+    Smb,
+}
+
+impl FuseTBackend {
+    /// Its name on the helper's command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Nfs => "nfs",
+            Self::Smb => "smb",
+        }
+    }
 }
 
 impl HelperConfig {
@@ -64,6 +86,7 @@ impl HelperConfig {
             verify_timeout: Duration::from_secs(10),
             browse: true,
             log_dir: std::env::temp_dir(),
+            backend: None,
         }
     }
 }
@@ -433,8 +456,11 @@ fn spawn(
     if !config.browse {
         command.arg("--dontbrowse=true");
     }
+    command.arg("--noatime=true");
+    if let Some(backend) = config.backend {
+        command.arg("--backend").arg(backend.name());
+    }
     command
-        .arg("--noatime=true")
         .arg(mountpoint)
         .env("_FUSE_CALL_BY_LIB", "1")
         .env("_FUSE_COMMFD", comm_fd.to_string())
