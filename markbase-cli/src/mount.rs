@@ -155,6 +155,14 @@ pub fn mount_as(
                     way.name(),
                     next.name()
                 )),
+                // When markbase chose, the ways it passed over say what else to do.
+                None if ways.backend == Backend::Auto && !plan.passed.is_empty() => {
+                    bail!(
+                        "mounting via {} failed: {err:#}; no other way to mount is left ({})",
+                        way.name(),
+                        plan.passed_over()
+                    );
+                }
                 None => return Err(err),
             },
         }
