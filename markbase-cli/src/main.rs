@@ -4,6 +4,7 @@ mod backend;
 mod browse;
 mod cli;
 mod demo;
+mod doctor;
 mod fsck;
 mod import;
 mod logging;
@@ -55,6 +56,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &args,
         ),
         Command::Umount(args) => mount::umount(&args),
+        Command::Doctor(args) => doctor::run(&cli.catalog, &args),
         Command::Serve(args) => {
             let protocol = args.protocol();
             let served = protocol.served();

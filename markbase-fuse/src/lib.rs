@@ -36,5 +36,6 @@ pub use helper::{
 };
 pub use mount::{Mount, MountOptions};
 pub use mounts::{
-    MountEntry, Unmounted, is_dead_fuse_mount, mount_at, prepare_mount_point, unmount_path,
+    MountEntry, Unmounted, inspect_mount_point, is_dead_fuse_mount, mount_at, prepare_mount_point,
+    unmount_path,
 };
