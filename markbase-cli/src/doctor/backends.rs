@@ -48,7 +48,9 @@ fn dev_fuse(machine: &Machine, needed: bool, user: &User) -> Check {
             "fuse",
             Status::unmet(
                 needed,
-                format!("load the module (`sudo modprobe fuse`); in a container, start it with `{CONTAINER_FUSE}`"),
+                format!(
+                    "load the module (`sudo modprobe fuse`); in a container, start it with `{CONTAINER_FUSE}`"
+                ),
             ),
             format!("{DEV_FUSE} does not exist"),
         );
@@ -58,7 +60,11 @@ fn dev_fuse(machine: &Machine, needed: bool, user: &User) -> Check {
         .unwrap_or_default();
     let err = match OpenOptions::new().read(true).write(true).open(DEV_FUSE) {
         Ok(_) => {
-            return Check::new("fuse", Status::Ok, format!("{DEV_FUSE} opens read-write ({owner})"));
+            return Check::new(
+                "fuse",
+                Status::Ok,
+                format!("{DEV_FUSE} opens read-write ({owner})"),
+            );
         }
         Err(err) => err,
     };
@@ -67,7 +73,9 @@ fn dev_fuse(machine: &Machine, needed: bool, user: &User) -> Check {
             "fuse",
             Status::unmet(
                 needed,
-                format!("in a container, start it with `{CONTAINER_FUSE}`; otherwise check the device's driver (`sudo modprobe fuse`)"),
+                format!(
+                    "in a container, start it with `{CONTAINER_FUSE}`; otherwise check the device's driver (`sudo modprobe fuse`)"
+                ),
             ),
             format!("{DEV_FUSE} cannot be opened ({err}; {owner})"),
         );
@@ -116,7 +124,9 @@ fn fusermount(needed: bool, user: &User) -> Check {
             FUSERMOUNT,
             Status::unmet(
                 needed,
-                String::from("install fuse3 (`sudo apt install fuse3`, `sudo dnf install fuse3`), or run markbase as root"),
+                String::from(
+                    "install fuse3 (`sudo apt install fuse3`, `sudo dnf install fuse3`), or run markbase as root",
+                ),
             ),
             format!("not found on PATH{also}: a user other than root mounts FUSE through it"),
         );
@@ -134,7 +144,9 @@ fn fusermount(needed: bool, user: &User) -> Check {
                 FUSERMOUNT,
                 Status::unmet(
                     needed,
-                    format!("`sudo chown root {at} && sudo chmod u+s {at}`, or run markbase as root"),
+                    format!(
+                        "`sudo chown root {at} && sudo chmod u+s {at}`, or run markbase as root"
+                    ),
                 ),
                 format!("{} is not setuid root ({owner})", path.display()),
             )
@@ -155,7 +167,10 @@ fn fuse_t(machine: &Machine, needed: bool) -> Check {
             "fuse-t",
             Status::unmet(
                 needed,
-                format!("set {} to an executable go-nfsv4", markbase_fuse::HELPER_ENV),
+                format!(
+                    "set {} to an executable go-nfsv4",
+                    markbase_fuse::HELPER_ENV
+                ),
             ),
             why.clone(),
         ),
@@ -184,7 +199,9 @@ fn nfs_client(machine: &Machine, needed: bool) -> Check {
             "nfs",
             Status::unmet(
                 needed,
-                format!("it ships with macOS, so check the system; meanwhile mount through fuse-t (`{INSTALL_FUSE_T}`, then `markbase mount --backend fuse-t DIR`)"),
+                format!(
+                    "it ships with macOS, so check the system; meanwhile mount through fuse-t (`{INSTALL_FUSE_T}`, then `markbase mount --backend fuse-t DIR`)"
+                ),
             ),
             String::from("/sbin/mount_nfs is missing"),
         );
@@ -193,7 +210,9 @@ fn nfs_client(machine: &Machine, needed: bool) -> Check {
         "nfs",
         Status::unmet(
             needed,
-            String::from("`sudo apt install nfs-common` (Debian, Ubuntu) or `sudo dnf install nfs-utils` (Fedora)"),
+            String::from(
+                "`sudo apt install nfs-common` (Debian, Ubuntu) or `sudo dnf install nfs-utils` (Fedora)",
+            ),
         ),
         String::from("no NFS client (mount.nfs in /sbin or /usr/sbin): --backend nfs cannot mount"),
     )
@@ -238,7 +257,10 @@ pub fn summary(plan: &Plan, macos: bool, ready: bool) -> Check {
         return Check::new(
             name,
             Status::Fail(fix),
-            format!("none: this machine offers no way to mount ({})", plan.passed_over()),
+            format!(
+                "none: this machine offers no way to mount ({})",
+                plan.passed_over()
+            ),
         );
     };
     let way = way.name();

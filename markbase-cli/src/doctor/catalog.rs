@@ -26,7 +26,10 @@ pub fn check(path: &Path, user: &User) -> (Check, Option<Vfs>) {
             let check = Check::new(
                 "catalog",
                 Status::Fail(ask_for_help()),
-                format!("{}: opens, but its nodes cannot be counted: {err}", shown.display()),
+                format!(
+                    "{}: opens, but its nodes cannot be counted: {err}",
+                    shown.display()
+                ),
             );
             return (check, Some(vfs));
         }
@@ -56,11 +59,14 @@ pub fn check(path: &Path, user: &User) -> (Check, Option<Vfs>) {
 /// The line of a catalog that does not open: the file, what is wrong, the fix.
 fn refused(path: &Path, err: &VfsError, user: &User) -> Check {
     let at = quoted(path);
-    let make_one = format!("make one from a folder of media with `markbase --catalog {at} import DIR`");
+    let make_one =
+        format!("make one from a folder of media with `markbase --catalog {at} import DIR`");
     let (detail, fix) = match err {
         VfsError::CatalogMissing(_) => (
             String::from("does not exist"),
-            format!("{make_one}, or name an existing catalog with --catalog PATH (or MARKBASE_CATALOG)"),
+            format!(
+                "{make_one}, or name an existing catalog with --catalog PATH (or MARKBASE_CATALOG)"
+            ),
         ),
         VfsError::CatalogUnreadable { cause, .. } => {
             let owner = std::fs::metadata(path)
@@ -71,6 +77,29 @@ fn refused(path: &Path, err: &VfsError, user: &User) -> Check {
                 format!(
                     "let {} read and write it (`sudo chown {} {at}`), or run markbase as its owner",
                     user.name, user.name
+                ),
+            )
+        }
+        VfsError::CatalogReadOnly { reason, .. } => {
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            let owners = [path, dir]
+                .iter()
+                .filter_map(|file| {
+                    let meta = std::fs::metadata(file).ok()?;
+                    Some(format!("{}: {}", file.display(), mode_and_owner(&meta)))
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            (
+                format!(
+                    "cannot be written by user {} ({reason}; {owners})",
+                    user.name
+                ),
+                format!(
+                    "let {} write it and its directory, where SQLite keeps its journal                      (`sudo chown {} {at} {}`), or run markbase as their owner",
+                    user.name,
+                    user.name,
+                    quoted(dir)
                 ),
             )
         }

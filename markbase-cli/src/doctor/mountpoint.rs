@@ -27,7 +27,9 @@ pub fn check(dir: &Path, user: &User) -> Check {
             format!("{}: does not exist", path.display()),
         ),
         Err(MountError::NotADirectory(path)) => (
-            Status::Fail(String::from("mount on an empty directory (`mkdir -p NEWDIR`)")),
+            Status::Fail(String::from(
+                "mount on an empty directory (`mkdir -p NEWDIR`)",
+            )),
             format!("{}: not a directory", path.display()),
         ),
         Err(MountError::NotEmpty { path, example }) => (
@@ -36,15 +38,25 @@ pub fn check(dir: &Path, user: &User) -> Check {
             )),
             format!("{}: not empty (it holds {example:?})", path.display()),
         ),
-        Err(MountError::Inspect { path, cause }) if cause.kind() == io::ErrorKind::PermissionDenied => (
-            Status::Fail(format!(
-                "mount on a directory of {}'s (`mkdir -p ~/mnt`), or let {} reach this one",
-                user.name, user.name
-            )),
-            format!("{}: cannot be examined by user {} ({cause})", path.display(), user.name),
-        ),
+        Err(MountError::Inspect { path, cause })
+            if cause.kind() == io::ErrorKind::PermissionDenied =>
+        {
+            (
+                Status::Fail(format!(
+                    "mount on a directory of {}'s (`mkdir -p ~/mnt`), or let {} reach this one",
+                    user.name, user.name
+                )),
+                format!(
+                    "{}: cannot be examined by user {} ({cause})",
+                    path.display(),
+                    user.name
+                ),
+            )
+        }
         Err(other) => (
-            Status::Fail(String::from("mount on another empty directory (`mkdir -p NEWDIR`)")),
+            Status::Fail(String::from(
+                "mount on another empty directory (`mkdir -p NEWDIR`)",
+            )),
             other.to_string(),
         ),
     };
@@ -79,7 +91,10 @@ fn mounted(path: &Path, fstype: String) -> (Status, String) {
     if fstype == MARKBASE_FSTYPE {
         return (
             Status::Info(Some(format!("{umount} to take it off"))),
-            format!("{}: already mounted by markbase (a live mount)", path.display()),
+            format!(
+                "{}: already mounted by markbase (a live mount)",
+                path.display()
+            ),
         );
     }
     let loopback = source.starts_with("127.0.0.1:") || source.starts_with("localhost:");
@@ -97,7 +112,10 @@ fn mounted(path: &Path, fstype: String) -> (Status, String) {
             "mount on another empty directory, or unmount that first (`sudo umount {}`)",
             quoted(path)
         )),
-        format!("{}: already a mount point ({fstype} from {source})", path.display()),
+        format!(
+            "{}: already a mount point ({fstype} from {source})",
+            path.display()
+        ),
     )
 }
 

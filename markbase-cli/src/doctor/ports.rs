@@ -36,7 +36,9 @@ fn check(protocol: &str, address: SocketAddr) -> Check {
     if err.kind() != io::ErrorKind::AddrInUse {
         return Check::new(
             name,
-            Status::Warn(format!("`{serve} --listen HOST:PORT` with an address this machine has")),
+            Status::Warn(format!(
+                "`{serve} --listen HOST:PORT` with an address this machine has"
+            )),
             format!("{address} ({serve}) cannot be bound: {err}"),
         );
     }

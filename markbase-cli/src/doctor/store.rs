@@ -34,7 +34,10 @@ pub fn check(vfs: Option<&Vfs>, user: &User) -> Check {
     let made = if existing == dir {
         String::new()
     } else {
-        format!(" (not made yet: made with the first file written through the mount, in {})", existing.display())
+        format!(
+            " (not made yet: made with the first file written through the mount, in {})",
+            existing.display()
+        )
     };
     let space = match statvfs(existing) {
         Ok(space) => space,
@@ -42,13 +45,21 @@ pub fn check(vfs: Option<&Vfs>, user: &User) -> Check {
             return Check::new(
                 "store",
                 Status::Warn(format!("check the filesystem of {}", existing.display())),
-                format!("{}{made}: its free space cannot be read ({err})", dir.display()),
+                format!(
+                    "{}{made}: its free space cannot be read ({err})",
+                    dir.display()
+                ),
             );
         }
     };
     let free = space.f_bavail.saturating_mul(space.f_frsize);
     let total = space.f_blocks.saturating_mul(space.f_frsize);
-    let detail = format!("{}{made}: {} free of {}", dir.display(), size(free), size(total));
+    let detail = format!(
+        "{}{made}: {} free of {}",
+        dir.display(),
+        size(free),
+        size(total)
+    );
     if rustix::fs::access(existing, Access::WRITE_OK).is_err() {
         return Check::new(
             "store",
@@ -58,7 +69,10 @@ pub fn check(vfs: Option<&Vfs>, user: &User) -> Check {
                 user.name,
                 super::quoted(existing)
             )),
-            format!("{detail}; not writable by user {}, so files written through the mount fail", user.name),
+            format!(
+                "{detail}; not writable by user {}, so files written through the mount fail",
+                user.name
+            ),
         );
     }
     if free < LOW_BYTES || free.saturating_mul(100) < total.saturating_mul(LOW_PERCENT) {

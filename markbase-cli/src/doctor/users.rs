@@ -51,8 +51,7 @@ pub fn user_name(uid: u32) -> String {
     let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
     let mut found = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call, `buf` for `buf.len()` bytes.
-    let rc =
-        unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
+    let rc = unsafe { libc::getpwuid_r(uid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
     if rc != 0 || found.is_null() {
         return uid.to_string();
     }
@@ -69,8 +68,7 @@ pub fn group_name(gid: u32) -> String {
     let mut entry: libc::group = unsafe { std::mem::zeroed() };
     let mut found = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call, `buf` for `buf.len()` bytes.
-    let rc =
-        unsafe { libc::getgrgid_r(gid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
+    let rc = unsafe { libc::getgrgid_r(gid, &mut entry, buf.as_mut_ptr(), buf.len(), &mut found) };
     if rc != 0 || found.is_null() {
         return gid.to_string();
     }
