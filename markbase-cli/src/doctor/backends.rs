@@ -23,19 +23,20 @@ const CONTAINER_FUSE: &str = "--device /dev/fuse --cap-add SYS_ADMIN";
 /// Homebrew's command that installs fuse-t.
 const INSTALL_FUSE_T: &str = "brew install macos-fuse-t/homebrew-cask/fuse-t";
 
-/// One line per requirement of each way to mount on `machine`; a requirement of
-/// `default`, the way `markbase mount` will use, fails when unmet.
-pub fn checks(machine: &Machine, default: Option<Way>, user: &User) -> Vec<Check> {
+/// One line per requirement of each way to mount on `machine`, with its way; a
+/// requirement of `default`, the way `markbase mount` will use, fails when unmet.
+pub fn checks(machine: &Machine, default: Option<Way>, user: &User) -> Vec<(Way, Check)> {
     let mut checks = Vec::new();
     if !machine.macos {
         let needed = default == Some(Way::Fuse);
-        checks.push(dev_fuse(machine, needed, user));
-        checks.push(fusermount(needed, user));
+        checks.push((Way::Fuse, dev_fuse(machine, needed, user)));
+        checks.push((Way::Fuse, fusermount(needed, user)));
     }
-    checks.push(fuse_t(machine, default == Some(Way::FuseT)));
-    checks.push(nfs_client(machine, default == Some(Way::Nfs)));
+    checks.push((Way::FuseT, fuse_t(machine, default == Some(Way::FuseT))));
+    let needed = default == Some(Way::Nfs);
+    checks.push((Way::Nfs, nfs_client(machine, needed, user)));
     if machine.macos {
-        checks.push(network_volumes());
+        checks.push((Way::Nfs, network_volumes()));
     }
     checks
 }
@@ -186,13 +187,30 @@ fn fuse_t(machine: &Machine, needed: bool) -> Check {
 }
 
 /// The system's NFS client, which mounts markbase's NFS server (`--backend nfs`).
-fn nfs_client(machine: &Machine, needed: bool) -> Check {
-    if let Some(client) = &machine.nfs_client {
-        return Check::new(
-            "nfs",
-            Status::Ok,
-            format!("{} mounts markbase's NFS server", client.display()),
-        );
+fn nfs_client(machine: &Machine, needed: bool, user: &User) -> Check {
+    match &machine.nfs_client {
+        // mount.nfs refuses every user but root (short of an fstab entry per mount).
+        Some(client) if !machine.macos && !user.is_root() => {
+            return Check::new(
+                "nfs",
+                Status::unmet(
+                    needed,
+                    String::from("run markbase as root (sudo) to mount over NFS"),
+                ),
+                format!(
+                    "{} is there, but on Linux only root mounts NFS",
+                    client.display()
+                ),
+            );
+        }
+        Some(client) => {
+            return Check::new(
+                "nfs",
+                Status::Ok,
+                format!("{} mounts markbase's NFS server", client.display()),
+            );
+        }
+        None => {}
     }
     if machine.macos {
         return Check::new(
@@ -242,8 +260,9 @@ fn network_volumes() -> Check {
 }
 
 /// The default way (`markbase mount --backend auto`'s first) and whether it is ready:
-/// `ready` when none of its requirements failed.
-pub fn summary(plan: &Plan, macos: bool, ready: bool) -> Check {
+/// none of its `requirements` failed. When it is not, the fix names the next way
+/// whose requirements are all met, if any.
+pub fn summary(plan: &Plan, macos: bool, requirements: &[(Way, Check)]) -> Check {
     let name = "default backend";
     let Some((way, why)) = plan.tries.first() else {
         let fix = if macos {
@@ -263,18 +282,25 @@ pub fn summary(plan: &Plan, macos: bool, ready: bool) -> Check {
             ),
         );
     };
-    let way = way.name();
-    if ready {
-        return Check::new(name, Status::Ok, format!("{way} ({why}): ready"));
+    let of = |wanted: Way| requirements.iter().filter(move |(way, _)| *way == wanted);
+    if !of(*way).any(|(_, check)| check.is_fail()) {
+        return Check::new(name, Status::Ok, format!("{} ({why}): ready", way.name()));
     }
-    let fix = match plan.tries.get(1) {
+    let next = plan.tries[1..]
+        .iter()
+        .find(|(next, _)| of(*next).all(|(_, check)| check.is_met()));
+    let fix = match next {
         Some((next, _)) => format!(
             "fix the FAIL lines above, or mount another way: `markbase mount --backend {} DIR`",
             next.name()
         ),
         None => String::from("fix the FAIL lines above"),
     };
-    Check::new(name, Status::Fail(fix), format!("{way} ({why}): not ready"))
+    Check::new(
+        name,
+        Status::Fail(fix),
+        format!("{} ({why}): not ready", way.name()),
+    )
 }
 
 /// The first `tool` on `PATH`.

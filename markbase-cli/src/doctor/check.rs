@@ -53,6 +53,11 @@ impl Check {
         matches!(self.status, Status::Fail(_))
     }
 
+    /// Whether what it checked is in place: ok, or information with nothing to fix.
+    pub fn is_met(&self) -> bool {
+        matches!(self.status, Status::Ok | Status::Info(None))
+    }
+
     /// Its status as one lowercase word: `ok`, `info`, `warn` or `fail`.
     pub fn status_word(&self) -> &'static str {
         match self.status {

@@ -77,15 +77,14 @@ fn checks(catalog: &Path, mountpoint: Option<&Path>) -> Vec<Check> {
     let plan = backend::plan(Backend::Auto, &machine);
     let default = plan.tries.first().map(|(way, _)| *way);
     let requirements = backends::checks(&machine, default, &user);
-    // Only the default way's requirements fail when unmet.
-    let ready = !requirements.iter().any(Check::is_fail);
-    checks.extend(requirements);
+    let summary = backends::summary(&plan, machine.macos, &requirements);
+    checks.extend(requirements.into_iter().map(|(_, check)| check));
 
     if let Some(dir) = mountpoint {
         checks.push(mountpoint::check(dir, &user));
     }
     checks.extend(ports::checks());
-    checks.push(backends::summary(&plan, machine.macos, ready));
+    checks.push(summary);
     checks
 }
 

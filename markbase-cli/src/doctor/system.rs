@@ -23,9 +23,9 @@ pub fn version() -> Check {
 /// Who runs it: root mounts FUSE directly, other users through fusermount3.
 pub fn user(user: &User) -> Check {
     let how = if user.is_root() {
-        "root, who mounts directly"
+        "root, so it mounts directly"
     } else if cfg!(target_os = "linux") {
-        "not root: FUSE mounts go through fusermount3"
+        "not root, so FUSE mounts go through fusermount3"
     } else {
         "not root"
     };
@@ -33,7 +33,7 @@ pub fn user(user: &User) -> Check {
         "user",
         Status::Info(None),
         format!(
-            "{} (uid {}, group {}), {how}",
+            "{} (uid {}, group {}): {how}",
             user.name,
             user.uid,
             group_name(user.gid)
