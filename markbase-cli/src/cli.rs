@@ -11,6 +11,12 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 /// refused on their command line.
 const WITHOUT_CATALOG: [&str; 3] = ["demo", "umount", "mounts"];
 
+/// Where `markbase serve webdav` listens unless `--listen` says otherwise.
+pub const WEBDAV_LISTEN: &str = "127.0.0.1:4918";
+
+/// Where `markbase serve nfs` listens unless `--listen` says otherwise.
+pub const NFS_LISTEN: &str = "127.0.0.1:2049";
+
 /// Parses the command line; a usage error exits with its message and status 2.
 pub fn parse() -> Cli {
     let mut command = Cli::command();
@@ -96,6 +102,20 @@ pub enum Command {
     /// Serve the catalog over WebDAV (the default) or NFSv3, in the foreground until
     /// Ctrl-C or SIGTERM.
     Serve(ServeArgs),
+    /// Check what mounting and serving need on this machine, one line per check, with
+    /// the fix for each failure: the catalog, the store's free space, /dev/fuse,
+    /// fusermount3, fuse-t, the NFS client, the mount point, the serve ports.
+    Doctor(DoctorArgs),
+}
+
+/// `markbase doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The directory to be mounted on, checked too when given.
+    pub mountpoint: Option<PathBuf>,
+    /// Print one JSON document instead of the checklist.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `markbase serve [webdav|nfs]`: a bare `markbase serve` is WebDAV.
@@ -153,7 +173,7 @@ pub struct Served {
 #[derive(Clone, Debug, Args)]
 pub struct WebDavArgs {
     /// Address (or host name) and port to listen on.
-    #[arg(long, default_value = "127.0.0.1:4918", value_name = "HOST:PORT")]
+    #[arg(long, default_value = WEBDAV_LISTEN, value_name = "HOST:PORT")]
     pub listen: Listen,
     /// Admit only this user (HTTP Basic authentication); needs --password-file.
     #[arg(long, value_name = "NAME", requires = "password_file")]
@@ -173,7 +193,7 @@ pub struct WebDavArgs {
 #[derive(Clone, Debug, Args)]
 pub struct NfsArgs {
     /// Address (or host name) and port to listen on, for NFS and MOUNT both.
-    #[arg(long, default_value = "127.0.0.1:2049", value_name = "HOST:PORT")]
+    #[arg(long, default_value = NFS_LISTEN, value_name = "HOST:PORT")]
     pub listen: Listen,
     /// Serve clients of this network too (CIDR, such as 192.168.1.0/24; repeatable).
     /// Needed to listen on an address other machines reach; clients from elsewhere

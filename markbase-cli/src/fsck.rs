@@ -21,12 +21,7 @@ pub fn run(vfs: &Vfs, args: &FsckArgs) -> Result<()> {
     }
     if !args.repair {
         out.flush()?;
-        let repairable = report.orphans.len()
-            + report
-                .dangling
-                .iter()
-                .filter(|node| node.in_store && node.bytes_gone())
-                .count();
+        let repairable = repairable(&report);
         if repairable == 0 {
             bail!(
                 "{} problem(s) found, none of which --repair fixes: bring the files back, \
@@ -72,6 +67,17 @@ pub fn run(vfs: &Vfs, args: &FsckArgs) -> Result<()> {
          kept unless --orphans says otherwise",
         after.problems()
     )
+}
+
+/// How many of `report`'s problems `--repair` fixes: orphan store files, and nodes
+/// whose bytes were in the store and are gone.
+pub fn repairable(report: &CheckReport) -> usize {
+    report.orphans.len()
+        + report
+            .dangling
+            .iter()
+            .filter(|node| node.in_store && node.bytes_gone())
+            .count()
 }
 
 fn write_report(report: &CheckReport, out: &mut impl Write) -> io::Result<()> {

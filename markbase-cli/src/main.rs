@@ -6,6 +6,7 @@ mod browse;
 mod cli;
 mod data_dir;
 mod demo;
+mod doctor;
 mod fsck;
 mod import;
 mod logging;
@@ -69,6 +70,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         ),
         Command::Umount(args) => mount::umount(&args),
         Command::Mounts(args) => mounts::run(&args),
+        Command::Doctor(args) => doctor::run(&cli.catalog, &args),
         Command::Serve(args) => {
             let protocol = args.protocol();
             let served = protocol.served();

@@ -42,5 +42,6 @@ pub const SUBTYPE: &str = "markbase";
 #[cfg(target_os = "linux")]
 pub use mounts::mount_table;
 pub use mounts::{
-    MountEntry, Unmounted, is_dead_fuse_mount, mount_at, prepare_mount_point, unmount_path,
+    MountEntry, Unmounted, inspect_mount_point, is_dead_fuse_mount, mount_at, prepare_mount_point,
+    unmount_path,
 };

@@ -202,6 +202,15 @@ pub fn prepare_mount_point(path: &Path) -> Result<PathBuf, MountError> {
             path.display()
         );
     }
+    inspect_mount_point(&path)
+}
+
+/// Checks, changing nothing, that `path` can be mounted on: an existing, empty
+/// directory that is not a mount point already. A dead FUSE mount there fails as
+/// [`MountError::Inspect`] (ask [`is_dead_fuse_mount`] first to tell it apart;
+/// [`prepare_mount_point`] clears it). Returns the canonical path.
+pub fn inspect_mount_point(path: &Path) -> Result<PathBuf, MountError> {
+    let path = std::path::absolute(path).map_err(|cause| MountError::inspect(path, cause))?;
     let meta = match std::fs::metadata(&path) {
         Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {

@@ -295,6 +295,15 @@ impl Catalog {
         Ok(rows.into_iter().flatten().collect())
     }
 
+    /// How many rows the `nodes` table holds.
+    pub fn node_count(&self) -> Result<u64> {
+        let conn = self.conn()?;
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM nodes", [], |row| row.get(0))
+            .map_err(self.sql("counting nodes"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// The highest node id: a cheap upper bound on the number of nodes.
     pub fn max_id(&self) -> Result<u64> {
         let conn = self.conn()?;

@@ -166,6 +166,17 @@ impl Vfs {
         self.catalog.id()
     }
 
+    /// The store directory, where files created through the filesystem keep their
+    /// bytes (it may not exist yet: it is made with its first file).
+    pub fn store_dir(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// How many nodes the catalog holds, the root included.
+    pub fn node_count(&self) -> Result<u64> {
+        self.catalog.node_count()
+    }
+
     /// The configuration this filesystem was opened with.
     pub fn config(&self) -> &VfsConfig {
         &self.config
