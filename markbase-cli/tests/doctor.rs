@@ -345,7 +345,8 @@ fn a_dead_mount_fails_with_the_command_that_clears_it() {
         "mount point",
         "info",
         &[
-            "already mounted by markbase",
+            "already mounted by markbase (a live mount of ",
+            " via fuse, pid ",
             &format!("markbase umount {mnt_arg}"),
         ],
     );
@@ -358,7 +359,8 @@ fn a_dead_mount_fails_with_the_command_that_clears_it() {
         "mount point",
         "FAIL",
         &[
-            "a dead markbase mount (its server is gone)",
+            "a dead markbase mount (its server, pid ",
+            "is gone)",
             &format!("fix: `markbase umount {mnt_arg}`"),
         ],
     );

@@ -3,25 +3,51 @@
 
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 use markbase_fuse::{MountEntry, MountError, inspect_mount_point, is_dead_fuse_mount, mount_at};
 
 use super::check::{Check, Status};
 use super::quoted;
 use super::users::User;
+use crate::registry::{self, Entry};
 
-/// The type of a markbase FUSE mount in the mount table (Linux).
-const MARKBASE_FSTYPE: &str = "fuse.markbase";
+/// How long the mount point may take to answer: a mount whose server is gone can
+/// hang every look at it (an NFS mount on macOS).
+const ANSWER_LIMIT: Duration = Duration::from_secs(3);
 
 /// Whether `dir` can be mounted on by `user`, changing nothing.
 pub fn check(dir: &Path, user: &User) -> Check {
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
-    if is_dead_fuse_mount(&dir) {
-        return dead(&dir);
+    // What markbase recorded of a mount there, if it did.
+    let record = registry::canonical(&dir)
+        .ok()
+        .and_then(|point| registry::find(&point).ok().flatten());
+    let probe = dir.clone();
+    let Some((dead_fuse, inspected)) = markbase_process::with_deadline(ANSWER_LIMIT, move || {
+        (is_dead_fuse_mount(&probe), inspect_mount_point(&probe))
+    }) else {
+        return Check::new(
+            "mount point",
+            Status::Fail(format!("`markbase umount --lazy {}`", quoted(&dir))),
+            format!(
+                "{}: does not answer within {} (a mount whose server is gone?)",
+                dir.display(),
+                humantime::format_duration(ANSWER_LIMIT)
+            ),
+        );
+    };
+    let server_gone = record
+        .as_ref()
+        .is_some_and(|entry| !entry.record.process_alive());
+    if dead_fuse || (server_gone && matches!(inspected, Err(MountError::AlreadyMounted { .. }))) {
+        return dead(&dir, record.as_ref());
     }
-    let (status, detail) = match inspect_mount_point(&dir) {
+    let (status, detail) = match inspected {
         Ok(path) => return usable(&path, user),
-        Err(MountError::AlreadyMounted { path, fstype }) => mounted(&path, fstype),
+        Err(MountError::AlreadyMounted { path, fstype }) => {
+            mounted(&path, fstype, record.as_ref())
+        }
         Err(MountError::MissingMountPoint(path)) => (
             Status::Fail(format!("`mkdir -p {}`", quoted(&path))),
             format!("{}: does not exist", path.display()),
@@ -63,13 +89,17 @@ pub fn check(dir: &Path, user: &User) -> Check {
     Check::new("mount point", status, detail)
 }
 
-/// A FUSE mount whose server is gone: `markbase umount` clears it.
-fn dead(dir: &Path) -> Check {
-    let what = match mount_at(dir) {
-        Ok(Some(entry)) if entry.fstype == MARKBASE_FSTYPE => {
+/// A mount whose server is gone: `markbase umount` clears it.
+fn dead(dir: &Path, record: Option<&Entry>) -> Check {
+    let what = match (record, mount_at(dir)) {
+        (Some(entry), _) => format!(
+            "a dead markbase mount (its server, pid {}, is gone)",
+            entry.record.pid
+        ),
+        (None, Ok(Some(entry))) if entry.fstype == markbase_fstype() => {
             String::from("a dead markbase mount (its server is gone)")
         }
-        Ok(Some(MountEntry { fstype, source })) => {
+        (None, Ok(Some(MountEntry { fstype, source }))) => {
             format!("a dead FUSE mount ({fstype} from {source}; its server is gone)")
         }
         _ => String::from("a dead FUSE mount (its server is gone)"),
@@ -81,28 +111,36 @@ fn dead(dir: &Path) -> Check {
     )
 }
 
-/// Something is mounted at `path` already: markbase's live mount, or another.
-fn mounted(path: &Path, fstype: String) -> (Status, String) {
+/// The type the mount table gives a markbase `/dev/fuse` mount (Linux).
+fn markbase_fstype() -> String {
+    format!("fuse.{}", markbase_fuse::SUBTYPE)
+}
+
+/// Something is mounted at `path` already: markbase's live mount (recorded, or a
+/// `/dev/fuse` one by its type), or another.
+fn mounted(path: &Path, fstype: String, record: Option<&Entry>) -> (Status, String) {
     let source = match mount_at(path) {
         Ok(Some(entry)) => entry.source,
         _ => String::from("?"),
     };
     let umount = format!("`markbase umount {}`", quoted(path));
-    if fstype == MARKBASE_FSTYPE {
+    if let Some(entry) = record.filter(|entry| entry.record.fstype == fstype) {
         return (
             Status::Info(Some(format!("{umount} to take it off"))),
             format!(
-                "{}: already mounted by markbase (a live mount)",
-                path.display()
+                "{}: already mounted by markbase (a live mount of {} via {}, pid {})",
+                path.display(),
+                entry.record.catalog.display(),
+                entry.record.backend,
+                entry.record.pid
             ),
         );
     }
-    let loopback = source.starts_with("127.0.0.1:") || source.starts_with("localhost:");
-    if fstype == "nfs" && loopback {
+    if fstype == markbase_fstype() {
         return (
             Status::Info(Some(format!("{umount} to take it off"))),
             format!(
-                "{}: already mounted from a local NFS server ({source}): markbase's, if you mounted it",
+                "{}: already mounted by markbase (a live mount, not recorded: another user's?)",
                 path.display()
             ),
         );
