@@ -209,14 +209,12 @@ fn shell_quote(text: &str) -> String {
     }
 }
 
-/// Where the demo serves its library over WebDAV.
-const DEMO_ADDRESS: &str = "127.0.0.1:4918";
-
 /// Serves the demo library over WebDAV and mounts it on `mountpoint` (where this
 /// machine can), in the foreground until Ctrl-C.
 fn share_demo(vfs: Vfs, mountpoint: &Path) -> Result<()> {
     let vfs = Arc::new(vfs);
-    let address = DEMO_ADDRESS.parse().expect("a valid address");
+    // Where `markbase serve` would.
+    let address = crate::cli::WEBDAV_LISTEN.parse().expect("a valid address");
     let started = Background::start(Arc::clone(&vfs), address, Access::Anonymous, |server| {
         server
     })

@@ -45,9 +45,7 @@ pub fn check(dir: &Path, user: &User) -> Check {
     }
     let (status, detail) = match inspected {
         Ok(path) => return usable(&path, user),
-        Err(MountError::AlreadyMounted { path, fstype }) => {
-            mounted(&path, fstype, record.as_ref())
-        }
+        Err(MountError::AlreadyMounted { path, fstype }) => mounted(&path, fstype, record.as_ref()),
         Err(MountError::MissingMountPoint(path)) => (
             Status::Fail(format!("`mkdir -p {}`", quoted(&path))),
             format!("{}: does not exist", path.display()),
