@@ -270,15 +270,9 @@ fn wait_for_stop_signal() -> Result<()> {
 }
 
 fn default_dir() -> Result<PathBuf> {
-    let data = match std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        Some(data) => PathBuf::from(data),
-        None => {
-            let home = std::env::var_os("HOME")
-                .context("neither XDG_DATA_HOME nor HOME is set; pass --dir")?;
-            PathBuf::from(home).join(".local/share")
-        }
-    };
-    Ok(data.join("markbase/demo"))
+    Ok(crate::data_dir::markbase_data_dir()
+        .context("neither XDG_DATA_HOME nor HOME is set; pass --dir")?
+        .join("demo"))
 }
 
 /// Creates `dir`, or checks that an existing one is an earlier demo's.

@@ -1,8 +1,10 @@
 //! `markbase`: the command-line front of MarkBase VFS.
 
 mod backend;
+mod bench;
 mod browse;
 mod cli;
+mod data_dir;
 mod demo;
 mod fsck;
 mod import;
@@ -22,10 +24,16 @@ fn main() -> ExitCode {
     logging::init(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("markbase: error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<bench::Interrupted>() {
+            Some(interrupted) => {
+                eprintln!("markbase: {interrupted}");
+                ExitCode::from(130)
+            }
+            None => {
+                eprintln!("markbase: error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -55,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &args,
         ),
         Command::Umount(args) => mount::umount(&args),
+        Command::Bench(args) => bench::run(&args),
         Command::Serve(args) => {
             let protocol = args.protocol();
             let served = protocol.served();
