@@ -12,6 +12,8 @@ use super::run::{Run, Settings, TARGET_MB_PER_S};
 /// What `markbase bench` found.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    /// The units and rules of the figures.
+    pub units: &'static str,
     /// What every target was tested with.
     pub settings: Settings,
     /// One run per target, fastest (by its slower direction) first.
@@ -34,6 +36,11 @@ pub struct Ratios {
     /// Figure name (as in [`FIGURES`]) and ratio.
     pub figures: serde_json::Map<String, serde_json::Value>,
 }
+
+/// The units and rules of the figures, as the JSON states them.
+const UNITS: &str = "MB/s = 10^6 bytes/s over the seconds spent in the write or read calls \
+    (writing: with the closing fsync); latencies in ms, per frame's call; a frame drops when its \
+    call takes longer than 1/fps; pass = write and read both >= need_mb_per_s and no dropped frame";
 
 /// A figure of a run: its JSON name, its label in the table, its decimals, and how to get it.
 struct Figure {
@@ -147,6 +154,7 @@ impl Report {
                 .collect()
         });
         Self {
+            units: UNITS,
             settings,
             runs,
             baseline,
