@@ -148,25 +148,43 @@ fn assert_empty(dir: &Path) {
     assert!(left.is_empty(), "left in {}: {left:?}", dir.display());
 }
 
-/// Parses the chart as XML and counts its lines: an `svg` root, one polyline per
-/// series at least.
+/// Parses the chart as XML: an `svg` root with a polyline per series at least, and a
+/// legend naming each of `series`.
 #[track_caller]
-fn assert_chart(path: &Path, series: usize) {
+fn assert_chart(path: &Path, series: &[&str]) {
     let text =
         fs::read_to_string(path).unwrap_or_else(|err| panic!("chart {}: {err}", path.display()));
     let root = xmltree::Element::parse(text.as_bytes()).expect("the chart is XML");
     assert_eq!(root.name, "svg");
-    fn count(element: &xmltree::Element) -> usize {
-        let own = usize::from(element.name == "polyline" || element.name == "path");
-        own + element
+    fn walk<'a>(element: &'a xmltree::Element, found: &mut Vec<&'a xmltree::Element>) {
+        found.push(element);
+        for child in element
             .children
             .iter()
             .filter_map(xmltree::XMLNode::as_element)
-            .map(count)
-            .sum::<usize>()
+        {
+            walk(child, found);
+        }
     }
-    // Each series' line and legend mark, and the format's need.
-    assert!(count(&root) >= 2 * series + 1, "{} lines", count(&root));
+    let mut elements = Vec::new();
+    walk(&root, &mut elements);
+    let lines = elements
+        .iter()
+        .filter(|e| e.name == "polyline" || e.name == "path")
+        .count();
+    assert!(lines >= series.len(), "{lines} lines in {}", path.display());
+    let texts: Vec<String> = elements
+        .iter()
+        .filter(|e| e.name == "text")
+        .filter_map(|e| e.get_text())
+        .map(|t| t.trim().to_owned())
+        .collect();
+    for name in series {
+        assert!(
+            texts.iter().any(|t| t == name),
+            "no legend {name:?} in {texts:?}"
+        );
+    }
 }
 
 #[test]
@@ -199,7 +217,7 @@ fn a_tmpfs_run_reports_consistent_figures_and_leaves_nothing() {
         chart.starts_with(scratch.data_home().join("markbase/bench")),
         "{chart:?}"
     );
-    assert_chart(&chart, 2);
+    assert_chart(&chart, &["dir write", "dir read"]);
 
     // The table, with its chart where asked.
     let chart = scratch.dir.path().join("chart.svg");
@@ -225,7 +243,7 @@ fn a_tmpfs_run_reports_consistent_figures_and_leaves_nothing() {
     ] {
         assert!(table.contains(needle), "{needle:?} missing in:\n{table}");
     }
-    assert_chart(&chart, 2);
+    assert_chart(&chart, &["dir write", "dir read"]);
     assert_empty(&dir);
 
     // No chart at all.
@@ -311,7 +329,7 @@ fn a_markbase_mount_takes_o_direct_and_keeps_no_test_file() {
     assert_consistent(&report, run);
     assert_eq!(run["cache_bypassed"], true, "{run:#}");
     assert_eq!(num(run, "/write/bytes"), 8.0 * 1024.0 * 1024.0);
-    assert_chart(&chart, 2);
+    assert_chart(&chart, &["dir write", "dir read"]);
     let names: Vec<_> = fs::read_dir(&mnt)
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -439,7 +457,7 @@ fn compare_benches_both_dirs_in_one_report_with_ratios() {
             "{figure}: {got} vs {expected}"
         );
     }
-    assert_chart(&chart, 4);
+    assert_chart(&chart, &["dir write", "dir read", "raw write", "raw read"]);
     assert_empty(&one);
     assert_empty(&two);
 
