@@ -33,7 +33,7 @@ pub struct Ratios {
     pub label: String,
     /// The baseline run.
     pub baseline: String,
-    /// Figure name (as in [`FIGURES`]) and ratio.
+    /// Figure name (those of [`FIGURES`] whose ratio means something) and ratio.
     pub figures: serde_json::Map<String, serde_json::Value>,
 }
 
@@ -42,12 +42,15 @@ const UNITS: &str = "MB/s = 10^6 bytes/s over the seconds spent in the write or 
     (writing: with the closing fsync); latencies in ms, per frame's call; a frame drops when its \
     call takes longer than 1/fps; pass = write and read both >= need_mb_per_s and no dropped frame";
 
-/// A figure of a run: its JSON name, its label in the table, its decimals, and how to get it.
+/// A figure of a run: its JSON name, its label in the table, its decimals, how to get
+/// it, and whether its ratio to the baseline means anything (not for counts of dropped
+/// frames, nor for an fsync that takes no time on one side).
 struct Figure {
     name: &'static str,
     label: &'static str,
     decimals: usize,
     get: fn(&Run) -> f64,
+    compared: bool,
 }
 
 /// The figures of the table and of the ratios, in order.
@@ -57,78 +60,91 @@ const FIGURES: &[Figure] = &[
         label: "write MB/s",
         decimals: 1,
         get: |r| r.write.mb_per_s,
+        compared: true,
     },
     Figure {
         name: "read_mb_per_s",
         label: "read MB/s",
         decimals: 1,
         get: |r| r.read.mb_per_s,
+        compared: true,
     },
     Figure {
         name: "write_frames_per_s",
         label: "write frames/s",
         decimals: 1,
         get: |r| r.write.frames_per_s,
+        compared: true,
     },
     Figure {
         name: "read_frames_per_s",
         label: "read frames/s",
         decimals: 1,
         get: |r| r.read.frames_per_s,
+        compared: true,
     },
     Figure {
         name: "write_p50_ms",
         label: "write latency p50 ms",
         decimals: 2,
         get: |r| r.write.latency_ms.p50,
+        compared: true,
     },
     Figure {
         name: "write_p99_ms",
         label: "write latency p99 ms",
         decimals: 2,
         get: |r| r.write.latency_ms.p99,
+        compared: true,
     },
     Figure {
         name: "write_max_ms",
         label: "write latency max ms",
         decimals: 2,
         get: |r| r.write.latency_ms.max,
+        compared: true,
     },
     Figure {
         name: "read_p50_ms",
         label: "read latency p50 ms",
         decimals: 2,
         get: |r| r.read.latency_ms.p50,
+        compared: true,
     },
     Figure {
         name: "read_p99_ms",
         label: "read latency p99 ms",
         decimals: 2,
         get: |r| r.read.latency_ms.p99,
+        compared: true,
     },
     Figure {
         name: "read_max_ms",
         label: "read latency max ms",
         decimals: 2,
         get: |r| r.read.latency_ms.max,
+        compared: true,
     },
     Figure {
         name: "write_fsync_s",
         label: "write: closing fsync s",
         decimals: 3,
         get: |r| r.write.fsync_seconds,
+        compared: false,
     },
     Figure {
         name: "write_dropped_frames",
         label: "write dropped frames",
         decimals: 0,
         get: |r| r.write.dropped_frames as f64,
+        compared: false,
     },
     Figure {
         name: "read_dropped_frames",
         label: "read dropped frames",
         decimals: 0,
         get: |r| r.read.dropped_frames as f64,
+        compared: false,
     },
 ];
 
@@ -148,6 +164,7 @@ impl Report {
                     baseline: base.label.clone(),
                     figures: FIGURES
                         .iter()
+                        .filter(|f| f.compared)
                         .map(|f| (f.name.to_owned(), ratio((f.get)(run), (f.get)(base)).into()))
                         .collect(),
                 })
@@ -213,12 +230,12 @@ impl Report {
         }));
         for figure in FIGURES {
             let mut row = text_row(figure.label, &|r| grouped((figure.get)(r), figure.decimals));
-            row.extend(self.ratios.iter().map(
-                |ratios| match ratios.figures[figure.name].as_f64() {
+            row.extend(self.ratios.iter().map(|ratios| {
+                match ratios.figures.get(figure.name).and_then(|v| v.as_f64()) {
                     Some(ratio) => format!("{ratio:.2}x"),
                     None => "-".into(),
-                },
-            ));
+                }
+            }));
             rows.push(row);
         }
         rows.push(text_row("verdict", &|r| {
