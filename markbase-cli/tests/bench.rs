@@ -250,6 +250,25 @@ fn a_tmpfs_run_reports_consistent_figures_and_leaves_nothing() {
     let report = scratch.bench_json(&[path_arg(&dir), "--file-size", "8MiB", "--no-chart"]);
     assert_eq!(report["chart"], Value::Null);
     assert_empty(&dir);
+
+    // --duration stops the writing long before 48 million one-byte writes.
+    let report = scratch.bench_json(&[
+        path_arg(&dir),
+        "--cached",
+        "--frame-size",
+        "1",
+        "--file-size",
+        "48MB",
+        "--duration",
+        "300ms",
+        "--no-chart",
+    ]);
+    let run = &report["runs"][0];
+    assert_consistent(&report, run);
+    assert_eq!(num(&report, "/settings/duration_seconds"), 0.3);
+    assert!(num(run, "/write/frames") < 48e6, "{run:#}");
+    assert_eq!(run["cache_note"], "page cache used: --cached was given");
+    assert_empty(&dir);
 }
 
 #[test]
