@@ -7,6 +7,8 @@ use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
+use crate::bench::Format;
+
 /// Subcommands that read no catalog: `--catalog` is left out of their help and
 /// refused on their command line.
 const WITHOUT_CATALOG: [&str; 3] = ["demo", "umount", "mounts"];
@@ -44,14 +46,29 @@ pub fn parse() -> Cli {
             .error(ErrorKind::ArgumentConflict, message)
             .exit();
     }
-    Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit())
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|err| err.exit());
+    if let Command::Bench(args) = &cli.command {
+        let frame = args.frame_size.unwrap_or(args.format.frame_bytes());
+        if args.file_size < frame {
+            let message = format!(
+                "--file-size {} is smaller than one frame ({frame} bytes)",
+                args.file_size
+            );
+            command
+                .find_subcommand_mut("bench")
+                .expect("bench is a subcommand")
+                .error(ErrorKind::ValueValidation, message)
+                .exit();
+        }
+    }
+    cli
 }
 
 /// MarkBase VFS: a media-library catalog (warren.sqlite) as a real filesystem.
 #[derive(Debug, Parser)]
 #[command(name = "markbase", version, about, propagate_version = true)]
 pub struct Cli {
-    /// The catalog file (of every command but demo and umount).
+    /// The catalog file (of every command but demo, umount and bench).
     #[arg(
         long,
         global = true,
@@ -106,6 +123,10 @@ pub enum Command {
     /// the fix for each failure: the catalog, the store's free space, /dev/fuse,
     /// fusermount3, fuse-t, the NFS client, the mount point, the serve ports.
     Doctor(DoctorArgs),
+    /// Test a directory's speed as video tools do: write one file of video frames past
+    /// the page cache, read it back, check it, remove it, and report MB/s, latency and
+    /// dropped frames.
+    Bench(BenchArgs),
 }
 
 /// `markbase doctor`.
@@ -116,6 +137,90 @@ pub struct DoctorArgs {
     /// Print one JSON document instead of the checklist.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `markbase bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The directory to test: a markbase mount, or any directory.
+    #[arg(required_unless_present = "backend")]
+    pub dir: Option<PathBuf>,
+    /// Instead of DIR: mount the catalog this way (`all`: each way this machine
+    /// offers, in turn), bench each mount and the store's own directory, and show them
+    /// in one table, fastest first: which way to mount.
+    #[arg(long, value_enum, conflicts_with_all = ["dir", "compare"])]
+    pub backend: Option<BenchBackend>,
+    /// The video format streamed: its frame size and rate.
+    #[arg(long, value_enum, default_value_t = Format::ProRes422Hq4k)]
+    pub format: Format,
+    /// Bytes of one frame instead of the format's (such as 1MiB or 500k).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub frame_size: Option<u64>,
+    /// Frames per second instead of the format's.
+    #[arg(long, value_name = "N", value_parser = parse_fps)]
+    pub target_fps: Option<f64>,
+    /// Size of the test file (it needs this and 5% more free).
+    #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = parse_size)]
+    pub file_size: u64,
+    /// Stop writing after this long (such as 30s), if the file is not full before.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Let the page cache in (by default it is bypassed: O_DIRECT, F_NOCACHE on macOS).
+    #[arg(long)]
+    pub cached: bool,
+    /// Test this directory too, after DIR, and show each figure's ratio DIR/RAWDIR.
+    #[arg(long, value_name = "RAWDIR")]
+    pub compare: Option<PathBuf>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write the chart (SVG) here (default: a file named by the time in
+    /// $XDG_DATA_HOME/markbase/bench, or ~/.local/share/markbase/bench).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_chart")]
+    pub chart: Option<PathBuf>,
+    /// Write no chart.
+    #[arg(long)]
+    pub no_chart: bool,
+}
+
+/// The mounts `markbase bench --backend` tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchBackend {
+    /// Every way this machine offers (those it cannot use are named, with why).
+    All,
+    /// The kernel's FUSE: /dev/fuse (Linux).
+    Fuse,
+    /// fuse-t's helper (macOS; on Linux when FUSE_NFSSRV_PATH names one).
+    #[value(name = "fuse-t")]
+    FuseT,
+    /// markbase's NFSv3 server, mounted by the system's NFS client.
+    Nfs,
+}
+
+/// A size of at least one byte: `1MiB`, `500k` (10^3), `4GiB`, `1048576`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    match parse_size::parse_size(text) {
+        Ok(0) => Err("must be at least one byte".into()),
+        Ok(size) => Ok(size),
+        Err(err) => Err(format!("{err} (sizes look like 1MiB, 500k or 4GiB)")),
+    }
+}
+
+/// A frame rate above 0, such as 24 or 29.97.
+fn parse_fps(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(fps) if fps.is_finite() && fps > 0.0 => Ok(fps),
+        _ => Err("must be a number of frames per second above 0, such as 24 or 29.97".into()),
+    }
+}
+
+/// A duration above 0, such as 30s or 2m.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be longer than 0".into()),
+        Ok(d) => Ok(d),
+        Err(err) => Err(err.to_string()),
+    }
 }
 
 /// `markbase serve [webdav|nfs]`: a bare `markbase serve` is WebDAV.

@@ -2,6 +2,7 @@
 
 mod backend;
 mod background;
+mod bench;
 mod browse;
 mod cli;
 mod data_dir;
@@ -35,10 +36,16 @@ fn main() -> ExitCode {
     });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("markbase: error: {err:#}");
-            ExitCode::FAILURE
-        }
+        Err(err) => match err.downcast_ref::<bench::Interrupted>() {
+            Some(interrupted) => {
+                eprintln!("markbase: {interrupted}");
+                ExitCode::from(130)
+            }
+            None => {
+                eprintln!("markbase: error: {err:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -71,6 +78,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Umount(args) => mount::umount(&args),
         Command::Mounts(args) => mounts::run(&args),
         Command::Doctor(args) => doctor::run(&cli.catalog, &args),
+        Command::Bench(args) => bench::run(&args, open),
         Command::Serve(args) => {
             let protocol = args.protocol();
             let served = protocol.served();

@@ -171,7 +171,7 @@ pub fn mount_as(
 }
 
 /// Mounts `vfs` on `mountpoint` the way `way` says.
-fn start(
+pub fn start(
     way: Way,
     vfs: Arc<Vfs>,
     mountpoint: &Path,
@@ -188,7 +188,7 @@ fn start(
 }
 
 /// A mount `markbase mount` stays with: FUSE's or NFS's.
-trait Foreground {
+pub trait Foreground {
     /// Where it is mounted.
     fn mountpoint(&self) -> &Path;
     /// Whether it was taken off from outside, waiting up to `limit`.

@@ -279,15 +279,10 @@ fn a_real_nfs_mount_reads_writes_and_comes_off_before_the_server_stops() {
     if !markbase_testkit::require_fuse() {
         return;
     }
-    // The fake mount_nfs really mounts: a FUSE mount whose every request it forwards
-    // to markbase's NFS server (markbase-testkit/nfs-bridge).
-    let bridge = Path::new(env!("CARGO_BIN_EXE_markbase")).with_file_name("nfs-fuse-bridge");
-    if !bridge.is_file() {
-        cannot_run("nfs-fuse-bridge is not built (cargo build -p markbase-nfs-bridge)");
+    // The fake mount_nfs really mounts (markbase-testkit/nfs-bridge).
+    let Some((fake, bridge)) = common::fake_mount_nfs() else {
         return;
-    }
-    let fake =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../markbase-testkit/nfs-bridge/fake-mount-nfs");
+    };
     let dir = tempfile::tempdir().unwrap();
     let tree = dir.path().join("media");
     std::fs::create_dir_all(&tree).unwrap();

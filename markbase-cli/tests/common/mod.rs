@@ -34,6 +34,23 @@ pub fn data_home() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("data-home")
 }
 
+/// The fake `mount_nfs` that really mounts (a FUSE mount forwarding every request to
+/// markbase's NFS server), and the bridge it runs; `None` (the test skips, or fails
+/// under MARKBASE_REQUIRE_ALL) while the bridge is not built.
+pub fn fake_mount_nfs() -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let bridge =
+        std::path::Path::new(env!("CARGO_BIN_EXE_markbase")).with_file_name("nfs-fuse-bridge");
+    if !bridge.is_file() {
+        markbase_testkit::cannot_run(
+            "nfs-fuse-bridge is not built (cargo build -p markbase-nfs-bridge)",
+        );
+        return None;
+    }
+    let fake = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../markbase-testkit/nfs-bridge/fake-mount-nfs");
+    Some((fake, bridge))
+}
+
 /// Runs `command` to its end (within [`COMMAND_LIMIT`]), which must not panic.
 pub fn run(command: &mut Command) -> Output {
     let output = run_within(command, COMMAND_LIMIT);
