@@ -76,12 +76,25 @@ impl KernelSession {
                     }
                 })?;
         }
-        // The first stat waits for the session to start, so it comes after the threads.
-        if let Ok(stat) = rustix::fs::stat(mountpoint) {
-            raise_readahead(stat.st_dev);
-            this.abort = abort_switch(stat.st_dev);
+        // The first stat waits for the session to start, so it comes after the threads;
+        // answered, it is the proof that the mount serves.
+        match rustix::fs::stat(mountpoint) {
+            Ok(stat) => {
+                raise_readahead(stat.st_dev);
+                this.abort = abort_switch(stat.st_dev);
+                Ok(this)
+            }
+            Err(err) => {
+                let cause = format!("the new mount did not answer a stat: {err}");
+                if let Err(stop) = this.stop(Duration::from_secs(5)) {
+                    tracing::warn!("{stop}");
+                }
+                Err(MountError::Session {
+                    path: mountpoint.to_path_buf(),
+                    cause,
+                })
+            }
         }
-        Ok(this)
     }
 
     /// Waits up to `limit` for the request threads to end (the filesystem was
