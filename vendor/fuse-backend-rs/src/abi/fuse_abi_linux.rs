@@ -84,6 +84,10 @@ const FOPEN_CACHE_DIR: u32 = 8;
 /// the file is stream-like (no file position at all)
 const FOPEN_STREAM: u32 = 16;
 
+/// The kernel reads and writes the file's backing file itself (`backing_id` in the
+/// reply names it; Linux 6.9+).
+const FOPEN_PASSTHROUGH: u32 = 1 << 7;
+
 bitflags! {
     /// Options controlling the behavior of files opened by the server in response
     /// to an open or create request.
@@ -98,6 +102,9 @@ bitflags! {
         const CACHE_DIR = FOPEN_CACHE_DIR;
         /// the file is stream-like (no file position at all)
         const STREAM = FOPEN_STREAM;
+        /// The kernel does the file's reads and writes on its backing file itself
+        /// (registered with `FUSE_DEV_IOC_BACKING_OPEN`; Linux 6.9+).
+        const PASSTHROUGH = FOPEN_PASSTHROUGH;
     }
 }
 
@@ -199,6 +206,10 @@ const PERFILE_DAX: u64 = 0x2_0000_0000;
 
 // this flag indicates whether the guest kernel enable resend
 const HAS_RESEND: u64 = 1_u64 << 39;
+
+// The kernel can pass a file's reads and writes through to a backing file
+// (upstream Linux 6.9+).
+const PASSTHROUGH: u64 = 1_u64 << 37;
 
 // This flag indicates whether to enable fd-passthrough. It was defined in the
 // Anolis kernel but not in the upstream kernel. To avoid collision, we'll set
@@ -464,6 +475,11 @@ bitflags! {
 
         /// indicates whether the kernel support resend inflight request
         const HAS_RESEND = HAS_RESEND;
+
+        /// Indicates that the kernel can pass a file's reads and writes through to a
+        /// backing file (`OpenOptions::PASSTHROUGH`; upstream Linux 6.9+). Not
+        /// enabled together with `WRITEBACK_CACHE`.
+        const PASSTHROUGH = PASSTHROUGH;
     }
 }
 
@@ -925,6 +941,8 @@ unsafe impl ByteValued for CreateIn {}
 pub struct OpenOut {
     pub fh: u64,
     pub open_flags: u32,
+    /// The backing id (from `FUSE_DEV_IOC_BACKING_OPEN`) of an `OpenOptions::PASSTHROUGH`
+    /// open; the kernel calls it `backing_id`.
     pub passthrough: u32,
 }
 unsafe impl ByteValued for OpenOut {}
@@ -1082,7 +1100,9 @@ pub struct InitOut {
     pub max_pages: u16,
     pub map_alignment: u16,
     pub flags2: u32,
-    pub unused: [u32; 7],
+    /// How deep the mount stacks on its backing files, with `PASSTHROUGH` (at most 2).
+    pub max_stack_depth: u32,
+    pub unused: [u32; 6],
 }
 unsafe impl ByteValued for InitOut {}
 

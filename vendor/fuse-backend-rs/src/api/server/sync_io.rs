@@ -757,7 +757,15 @@ impl<F: FileSystem + Sync> Server<F> {
                     max_readahead
                 };
 
+                #[cfg(target_os = "macos")]
                 let enabled_flags = enabled.bits();
+                #[cfg(target_os = "linux")]
+                let mut enabled_flags = enabled.bits();
+                // The kernel reads flags2 only when the reply says it is there.
+                #[cfg(target_os = "linux")]
+                if enabled_flags >> 32 != 0 {
+                    enabled_flags |= FsOptions::INIT_EXT.bits();
+                }
                 let mut out = InitOut {
                     major: KERNEL_VERSION,
                     minor: KERNEL_MINOR_VERSION,
@@ -772,6 +780,12 @@ impl<F: FileSystem + Sync> Server<F> {
                 };
                 if enabled.contains(FsOptions::BIG_WRITES) {
                     out.max_write = MAX_REQ_PAGES as u32 * pagesize() as u32;
+                }
+                // Backing files on ordinary (unstacked) filesystems; the mount itself
+                // can then still be stacked on once (overlayfs).
+                #[cfg(target_os = "linux")]
+                if enabled.contains(FsOptions::PASSTHROUGH) {
+                    out.max_stack_depth = 1;
                 }
                 #[cfg(target_os = "linux")]
                 if enabled.contains(FsOptions::MAX_PAGES) {
