@@ -111,6 +111,9 @@ impl OpenFile {
 pub(crate) struct WriteState {
     /// Bytes or size changed since the catalog last recorded them.
     pub dirty: std::sync::atomic::AtomicBool,
+    /// Its writes are done by the kernel, unseen ([`Vfs::pass_through`](crate::Vfs::pass_through)):
+    /// every flush records the file's size and mtime.
+    pub unseen: std::sync::atomic::AtomicBool,
 }
 
 /// The table of open handles.

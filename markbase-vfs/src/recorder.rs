@@ -29,7 +29,7 @@ impl Recorder {
         let (Some(write), true) = (&open.write, open.node.in_catalog()) else {
             return Ok(());
         };
-        if !write.dirty.swap(false, Ordering::AcqRel) {
+        if !write.dirty.swap(false, Ordering::AcqRel) && !write.unseen.load(Ordering::Acquire) {
             return Ok(());
         }
         let recorded = self.record(open, durable);

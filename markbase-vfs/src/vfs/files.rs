@@ -6,6 +6,7 @@
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::alias::Resolution;
@@ -138,7 +139,15 @@ impl Vfs {
             .handles
             .remove(handle)
             .ok_or(VfsError::BadHandle(handle))?;
-        self.recorder.record_written(&open, false)
+        let recorded = self.recorder.record_written(&open, false);
+        if open
+            .write
+            .as_ref()
+            .is_some_and(|write| write.unseen.load(Ordering::Acquire))
+        {
+            self.unseen_writers.remove(open.node);
+        }
+        recorded
     }
 
     /// The attributes of node `ino`, or, when the node is gone (unlinked, or replaced
@@ -202,8 +211,10 @@ impl Vfs {
     pub(crate) fn current_stat(&self, node: &Node) -> Option<FileStat> {
         // The stat outlives the descriptor: with more files in use than `open_file_cache`
         // holds, a warm getattr must not reopen the alias.
+        // A file the kernel writes unseen may have changed since any stat was cached.
         if let Some(attr) = self.caches.attr(node.id)
             && attr.checked.elapsed() < self.config.attr_ttl
+            && !self.unseen_writers.has(node.id)
         {
             return attr.stat;
         }

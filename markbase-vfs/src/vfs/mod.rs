@@ -11,6 +11,7 @@ mod finder;
 pub mod namespace;
 mod node_io;
 pub mod open;
+pub mod passthrough;
 pub mod properties;
 pub mod readdir;
 pub mod upload;
@@ -70,6 +71,8 @@ pub struct Vfs {
     /// Records written files' sizes and mtimes (shared with `node_files`).
     pub(crate) recorder: Recorder,
     pub(crate) finder: FinderArea,
+    /// Nodes written by handles passed through to the kernel.
+    pub(crate) unseen_writers: passthrough::UnseenWriters,
     warned: Mutex<HashSet<String>>,
 }
 
@@ -149,6 +152,7 @@ impl Vfs {
             reach,
             recorder,
             finder,
+            unseen_writers: passthrough::UnseenWriters::default(),
             warned: Mutex::new(HashSet::new()),
         })
     }

@@ -272,7 +272,7 @@ impl Vfs {
         Ok(self.served_attr(open.node, &stat.within(open.backing.reach), 0))
     }
 
-    fn handle(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
+    pub(crate) fn handle(&self, handle: FileHandle) -> Result<Arc<OpenFile>> {
         self.handles.get(handle).ok_or(VfsError::BadHandle(handle))
     }
 
