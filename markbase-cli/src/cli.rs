@@ -378,6 +378,12 @@ pub struct MountArgs {
     /// faster small writes, but a crash loses what it had not sent.
     #[arg(long)]
     pub writeback_cache: bool,
+    /// Whether the kernel reads and writes files itself, at the disk's speed, without
+    /// asking markbase for their bytes (Linux 6.9+ FUSE passthrough, as root): `auto`
+    /// where it can (-v says whether it did), `on` (a mount that cannot fails, saying
+    /// why), or `off`. Not with --writeback-cache.
+    #[arg(long, value_enum, default_value_t = Passthrough::Auto)]
+    pub passthrough: Passthrough,
     /// Let every user of the machine reach the mount, not only the one mounting it
     /// (each file keeps the owner and mode of the file that holds its bytes, and the
     /// kernel checks them). Unprivileged users need `user_allow_other` in /etc/fuse.conf.
@@ -441,6 +447,27 @@ pub enum Backend {
     FuseT,
     /// markbase's NFSv3 server, mounted by the system's NFS client.
     Nfs,
+}
+
+/// `--passthrough`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Passthrough {
+    /// Where the kernel offers it and markbase may use it.
+    Auto,
+    /// Always; a mount that cannot fails.
+    On,
+    /// Never.
+    Off,
+}
+
+impl From<Passthrough> for markbase_fuse::PassthroughMode {
+    fn from(mode: Passthrough) -> Self {
+        match mode {
+            Passthrough::Auto => Self::Auto,
+            Passthrough::On => Self::On,
+            Passthrough::Off => Self::Off,
+        }
+    }
 }
 
 /// What fuse-t's helper serves macOS with.

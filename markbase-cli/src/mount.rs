@@ -47,6 +47,7 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
         allow_other: args.allow_other,
+        passthrough: args.passthrough.into(),
         ..MountOptions::default()
     };
     options.helper.backend = args.fuse_t_backend.map(Into::into);

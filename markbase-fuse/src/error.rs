@@ -53,6 +53,9 @@ pub enum MountError {
         /// What failed, as fuse-backend-rs or the system reported it.
         cause: String,
     },
+    /// Passthrough was asked for and cannot be used.
+    #[error("FUSE passthrough was asked for, and cannot be used: {0}")]
+    Passthrough(String),
     /// A request thread could not be started.
     #[error("cannot start FUSE request thread: {0}")]
     Thread(io::Error),

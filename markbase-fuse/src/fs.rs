@@ -24,6 +24,8 @@ use parking_lot::Mutex;
 
 use crate::attr::{stat_of, statvfs_of};
 use crate::io::{ReplySink, RequestSource};
+#[cfg(target_os = "linux")]
+use crate::passthrough::{Passthrough, Served};
 
 /// Files whose last-opened (size, mtime) is remembered to keep their page cache.
 const OPENED_VERSIONS: usize = 65_536;
@@ -49,6 +51,9 @@ pub struct MarkbaseFs {
     opened: Mutex<LruCache<u64, (u64, i64)>>,
     /// Attribute requests about the root answered so far (proof that a mount is ours).
     root_getattrs: AtomicU64,
+    /// Files handed to the kernel to read and write itself (Linux).
+    #[cfg(target_os = "linux")]
+    passthrough: Option<Arc<Passthrough>>,
 }
 
 impl MarkbaseFs {
@@ -61,7 +66,36 @@ impl MarkbaseFs {
                 NonZeroUsize::new(OPENED_VERSIONS).expect("non-zero"),
             )),
             root_getattrs: AtomicU64::new(0),
+            #[cfg(target_os = "linux")]
+            passthrough: None,
         }
+    }
+
+    /// This filesystem, passing files through to the kernel as `passthrough` decides.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn passing_through(mut self, passthrough: Arc<Passthrough>) -> Self {
+        self.passthrough = Some(passthrough);
+        self
+    }
+
+    /// How the open `handle` of node `ino` is served; `options` are those of a cached
+    /// open. The kernel's backing id, when it reads and writes the file itself.
+    fn served(
+        &self,
+        ino: u64,
+        handle: FileHandle,
+        options: OpenOptions,
+    ) -> (OpenOptions, Option<u32>) {
+        #[cfg(target_os = "linux")]
+        if let Some(passthrough) = &self.passthrough {
+            return match passthrough.open(&self.vfs, ino, handle) {
+                Served::Kernel(id) => (OpenOptions::PASSTHROUGH, Some(id)),
+                Served::Direct => (OpenOptions::DIRECT_IO, None),
+                Served::Cached => (options, None),
+            };
+        }
+        let _ = (ino, handle);
+        (options, None)
     }
 
     /// How many attribute requests about the root this filesystem has answered.
@@ -196,7 +230,21 @@ impl FileSystem for MarkbaseFs {
     type Handle = u64;
 
     fn init(&self, capable: FsOptions) -> io::Result<FsOptions> {
-        let enabled = capable & wanted_options(self.cache);
+        #[allow(unused_mut)]
+        let mut want = wanted_options(self.cache);
+        // The kernel passes nothing through on a mount that caches writes.
+        #[cfg(target_os = "linux")]
+        if let Some(passthrough) = &self.passthrough
+            && passthrough.wanted()
+            && !self.cache.writeback
+        {
+            want |= FsOptions::PASSTHROUGH;
+        }
+        let enabled = capable & want;
+        #[cfg(target_os = "linux")]
+        if let Some(passthrough) = &self.passthrough {
+            passthrough.offered(enabled.contains(FsOptions::PASSTHROUGH));
+        }
         tracing::debug!("FUSE session started with {enabled:?}");
         Ok(enabled)
     }
@@ -338,7 +386,8 @@ impl FileSystem for MarkbaseFs {
         if self.unchanged_since_last_open(&opened.attr) {
             options |= OpenOptions::KEEP_CACHE;
         }
-        Ok((Some(opened.handle.raw()), options, None))
+        let (options, backing) = self.served(ino, opened.handle, options);
+        Ok((Some(opened.handle.raw()), options, backing))
     }
 
     fn create(
@@ -363,11 +412,12 @@ impl FileSystem for MarkbaseFs {
         self.opened
             .lock()
             .put(attr.id.get(), (attr.size, attr.mtime_ns));
+        let (options, backing) = self.served(attr.id.get(), opened.handle, OpenOptions::empty());
         Ok((
             self.entry(&attr),
             Some(opened.handle.raw()),
-            OpenOptions::empty(),
-            None,
+            options,
+            backing,
         ))
     }
 
@@ -435,7 +485,12 @@ impl FileSystem for MarkbaseFs {
         _: bool,
         _: Option<u64>,
     ) -> io::Result<()> {
-        self.vfs.release(FileHandle::from_raw(fh)).map_err(errno)
+        let handle = FileHandle::from_raw(fh);
+        #[cfg(target_os = "linux")]
+        if let Some(passthrough) = &self.passthrough {
+            passthrough.release(handle);
+        }
+        self.vfs.release(handle).map_err(errno)
     }
 
     fn statfs(&self, _: &Context, _: u64) -> io::Result<statvfs64> {

@@ -11,7 +11,9 @@ use fuse_backend_rs::transport::FuseSession;
 
 use crate::error::MountError;
 use crate::fs::MarkbaseFs;
+use crate::mount::PassthroughMode;
 use crate::mounts;
+use crate::passthrough::Passthrough;
 use crate::workers::Workers;
 
 /// A live `/dev/fuse` mount and its request threads.
@@ -34,6 +36,7 @@ impl KernelSession {
         read_only: bool,
         threads: usize,
         allow_other: bool,
+        (passthrough, probe): (&Passthrough, &Path),
     ) -> Result<Self, MountError> {
         let failed = |cause: fuse_backend_rs::transport::Error| MountError::Session {
             path: mountpoint.to_path_buf(),
@@ -43,6 +46,9 @@ impl KernelSession {
             .map_err(failed)?;
         session.set_allow_other(allow_other);
         session.mount().map_err(failed)?;
+        if passthrough.wanted() {
+            passthrough.attach(session.clone_fuse_file().map_err(failed)?);
+        }
         let mut this = Self {
             session,
             mountpoint: mountpoint.to_path_buf(),
@@ -82,6 +88,13 @@ impl KernelSession {
             Ok(stat) => {
                 raise_readahead(stat.st_dev);
                 this.abort = abort_switch(stat.st_dev);
+                // INIT is answered by now: the kernel has said whether it passes through.
+                if let Err(err) = start_passthrough(passthrough, probe) {
+                    if let Err(stop) = this.stop(Duration::from_secs(5)) {
+                        tracing::warn!("{stop}");
+                    }
+                    return Err(err);
+                }
                 Ok(this)
             }
             Err(err) => {
@@ -185,4 +198,29 @@ fn abort_connection(mut abort: File) {
     if let Err(err) = abort.write_all(b"1") {
         tracing::debug!("cannot abort the FUSE connection: {err}");
     }
+}
+
+/// Starts passing files through where `passthrough` asks for it and the kernel and
+/// this process allow it (checked with a backing of a new unnamed file in `probe`, the
+/// store's directory); with `on`, a mount that cannot fails.
+fn start_passthrough(passthrough: &Passthrough, probe: &Path) -> Result<(), MountError> {
+    if !passthrough.wanted() {
+        return Ok(());
+    }
+    let started = tempfile::tempfile_in(probe)
+        .map_err(|err| {
+            format!(
+                "cannot make a file in {} to check it: {err}",
+                probe.display()
+            )
+        })
+        .and_then(|probe| passthrough.activate(&probe));
+    match started {
+        Ok(()) => tracing::info!("files are passed through to the kernel"),
+        Err(why) if passthrough.mode() == PassthroughMode::On => {
+            return Err(MountError::Passthrough(why));
+        }
+        Err(why) => tracing::info!("files are not passed through to the kernel: {why}"),
+    }
+    Ok(())
 }

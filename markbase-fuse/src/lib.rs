@@ -26,6 +26,8 @@ mod io;
 mod kernel;
 mod mount;
 mod mounts;
+#[cfg(target_os = "linux")]
+mod passthrough;
 mod workers;
 
 pub use error::{HelperError, MountError};
@@ -34,7 +36,7 @@ pub use helper::{
     FuseTBackend, HELPER_ENV, HelperConfig, INSTALL_LOCATIONS, locate as locate_helper,
     user_location as user_helper_location,
 };
-pub use mount::{Mount, MountOptions};
+pub use mount::{Mount, MountOptions, PassthroughMode};
 /// The name a `/dev/fuse` mount gives its filesystem and subtype: the mount table shows
 /// it as `markbase` of type `fuse.markbase`.
 pub const SUBTYPE: &str = "markbase";

@@ -14,6 +14,21 @@ use crate::helper::{HelperConfig, HelperSession};
 #[cfg(target_os = "linux")]
 use crate::kernel::KernelSession;
 use crate::mounts;
+#[cfg(target_os = "linux")]
+use crate::passthrough::Passthrough;
+
+/// Whether a `/dev/fuse` mount passes files through to the kernel (Linux 6.9+), which
+/// then reads and writes them itself, at the disk's speed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PassthroughMode {
+    /// Where the kernel offers it and this process may use it (CAP_SYS_ADMIN).
+    #[default]
+    Auto,
+    /// Always: a mount that cannot fails.
+    On,
+    /// Never: markbase serves every read and write.
+    Off,
+}
 
 /// How a catalog is mounted.
 #[derive(Clone, Debug)]
@@ -30,6 +45,9 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// How long unmounting may take, threads included.
     pub shutdown_limit: Duration,
+    /// Whether files are passed through to the kernel (a `/dev/fuse` mount on Linux;
+    /// not with `writeback_cache`, which the kernel does not combine with it).
+    pub passthrough: PassthroughMode,
     /// The fuse-t helper (macOS, or [`Mount::with_helper`]).
     pub helper: HelperConfig,
 }
@@ -41,6 +59,7 @@ impl Default for MountOptions {
             writeback_cache: false,
             allow_other: false,
             shutdown_limit: Duration::from_secs(5),
+            passthrough: PassthroughMode::default(),
             helper: HelperConfig::from_env("markbase"),
         }
     }
@@ -74,13 +93,25 @@ impl Mount {
         {
             let mountpoint = mounts::prepare_mount_point(mountpoint)?;
             let read_only = vfs.config().read_only;
-            let (server, _) = server(vfs, options);
+            let passthrough = Arc::new(Passthrough::new(passthrough_mode(options)?));
+            // Where the files to pass through live (the catalog's directory until the
+            // store is made): a backing is tried there. Not the catalog itself: closing
+            // any descriptor of it would drop SQLite's locks on it.
+            let probe = Some(vfs.store_dir())
+                .filter(|store| store.is_dir())
+                .or_else(|| vfs.catalog_path().parent())
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let cache = cache_policy(&vfs, options);
+            let fs =
+                Arc::new(MarkbaseFs::new(vfs, cache).passing_through(Arc::clone(&passthrough)));
             let session = KernelSession::start(
-                server,
+                Arc::new(Server::new(fs)),
                 &mountpoint,
                 read_only,
                 options.threads.get(),
                 options.allow_other,
+                (&passthrough, &probe),
             )?;
             Ok(Self::live(mountpoint, options, Session::Kernel(session)))
         }
@@ -160,15 +191,38 @@ impl Drop for Mount {
     }
 }
 
-/// The FUSE server over `vfs`, and the filesystem it serves.
+/// The kernel-cache policy of a mount of `vfs` with `options`.
+fn cache_policy(vfs: &Vfs, options: &MountOptions) -> CachePolicy {
+    CachePolicy {
+        ttl: vfs.config().attr_ttl,
+        writeback: options.writeback_cache,
+    }
+}
+
+/// The passthrough `options` ask for, as the kernel allows it: not beside the
+/// writeback cache (asked for both, the mount fails; `auto` gives it up).
+#[cfg(target_os = "linux")]
+fn passthrough_mode(options: &MountOptions) -> Result<PassthroughMode, MountError> {
+    match (options.passthrough, options.writeback_cache) {
+        (PassthroughMode::On, true) => Err(MountError::Passthrough(String::from(
+            "the kernel passes no file through on a mount with the writeback cache; leave out one of them",
+        ))),
+        (PassthroughMode::Auto, true) => {
+            tracing::info!(
+                "files are not passed through to the kernel: the writeback cache was asked for, and the kernel does not combine them"
+            );
+            Ok(PassthroughMode::Off)
+        }
+        (mode, _) => Ok(mode),
+    }
+}
+
+/// The FUSE server over `vfs`, and the filesystem it serves (through fuse-t's helper).
 fn server(
     vfs: Arc<Vfs>,
     options: &MountOptions,
 ) -> (Arc<Server<Arc<MarkbaseFs>>>, Arc<MarkbaseFs>) {
-    let cache = CachePolicy {
-        ttl: vfs.config().attr_ttl,
-        writeback: options.writeback_cache,
-    };
+    let cache = cache_policy(&vfs, options);
     let fs = Arc::new(MarkbaseFs::new(vfs, cache));
     (Arc::new(Server::new(Arc::clone(&fs))), fs)
 }
