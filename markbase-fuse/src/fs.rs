@@ -79,23 +79,28 @@ impl MarkbaseFs {
     }
 
     /// How the open `handle` of node `ino` is served; `options` are those of a cached
-    /// open. The kernel's backing id, when it reads and writes the file itself.
+    /// open. The kernel's backing id, when it reads and writes the file itself. An
+    /// open that cannot be served is released and fails.
     fn served(
         &self,
         ino: u64,
         handle: FileHandle,
         options: OpenOptions,
-    ) -> (OpenOptions, Option<u32>) {
+    ) -> io::Result<(OpenOptions, Option<u32>)> {
         #[cfg(target_os = "linux")]
         if let Some(passthrough) = &self.passthrough {
             return match passthrough.open(&self.vfs, ino, handle) {
-                Served::Kernel(id) => (OpenOptions::PASSTHROUGH, Some(id)),
-                Served::Direct => (OpenOptions::DIRECT_IO, None),
-                Served::Cached => (options, None),
+                Served::Kernel(id) => Ok((OpenOptions::PASSTHROUGH, Some(id))),
+                Served::Cached => Ok((options, None)),
+                Served::Stale => {
+                    passthrough.release(handle);
+                    self.vfs.release(handle).map_err(errno)?;
+                    Err(io::Error::from_raw_os_error(libc::EBUSY))
+                }
             };
         }
         let _ = (ino, handle);
-        (options, None)
+        Ok((options, None))
     }
 
     /// How many attribute requests about the root this filesystem has answered.
@@ -386,7 +391,7 @@ impl FileSystem for MarkbaseFs {
         if self.unchanged_since_last_open(&opened.attr) {
             options |= OpenOptions::KEEP_CACHE;
         }
-        let (options, backing) = self.served(ino, opened.handle, options);
+        let (options, backing) = self.served(ino, opened.handle, options)?;
         Ok((Some(opened.handle.raw()), options, backing))
     }
 
@@ -412,7 +417,7 @@ impl FileSystem for MarkbaseFs {
         self.opened
             .lock()
             .put(attr.id.get(), (attr.size, attr.mtime_ns));
-        let (options, backing) = self.served(attr.id.get(), opened.handle, OpenOptions::empty());
+        let (options, backing) = self.served(attr.id.get(), opened.handle, OpenOptions::empty())?;
         Ok((
             self.entry(&attr),
             Some(opened.handle.raw()),

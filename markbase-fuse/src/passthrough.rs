@@ -2,13 +2,14 @@
 //! is read and written by the kernel itself, on a backing file registered through
 //! `/dev/fuse`, with no request to markbase for its data.
 //!
-//! The kernel holds one backing per inode, and an inode is either passed through or
-//! cached, never both at once (a cached open of a passed-through inode fails with
-//! ETXTBSY, and a second backing with EBUSY). So each node here is in one way at a
-//! time: passed through on one backing file shared by its handles, or cached. A handle
-//! that cannot share its node's way (its alias was replaced since the node's backing
-//! was registered) is served by markbase with `FOPEN_DIRECT_IO`, which the kernel
-//! allows beside either.
+//! The kernel holds one backing per inode, and while it holds one, every open of the
+//! inode must be passed through on it (any other open fails); while an inode has
+//! cached opens, none may be passed through (ETXTBSY). So each node here is in one
+//! way at a time: passed through on one backing file shared by its handles and
+//! dropped with the last, or cached. A new open of a node whose alias now leads to
+//! another file than the backing the kernel still holds for a program that has the
+//! old file open cannot be served fresh: it fails with EBUSY, saying why, until that
+//! program closes it, rather than read the old file.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -45,8 +46,9 @@ pub enum Served {
     Kernel(u32),
     /// By markbase, through the page cache.
     Cached,
-    /// By markbase, bypassing the page cache (`FOPEN_DIRECT_IO`).
-    Direct,
+    /// Not at all: the kernel still reads another file for this node (the open fails
+    /// with EBUSY).
+    Stale,
 }
 
 /// The way of one node's open handles.
@@ -172,10 +174,10 @@ impl Passthrough {
                     *opens += 1;
                     return Served::Kernel(*id);
                 }
-                tracing::info!(
-                    "node {ino}: its alias now leads to another file than the one passed through; this open is served by markbase"
+                tracing::warn!(
+                    "node {ino}: its alias now leads to another file, and the kernel still reads the old one for a program that has it open; this open fails (EBUSY) until that program closes it (with --passthrough off, both are served)"
                 );
-                Served::Direct
+                Served::Stale
             }
             _ => match self.open_backing(passed.file()) {
                 Ok(id) => {

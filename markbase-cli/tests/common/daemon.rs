@@ -88,6 +88,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` to the daemon.
     pub fn signal(&self, signal: libc::c_int) {
         super::signal(&self.child, signal);

@@ -1,0 +1,208 @@
+//! FUSE passthrough through the binary (Linux 6.9+, as root): the kernel reads and
+//! writes a file itself, so its bytes never cross markbase's process, and the catalog
+//! still learns what was written; `--passthrough off` serves every byte through
+//! markbase; an alias replaced underneath is served fresh.
+//!
+//! Tests that mount need root and `/dev/fuse`; without them they skip, or fail under
+//! `MARKBASE_REQUIRE_ALL=1` ([`markbase_testkit::require_fuse`]).
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use common::daemon::Daemon;
+use common::library::Library;
+use common::{assert_fails_with, markbase, run};
+use markbase_testkit::{require_fuse, write_pattern_file};
+
+/// The size of the file read through the mount.
+const BIG: u64 = 64 << 20;
+
+/// Bytes the process `pid` has read with read(2) and friends (`rchar` of
+/// `/proc/PID/io`): a FUSE server that serves a file's reads reads its bytes.
+fn bytes_read_by(pid: u32) -> u64 {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
+    io.lines()
+        .find_map(|line| line.strip_prefix("rchar: "))
+        .expect("rchar")
+        .parse()
+        .unwrap()
+}
+
+/// A library with a 64 MiB file `big.bin`, mounted in the foreground with `extra`.
+fn mounted(extra: &[&str]) -> (Library, Daemon, Vec<u8>) {
+    let lib = Library::new();
+    let big = lib.dir.path().join("media/big.bin");
+    write_pattern_file(&big, BIG, 11).unwrap();
+    let out = lib.markbase(&["import", lib.dir.path().join("media").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    let expected = fs::read(&big).unwrap();
+    let mut args = vec!["-v"];
+    args.extend_from_slice(extra);
+    let daemon = lib.mount(&args);
+    (lib, daemon, expected)
+}
+
+/// Reads `path` whole, in 1 MiB reads, as another program would.
+fn read_whole(path: &Path) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    File::open(path).unwrap().read_to_end(&mut bytes).unwrap();
+    bytes
+}
+
+#[test]
+fn passed_through_reads_never_reach_markbase_and_others_do() {
+    if !require_fuse() {
+        return;
+    }
+    let (lib, daemon, expected) = mounted(&[]);
+    let said = daemon.stderr();
+    assert!(
+        said.contains("files are passed through to the kernel"),
+        "{said}"
+    );
+    let before = bytes_read_by(daemon.pid());
+    assert!(
+        read_whole(&lib.mountpoint().join("big.bin")) == expected,
+        "bytes differ"
+    );
+    let served = bytes_read_by(daemon.pid()) - before;
+    assert!(
+        served < BIG / 16,
+        "markbase read {served} bytes to serve a {BIG}-byte file that the kernel should have read itself"
+    );
+    assert!(
+        daemon.stderr().contains(" is passed through to the kernel"),
+        "-v names the file passed through: {}",
+        daemon.stderr()
+    );
+    drop(daemon);
+
+    // Off: every byte goes through markbase, which reads it from the store.
+    let (lib, daemon, expected) = mounted(&["--passthrough", "off"]);
+    assert!(
+        !daemon.stderr().contains("passed through to the kernel"),
+        "{}",
+        daemon.stderr()
+    );
+    let before = bytes_read_by(daemon.pid());
+    assert!(
+        read_whole(&lib.mountpoint().join("big.bin")) == expected,
+        "bytes differ"
+    );
+    let served = bytes_read_by(daemon.pid()) - before;
+    assert!(served >= BIG, "markbase read only {served} bytes of {BIG}");
+}
+
+#[test]
+fn writes_passed_through_are_durable_and_recorded() {
+    if !require_fuse() {
+        return;
+    }
+    let (lib, mut daemon, _) = mounted(&["--passthrough", "on"]);
+    let before = bytes_read_by(daemon.pid());
+    let path = lib.mountpoint().join("take 2.mov");
+    let frame: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut file = File::create(&path).unwrap();
+    for _ in 0..16 {
+        file.write_all(&frame).unwrap();
+    }
+    file.sync_all().unwrap();
+    // The catalog knows the size once the file is synced, before it is closed.
+    let stat = lib.markbase(&["stat", "/take 2.mov"]);
+    let stat = String::from_utf8_lossy(&stat.stdout).into_owned();
+    assert!(stat.contains("size: 16777216 "), "{stat}");
+    drop(file);
+    // The bytes written went to the kernel, not through markbase (which reads every
+    // WRITE request's data from /dev/fuse).
+    let through = bytes_read_by(daemon.pid()) - before;
+    assert!(
+        through < 4 << 20,
+        "markbase read {through} bytes of 16 MiB written"
+    );
+    assert!(
+        read_whole(&path) == frame.repeat(16),
+        "bytes read back differ"
+    );
+    daemon.stop_with(libc::SIGTERM);
+    let cat = lib.markbase(&["cat", "/take 2.mov"]);
+    assert!(cat.stdout == frame.repeat(16), "the catalog's file differs");
+}
+
+#[test]
+fn an_alias_replaced_underneath_is_served_fresh_and_never_through_the_old_file() {
+    if !require_fuse() {
+        return;
+    }
+    let lib = Library::new();
+    let media = lib.dir.path().join("media");
+    let daemon = lib.mount(&["-v", "--passthrough", "on"]);
+    let clip = lib.mountpoint().join("clip.mov");
+    // A program keeps the clip open: the kernel holds its file as the node's backing.
+    let mut held = File::open(&clip).unwrap();
+    let mut first = vec![0u8; 4];
+    held.read_exact(&mut first).unwrap();
+    assert_eq!(first, lib.clip[..4]);
+
+    // Another program replaces the file the alias names (a new file renamed over it).
+    let fresh = media.join(".fresh");
+    fs::write(&fresh, b"the re-exported clip").unwrap();
+    fs::rename(&fresh, media.join("clip.mov")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // Past the attribute timeout the mount sees the new file, but the kernel still
+    // reads the old one for the program that holds it, and takes no second file for
+    // one node: a new open fails rather than read the old file.
+    let busy = File::open(&clip).expect_err("a new open of a replaced, held clip");
+    assert_eq!(busy.raw_os_error(), Some(libc::EBUSY), "{busy}");
+    held.read_exact(&mut first).unwrap();
+    assert_eq!(first, lib.clip[4..8], "the held open keeps its own file");
+    assert!(
+        daemon
+            .stderr()
+            .contains("its alias now leads to another file"),
+        "{}",
+        daemon.stderr()
+    );
+    drop(held);
+    // Closed, the old file is let go: the new one is served, passed through in turn.
+    assert_eq!(read_whole(&clip), b"the re-exported clip");
+    drop(daemon);
+}
+
+#[test]
+fn the_writeback_cache_turns_passthrough_off_and_on_with_it_is_refused() {
+    if !require_fuse() {
+        return;
+    }
+    let lib = Library::new();
+    let daemon = lib.mount(&["-v", "--writeback-cache"]);
+    assert!(
+        daemon.stderr().contains(
+            "files are not passed through to the kernel: the writeback cache was asked for"
+        ),
+        "{}",
+        daemon.stderr()
+    );
+    drop(daemon);
+    let out = run(markbase()
+        .arg("--catalog")
+        .arg(lib.catalog())
+        .arg("mount")
+        .arg(lib.mountpoint())
+        .args([
+            "--backend",
+            "fuse",
+            "--passthrough",
+            "on",
+            "--writeback-cache",
+        ]));
+    assert_fails_with(
+        &out,
+        "FUSE passthrough was asked for, and cannot be used: the kernel passes no file through on a mount with the writeback cache",
+    );
+}
