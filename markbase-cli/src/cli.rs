@@ -382,7 +382,7 @@ pub struct MountArgs {
     /// asking markbase for their bytes (Linux 6.9+ FUSE passthrough, as root): `auto`
     /// where it can (-v says whether it did), `on` (a mount that cannot fails, saying
     /// why), or `off`. Not with --writeback-cache.
-    #[arg(long, value_enum, default_value_t = Passthrough::Auto)]
+    #[arg(long, value_enum, default_value_t = Passthrough::Auto, env = "MARKBASE_PASSTHROUGH")]
     pub passthrough: Passthrough,
     /// Let every user of the machine reach the mount, not only the one mounting it
     /// (each file keeps the owner and mode of the file that holds its bytes, and the

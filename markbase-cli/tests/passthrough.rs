@@ -60,7 +60,7 @@ fn passed_through_reads_never_reach_markbase_and_others_do() {
     if !require_fuse() {
         return;
     }
-    let (lib, daemon, expected) = mounted(&[]);
+    let (lib, daemon, expected) = mounted(&["--passthrough", "auto"]);
     let said = daemon.stderr();
     assert!(
         said.contains("files are passed through to the kernel"),

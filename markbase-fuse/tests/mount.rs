@@ -18,7 +18,7 @@ use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use markbase_fuse::{Mount, MountError, MountOptions, mount_at, unmount_path};
+use markbase_fuse::{Mount, MountError, MountOptions, PassthroughMode, mount_at, unmount_path};
 use markbase_testkit::{
     RawCatalog, detach_mount, first_difference, pattern_byte, rename_noreplace, require_fuse,
     require_tool, run_within, write_pattern_file,
@@ -108,6 +108,22 @@ impl Library {
     }
 }
 
+/// The options of the tests' mounts: the defaults, but for passthrough, which
+/// `MARKBASE_PASSTHROUGH` (`auto`, `on`, `off`) chooses, so that the suite runs both
+/// ways (scripts/test).
+fn options() -> MountOptions {
+    let passthrough = match std::env::var("MARKBASE_PASSTHROUGH").as_deref() {
+        Err(_) | Ok("auto") => PassthroughMode::Auto,
+        Ok("on") => PassthroughMode::On,
+        Ok("off") => PassthroughMode::Off,
+        Ok(other) => panic!("MARKBASE_PASSTHROUGH={other:?}: auto, on or off"),
+    };
+    MountOptions {
+        passthrough,
+        ..MountOptions::default()
+    }
+}
+
 /// A live mount, taken off when dropped, also when the test fails (before the temp
 /// dir it lives in is removed: declare it after the [`Library`]).
 struct Mounted {
@@ -117,7 +133,7 @@ struct Mounted {
 
 impl Mounted {
     fn new(config: VfsConfig, mountpoint: &Path) -> Self {
-        Self::with_options(config, mountpoint, &MountOptions::default())
+        Self::with_options(config, mountpoint, &options())
     }
 
     fn with_options(config: VfsConfig, mountpoint: &Path, options: &MountOptions) -> Self {
@@ -1252,7 +1268,7 @@ fn other_users_reach_the_mount_only_when_allowed_and_as_the_files_allow() {
     // With allow_other, each user reads what the files themselves let them read.
     let options = MountOptions {
         allow_other: true,
-        ..MountOptions::default()
+        ..options()
     };
     let mounted = lib.mount_with_options(&options);
     let line = fs::read_to_string("/proc/self/mountinfo")
@@ -1524,7 +1540,7 @@ fn a_busy_mount_unmounts_in_time() {
 
 /// Mounts the catalog on `path`, which must fail; returns the error.
 fn mount_error(vfs: &Arc<Vfs>, path: &Path) -> MountError {
-    match Mount::new(Arc::clone(vfs), path, &MountOptions::default()) {
+    match Mount::new(Arc::clone(vfs), path, &options()) {
         Ok(mount) => {
             let _ = mount.unmount();
             panic!("mounting on {} succeeded", path.display())
