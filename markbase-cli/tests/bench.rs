@@ -51,6 +51,21 @@ impl Scratch {
         Some(dir)
     }
 
+    /// A catalog of one small clip, `/clip.mov`, in the scratch dir.
+    fn catalog_of_one_clip(&self) -> PathBuf {
+        let media = self.dir.path().join("media");
+        fs::create_dir(&media).unwrap();
+        write_pattern_file(&media.join("clip.mov"), 4096, 3).unwrap();
+        let catalog = self.dir.path().join("warren.sqlite");
+        let out = run(markbase()
+            .arg("--catalog")
+            .arg(&catalog)
+            .arg("import")
+            .arg(&media));
+        assert!(out.status.success(), "import: {}", stderr(&out));
+        catalog
+    }
+
     /// Where the default chart goes (XDG_DATA_HOME of the runs).
     fn data_home(&self) -> PathBuf {
         self.dir.path().join("xdg")
@@ -319,16 +334,7 @@ fn a_markbase_mount_takes_o_direct_and_keeps_no_test_file() {
         return;
     }
     let scratch = Scratch::new();
-    let media = scratch.dir.path().join("media");
-    fs::create_dir(&media).unwrap();
-    write_pattern_file(&media.join("clip.mov"), 4096, 3).unwrap();
-    let catalog = scratch.dir.path().join("warren.sqlite");
-    let out = run(markbase()
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("import")
-        .arg(&media));
-    assert!(out.status.success(), "import: {}", stderr(&out));
+    let catalog = scratch.catalog_of_one_clip();
     let mnt = scratch.dir.path().join("mnt");
     fs::create_dir(&mnt).unwrap();
     let mut daemon = Daemon::start(&catalog, &mnt, scratch.dir.path(), &[]);
@@ -509,16 +515,7 @@ fn backend_all_benches_each_way_in_and_the_store() {
         return;
     };
     let scratch = Scratch::new();
-    let media = scratch.dir.path().join("media");
-    fs::create_dir(&media).unwrap();
-    write_pattern_file(&media.join("clip.mov"), 4096, 3).unwrap();
-    let catalog = scratch.dir.path().join("warren.sqlite");
-    let out = run(markbase()
-        .arg("--catalog")
-        .arg(&catalog)
-        .arg("import")
-        .arg(&media));
-    assert!(out.status.success(), "import: {}", stderr(&out));
+    let catalog = scratch.catalog_of_one_clip();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = run(markbase()
         .env("XDG_DATA_HOME", scratch.data_home())

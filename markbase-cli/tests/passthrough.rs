@@ -174,6 +174,96 @@ fn an_alias_replaced_underneath_is_served_fresh_and_never_through_the_old_file()
     drop(daemon);
 }
 
+/// The bytes of `file` in the page cache (`fincore`, util-linux).
+fn resident(fincore: &Path, file: &Path) -> u64 {
+    let out = run(std::process::Command::new(fincore)
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .arg(file));
+    assert!(out.status.success(), "fincore: {}", common::stderr(&out));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// `dd ARGS...`, which must succeed.
+fn dd(args: &[&str]) {
+    let out = run(std::process::Command::new("dd").args(args));
+    assert!(
+        out.status.success(),
+        "dd {args:?}: {}",
+        common::stderr(&out)
+    );
+}
+
+/// An O_DIRECT open through a passthrough mount reaches the disk past the page cache,
+/// as on the disk itself: the file that holds its bytes gets no cached pages (the
+/// kernel opens the backing anew for each open, with that open's flags). A cached read
+/// of the same file fills the page cache, as it should. (Without passthrough this
+/// still fails: markbase's own writes are buffered.)
+#[test]
+fn o_direct_through_passthrough_skips_the_page_cache() {
+    if !require_fuse() {
+        return;
+    }
+    let Some(fincore) = markbase_testkit::require_tool("fincore") else {
+        return;
+    };
+    let lib = Library::new();
+    let daemon = lib.mount(&["--passthrough", "on"]);
+    let direct = lib.mountpoint().join("direct.bin");
+    let of = format!("of={}", direct.display());
+    dd(&["if=/dev/zero", &of, "bs=1M", "count=64", "oflag=direct"]);
+    let store = lib.dir.path().join("warren-store");
+    let held: Vec<_> = fs::read_dir(&store)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    let [bytes] = held.as_slice() else {
+        panic!("one store file expected: {held:?}");
+    };
+    assert_eq!(fs::metadata(bytes).unwrap().len(), 64 << 20);
+    let cached = resident(&fincore, bytes);
+    assert!(
+        cached < 8 << 20,
+        "{cached} bytes of 64 MiB written O_DIRECT are cached"
+    );
+    let input = format!("if={}", direct.display());
+    dd(&[&input, "of=/dev/null", "bs=1M", "iflag=direct"]);
+    let cached = resident(&fincore, bytes);
+    assert!(
+        cached < 8 << 20,
+        "{cached} bytes cached after an O_DIRECT read"
+    );
+
+    // Read without O_DIRECT, the same file fills the page cache, as it should.
+    assert_eq!(read_whole(&direct).len(), 64 << 20);
+    let cached = resident(&fincore, bytes);
+    assert!(
+        cached >= 32 << 20,
+        "only {cached} bytes cached by a cached read"
+    );
+    drop(daemon);
+}
+
+/// A node's backing, registered by a first, read-only open, takes the writes of a
+/// later open for writing (the kernel opens the backing anew with each open's flags).
+#[test]
+fn a_file_opened_to_read_first_is_written_through_a_later_open() {
+    if !require_fuse() {
+        return;
+    }
+    let lib = Library::new();
+    let daemon = lib.mount(&["--passthrough", "on"]);
+    let clip = lib.mountpoint().join("clip.mov");
+    let reader = File::open(&clip).unwrap();
+    let mut writer = fs::OpenOptions::new().append(true).open(&clip).unwrap();
+    writer.write_all(b"appended").unwrap();
+    writer.sync_all().unwrap();
+    drop((reader, writer));
+    let bytes = read_whole(&clip);
+    assert!(bytes.ends_with(b"appended") && bytes.len() == lib.clip.len() + 8);
+    assert_eq!(bytes[..lib.clip.len()], lib.clip[..]);
+    drop(daemon);
+}
+
 #[test]
 fn the_writeback_cache_turns_passthrough_off_and_on_with_it_is_refused() {
     if !require_fuse() {

@@ -10,6 +10,10 @@
 //! another file than the backing the kernel still holds for a program that has the
 //! old file open cannot be served fresh: it fails with EBUSY, saying why, until that
 //! program closes it, rather than read the old file.
+//!
+//! For each passed-through open the kernel opens the backing's path anew, with that
+//! open's flags (`fs/fuse/passthrough.c`): an `O_DIRECT` open of the mount is direct on
+//! the store's file, and a read-only first open does not keep later ones from writing.
 
 use std::collections::HashMap;
 use std::fs::File;
