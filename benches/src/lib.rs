@@ -136,6 +136,13 @@ impl ReadSink for VecSink {
         self.filled += n;
         Ok(n)
     }
+
+    fn take(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let n = bytes.len().min(self.buf.len() - self.filled);
+        self.buf[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+        self.filled += n;
+        Ok(n)
+    }
 }
 
 /// A reused buffer that [`Vfs::write`] writes from with one `pwrite` straight out of it.
@@ -164,6 +171,12 @@ impl WriteSource for VecSource {
     fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
         let len = len.min(self.buf.len());
         file.write_at(&self.buf[..len], offset)
+    }
+
+    fn copy_to(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len().min(self.buf.len());
+        buf[..len].copy_from_slice(&self.buf[..len]);
+        Ok(len)
     }
 }
 

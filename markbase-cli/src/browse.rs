@@ -139,16 +139,27 @@ impl ReadSink for CatSink<'_> {
         }
         let len = len.min(self.buf.len());
         let read = std::os::unix::fs::FileExt::read_at(file, &mut self.buf[..len], offset)?;
-        let mut written = 0;
-        while written < read {
-            match rustix::io::write(self.out, &self.buf[written..read]) {
-                Ok(n) => written += n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
+        write_all(self.out, &self.buf[..read])?;
         Ok(read)
     }
+
+    fn take(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        write_all(self.out, bytes)?;
+        Ok(bytes.len())
+    }
+}
+
+/// Writes all of `bytes` to `out`, unbuffered.
+fn write_all(out: std::os::fd::BorrowedFd<'_>, bytes: &[u8]) -> io::Result<()> {
+    let mut written = 0;
+    while written < bytes.len() {
+        match rustix::io::write(out, &bytes[written..]) {
+            Ok(n) => written += n,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }
 
 /// `markbase resolve PATH`.

@@ -193,58 +193,79 @@ fn dd(args: &[&str]) {
     );
 }
 
-/// An O_DIRECT open through a passthrough mount reaches the disk past the page cache,
-/// as on the disk itself: the file that holds its bytes gets no cached pages (the
-/// kernel opens the backing anew for each open, with that open's flags). A cached read
-/// of the same file fills the page cache, as it should. (Without passthrough this
-/// still fails: markbase's own writes are buffered.)
+/// An O_DIRECT open through the mount reaches the disk past the page cache, as on the
+/// disk itself, with passthrough (the kernel opens the backing anew for each open,
+/// with that open's flags) and without (markbase reads and writes an O_DIRECT
+/// descriptor of the file): the file that holds its bytes gets no cached pages. A
+/// cached read of the same file fills the page cache, as it should.
 #[test]
-fn o_direct_through_passthrough_skips_the_page_cache() {
+fn o_direct_through_the_mount_skips_the_page_cache_both_ways() {
     if !require_fuse() {
         return;
     }
     let Some(fincore) = markbase_testkit::require_tool("fincore") else {
         return;
     };
-    let lib = Library::new();
-    let daemon = lib.mount(&["--passthrough", "on"]);
-    let direct = lib.mountpoint().join("direct.bin");
-    let of = format!("of={}", direct.display());
-    dd(&["if=/dev/zero", &of, "bs=1M", "count=64", "oflag=direct"]);
-    let store = lib.dir.path().join("warren-store");
-    let held: Vec<_> = fs::read_dir(&store)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    let [bytes] = held.as_slice() else {
-        panic!("one store file expected: {held:?}");
-    };
-    assert_eq!(fs::metadata(bytes).unwrap().len(), 64 << 20);
-    let cached = resident(&fincore, bytes);
-    assert!(
-        cached < 8 << 20,
-        "{cached} bytes of 64 MiB written O_DIRECT are cached"
-    );
-    let input = format!("if={}", direct.display());
-    dd(&[&input, "of=/dev/null", "bs=1M", "iflag=direct"]);
-    let cached = resident(&fincore, bytes);
-    assert!(
-        cached < 8 << 20,
-        "{cached} bytes cached after an O_DIRECT read"
-    );
+    for passthrough in ["on", "off"] {
+        let lib = Library::new();
+        let daemon = lib.mount(&["--passthrough", passthrough]);
+        let direct = lib.mountpoint().join("direct.bin");
+        let of = format!("of={}", direct.display());
+        dd(&["if=/dev/zero", &of, "bs=1M", "count=64", "oflag=direct"]);
+        let store = lib.dir.path().join("warren-store");
+        let held: Vec<_> = fs::read_dir(&store)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        let [bytes] = held.as_slice() else {
+            panic!("one store file expected: {held:?}");
+        };
+        assert_eq!(fs::metadata(bytes).unwrap().len(), 64 << 20);
+        let cached = resident(&fincore, bytes);
+        assert!(
+            cached < 8 << 20,
+            "passthrough {passthrough}: {cached} bytes of 64 MiB written O_DIRECT are cached"
+        );
+        let input = format!("if={}", direct.display());
+        dd(&[&input, "of=/dev/null", "bs=1M", "iflag=direct"]);
+        let cached = resident(&fincore, bytes);
+        assert!(
+            cached < 8 << 20,
+            "passthrough {passthrough}: {cached} bytes cached after an O_DIRECT read"
+        );
+        // An unaligned O_DIRECT write: markbase writes it through the page cache; the
+        // kernel, passing it through, refuses it as the disk itself does.
+        let odd = lib.mountpoint().join("odd.bin");
+        let of = format!("of={}", odd.display());
+        let out = run(std::process::Command::new("dd").args([
+            "if=/dev/zero",
+            &of,
+            "bs=1000",
+            "count=3",
+            "oflag=direct",
+        ]));
+        if passthrough == "off" {
+            assert!(out.status.success(), "{}", common::stderr(&out));
+            assert_eq!(fs::metadata(&odd).unwrap().len(), 3000);
+        } else {
+            assert!(
+                common::stderr(&out).contains("Invalid argument"),
+                "{}",
+                common::stderr(&out)
+            );
+        }
 
-    // Read without O_DIRECT, the same file fills the page cache, as it should.
-    assert_eq!(read_whole(&direct).len(), 64 << 20);
-    let cached = resident(&fincore, bytes);
-    assert!(
-        cached >= 32 << 20,
-        "only {cached} bytes cached by a cached read"
-    );
-    drop(daemon);
+        // Read without O_DIRECT, the same file fills the page cache, as it should.
+        assert_eq!(read_whole(&direct).len(), 64 << 20);
+        let cached = resident(&fincore, bytes);
+        assert!(
+            cached >= 32 << 20,
+            "passthrough {passthrough}: only {cached} bytes cached by a cached read"
+        );
+        drop(daemon);
+    }
 }
 
-/// A node's backing, registered by a first, read-only open, takes the writes of a
-/// later open for writing (the kernel opens the backing anew with each open's flags).
 #[test]
 fn a_file_opened_to_read_first_is_written_through_a_later_open() {
     if !require_fuse() {

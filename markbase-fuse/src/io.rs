@@ -84,6 +84,12 @@ impl ReadSink for ReplySink<'_> {
         }
         Ok(done)
     }
+
+    fn take(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let len = bytes.len().min(self.0.available_bytes());
+        self.0.write_all(&bytes[..len])?;
+        Ok(len)
+    }
 }
 
 /// A FUSE write request as a [`WriteSource`]: bytes go from the request buffer
@@ -98,6 +104,19 @@ impl WriteSource for RequestSource<'_> {
                 .0
                 .read_to(&mut BorrowedFile(file), len - done, offset + done as u64)
             {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(done)
+    }
+
+    fn copy_to(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.0.read(&mut buf[done..]) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,

@@ -488,4 +488,10 @@ impl ReadSink for Reply {
             offset,
         )?)
     }
+
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let len = bytes.len().min(self.0.capacity() - self.0.len());
+        self.0.extend_from_slice(&bytes[..len]);
+        Ok(len)
+    }
 }

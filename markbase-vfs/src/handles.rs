@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::{Mutex, RwLock};
 
 use crate::alias::Backing;
+use crate::direct::DirectIo;
 use crate::node::NodeId;
 use crate::readahead::ReadAhead;
 
@@ -46,6 +47,10 @@ pub trait ReadSink {
     /// Reads at most `len` bytes of `file` at `offset` into the sink and returns how
     /// many it read; 0 means end of file.
     fn read_from(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize>;
+
+    /// Takes `bytes` the core read itself (a direct read goes through an aligned
+    /// buffer of its own) and returns how many it took.
+    fn take(&mut self, bytes: &[u8]) -> io::Result<usize>;
 }
 
 /// A byte slice is a sink: bytes land at its start, one `pread` per call.
@@ -53,6 +58,12 @@ impl ReadSink for [u8] {
     fn read_from(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
         let len = len.min(self.len());
         file.read_at(&mut self[..len], offset)
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        let len = bytes.len().min(self.len());
+        self[..len].copy_from_slice(&bytes[..len]);
+        Ok(len)
     }
 }
 
@@ -64,6 +75,10 @@ impl ReadSink for [u8] {
 pub trait WriteSource {
     /// Writes at most `len` bytes into `file` at `offset` and returns how many it wrote.
     fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize>;
+
+    /// Copies its bytes into `buf`, at most `buf.len()`, and returns how many: for a
+    /// direct write, which goes through an aligned buffer of the core's.
+    fn copy_to(&mut self, buf: &mut [u8]) -> io::Result<usize>;
 }
 
 /// A byte slice is a source: its bytes from the start, one `pwrite` per call.
@@ -71,6 +86,12 @@ impl WriteSource for [u8] {
     fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
         let len = len.min(self.len());
         file.write_at(&self[..len], offset)
+    }
+
+    fn copy_to(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len().min(self.len());
+        buf[..len].copy_from_slice(&self[..len]);
+        Ok(len)
     }
 }
 
@@ -84,6 +105,8 @@ pub(crate) struct OpenFile {
     pub write: Option<WriteState>,
     /// Sequential detection and the prefetch window of its reads.
     pub read_ahead: Mutex<ReadAhead>,
+    /// Its `O_DIRECT` descriptor, for a handle opened `O_DIRECT`.
+    pub direct: std::sync::OnceLock<DirectIo>,
 }
 
 impl OpenFile {
@@ -94,6 +117,7 @@ impl OpenFile {
             backing,
             write: None,
             read_ahead: Mutex::default(),
+            direct: std::sync::OnceLock::new(),
         }
     }
 

@@ -84,6 +84,7 @@ mod cache;
 mod catalog;
 mod config;
 mod cursors;
+mod direct;
 pub mod error;
 pub mod finder;
 pub mod handles;

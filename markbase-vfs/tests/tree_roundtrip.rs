@@ -93,6 +93,11 @@ impl markbase_vfs::handles::ReadSink for Appender {
         self.0.truncate(start + n);
         Ok(n)
     }
+
+    fn take(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
 }
 
 fn check_file(

@@ -7,6 +7,8 @@
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+
+use crate::direct::DirectIo;
 use std::time::Instant;
 
 use crate::alias::Resolution;
@@ -89,6 +91,13 @@ impl Vfs {
         len: usize,
         sink: &mut S,
     ) -> Result<usize> {
+        if let Some(direct) = open.direct.get()
+            && DirectIo::takes(offset, len)
+        {
+            return direct
+                .read(offset, len, sink)
+                .map_err(|err| read_error(open, offset, err));
+        }
         self.read_ahead(open, offset, len as u64);
         loop {
             match sink.read_from(&open.backing.file, offset, len) {
@@ -106,6 +115,10 @@ impl Vfs {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<usize> {
+        if open.direct.get().is_some() && DirectIo::takes(offset, buf.len()) {
+            // One direct read: short only at the end of the file.
+            return self.read_open(open, offset, buf.len(), buf);
+        }
         self.read_ahead(open, offset, buf.len() as u64);
         let mut done = 0;
         while done < buf.len() {

@@ -31,6 +31,9 @@ pub struct OpenFlags {
     /// PUT): readers see the old bytes, and a cut upload leaves them as they were.
     /// By path only ([`Vfs::open_path`]), with `write`.
     pub replace: bool,
+    /// Read and write past the page cache (`O_DIRECT`, Linux): the handle's aligned
+    /// requests reach the disk directly, as the program asked.
+    pub direct: bool,
 }
 
 impl OpenFlags {
@@ -51,13 +54,19 @@ impl OpenFlags {
         }
     }
 
-    /// `open(2)`'s flags: the access mode, `O_CREAT`, `O_EXCL`, `O_TRUNC`, `O_APPEND`.
+    /// `open(2)`'s flags: the access mode, `O_CREAT`, `O_EXCL`, `O_TRUNC`, `O_APPEND`,
+    /// and on Linux `O_DIRECT`.
     pub fn from_libc(flags: i32) -> Self {
         let access = flags & libc::O_ACCMODE;
+        #[cfg(target_os = "linux")]
+        let direct = flags & libc::O_DIRECT != 0;
+        #[cfg(not(target_os = "linux"))]
+        let direct = false;
         Self {
             read: access != libc::O_WRONLY,
             write: access != libc::O_RDONLY,
             create: flags & libc::O_CREAT != 0,
+            direct,
             exclusive: flags & libc::O_EXCL != 0,
             truncate: flags & libc::O_TRUNC != 0,
             append: flags & libc::O_APPEND != 0,
@@ -213,6 +222,9 @@ impl Vfs {
         flags: OpenFlags,
         created: bool,
     ) -> Result<Opened> {
+        if flags.direct {
+            self.bypass_cache(handle, flags.writes());
+        }
         let attr = if flags.truncate && flags.writes() && !created {
             self.setattr(ino, crate::vfs::write::SetAttr::size(0), Some(handle))
         } else {
@@ -231,5 +243,24 @@ impl Vfs {
                 Err(err)
             }
         }
+    }
+
+    /// Gives `handle` its `O_DIRECT` descriptor (Linux). A filesystem without direct I/O
+    /// leaves the handle cached, with a note in the log.
+    fn bypass_cache(&self, handle: FileHandle, write: bool) {
+        #[cfg(target_os = "linux")]
+        if let Some(open) = self.handles.get(handle) {
+            match crate::direct::DirectIo::open(&open.backing.file, write) {
+                Ok(direct) => {
+                    let _ = open.direct.set(direct);
+                }
+                Err(err) => tracing::info!(
+                    "{} is read and written through the page cache for an O_DIRECT open: {err}",
+                    open.backing.path.display()
+                ),
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (handle, write);
     }
 }

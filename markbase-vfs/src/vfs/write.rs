@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::alias::{Backing, FileStat};
+use crate::direct::DirectIo;
 use crate::error::{Result, VfsError};
 use crate::handles::{FileHandle, OpenFile, WriteSource};
 use crate::node::{Content, FileAttr, NodeId, system_time_from_ns};
@@ -110,6 +111,19 @@ impl Vfs {
 
     /// [`Vfs::write_at`] to a writer (a handle's, or a cached node file's).
     pub(crate) fn write_open_at(&self, open: &OpenFile, offset: u64, data: &[u8]) -> Result<usize> {
+        if let Some(direct) = open.direct.get()
+            && DirectIo::takes(offset, data.len())
+        {
+            let fill = |room: &mut [u8]| {
+                room.copy_from_slice(data);
+                Ok(data.len())
+            };
+            direct
+                .write(offset, data.len(), fill, &open.backing.file)
+                .map_err(|err| write_error(open, offset, err))?;
+            self.wrote(open);
+            return Ok(data.len());
+        }
         open.backing
             .file
             .write_all_at(data, offset)
@@ -126,6 +140,15 @@ impl Vfs {
         len: usize,
         source: &mut S,
     ) -> Result<usize> {
+        if let Some(direct) = open.direct.get()
+            && DirectIo::takes(offset, len)
+        {
+            let written = direct
+                .write(offset, len, |room| source.copy_to(room), &open.backing.file)
+                .map_err(|err| write_error(open, offset, err))?;
+            self.wrote(open);
+            return Ok(written);
+        }
         let written = loop {
             match source.write_to(&open.backing.file, offset, len) {
                 Ok(n) => break n,
