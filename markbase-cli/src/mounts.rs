@@ -160,12 +160,13 @@ fn recorded_state(entry: &Entry) -> Option<State> {
 fn unrecorded(listed: &mut Vec<Listed>) {
     #[cfg(target_os = "linux")]
     {
-        let fstype = format!("fuse.{}", markbase_fuse::SUBTYPE);
         let Ok(table) = markbase_fuse::mount_table() else {
             return;
         };
         for (point, entry) in table {
-            if entry.fstype != fstype || listed.iter().any(|known| known.mountpoint == point) {
+            if !markbase_fuse::is_markbase_fstype(&entry.fstype)
+                || listed.iter().any(|known| known.mountpoint == point)
+            {
                 continue;
             }
             let state = if markbase_fuse::is_dead_fuse_mount(&point) {

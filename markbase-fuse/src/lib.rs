@@ -41,6 +41,13 @@ pub use mount::{Mount, MountOptions, PassthroughMode};
 /// it as `markbase` of type `fuse.markbase`.
 pub const SUBTYPE: &str = "markbase";
 
+/// Whether a mount table's filesystem type is that of a markbase `/dev/fuse` mount.
+pub fn is_markbase_fstype(fstype: &str) -> bool {
+    fstype
+        .strip_prefix("fuse.")
+        .is_some_and(|subtype| subtype == SUBTYPE)
+}
+
 #[cfg(target_os = "linux")]
 pub use mounts::mount_table;
 pub use mounts::{

@@ -294,6 +294,10 @@ mod tests {
         let (point, entry) = parse_mountinfo_line(line).expect("parses");
         assert_eq!(point, "/mnt/my disk");
         assert_eq!(entry.fstype, "fuse.markbase");
+        assert!(crate::is_markbase_fstype(&entry.fstype));
+        assert!(
+            !crate::is_markbase_fstype("fuse.nfs-bridge") && !crate::is_markbase_fstype("markbase")
+        );
         assert_eq!(entry.source, "markbase");
         assert!(entry.is_fuse());
         assert_eq!(parse_mountinfo_line("garbage"), None);

@@ -94,7 +94,7 @@ fn dead(dir: &Path, record: Option<&Entry>) -> Check {
             "a dead markbase mount (its server, pid {}, is gone)",
             entry.record.pid
         ),
-        (None, Ok(Some(entry))) if entry.fstype == markbase_fstype() => {
+        (None, Ok(Some(entry))) if markbase_fuse::is_markbase_fstype(&entry.fstype) => {
             String::from("a dead markbase mount (its server is gone)")
         }
         (None, Ok(Some(MountEntry { fstype, source }))) => {
@@ -107,11 +107,6 @@ fn dead(dir: &Path, record: Option<&Entry>) -> Check {
         Status::Fail(format!("`markbase umount {}`", quoted(dir))),
         format!("{}: {what}", dir.display()),
     )
-}
-
-/// The type the mount table gives a markbase `/dev/fuse` mount (Linux).
-fn markbase_fstype() -> String {
-    format!("fuse.{}", markbase_fuse::SUBTYPE)
 }
 
 /// Something is mounted at `path` already: markbase's live mount (recorded, or a
@@ -134,7 +129,7 @@ fn mounted(path: &Path, fstype: String, record: Option<&Entry>) -> (Status, Stri
             ),
         );
     }
-    if fstype == markbase_fstype() {
+    if markbase_fuse::is_markbase_fstype(&fstype) {
         return (
             Status::Info(Some(format!("{umount} to take it off"))),
             format!(
