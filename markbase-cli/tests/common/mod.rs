@@ -5,8 +5,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStderr, Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+use std::time::Duration;
 
 use markbase_testkit::run_within;
 
@@ -99,19 +99,8 @@ pub fn start_reading(command: &mut Command) -> (Child, String, BufReader<ChildSt
     (child, first, said)
 }
 
-/// The exit status of `child` if it exits within `limit` (it is polled).
-pub fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+/// The exit status of `child` if it exits within `limit`: markbase's own bounded wait.
+pub use markbase_process::wait_within as exit_within;
 
 /// Sends `signal` to `child`, which has not been reaped.
 pub fn signal(child: &Child, signal: libc::c_int) {
