@@ -506,6 +506,32 @@ fn read_only_catalog_passes_r_to_the_helper() {
     scenario.assert_clean();
 }
 
+/// Mounts through a fake helper that `env` makes require one flag, with `options` set
+/// as `ask` says (`what` names the mount in a failure), then mounts without asking: the
+/// fake must refuse a command line without the flag, as libfuse sends it only when
+/// asked.
+fn assert_flag_passed_only_when_asked(
+    env: (&str, &str),
+    ask: impl FnOnce(&mut MountOptions),
+    what: &str,
+) {
+    let scenario = Scenario::new();
+    let helper = scenario.fake_helper("relay", &[env]);
+    let mut options = scenario.options(&helper, Duration::from_secs(10));
+    ask(&mut options);
+    let mount = Mount::with_helper(Arc::clone(&scenario.vfs), &scenario.mountpoint, &options)
+        .unwrap_or_else(|err| panic!("{what} through the fake helper: {err}"));
+    mount.unmount().expect("unmount");
+
+    // Not asked for, given to a helper that expects the flag: it is missing.
+    let (result, _) = scenario.mount(&helper, Duration::from_secs(10));
+    let err = helper_error(result);
+    assert_message(&err, &["exited with code 64"]);
+    let said = fs::read_to_string(scenario.log()).unwrap();
+    assert!(said.contains("where libfuse gives"), "{said}");
+    scenario.assert_clean();
+}
+
 /// A volume hidden from Finder's sidebar gets `--dontbrowse=true`, as libfuse sends it
 /// for `-o nobrowse`; a shown one (the default) does not, or the fake refuses it.
 #[test]
@@ -513,21 +539,11 @@ fn dontbrowse_is_passed_only_for_a_hidden_volume() {
     if !fake_helper_can_run() {
         return;
     }
-    let scenario = Scenario::new();
-    let hidden = scenario.fake_helper("relay", &[("FAKE_HELPER_NOBROWSE", "1")]);
-    let mut options = scenario.options(&hidden, Duration::from_secs(10));
-    options.helper.browse = false;
-    let mount = Mount::with_helper(Arc::clone(&scenario.vfs), &scenario.mountpoint, &options)
-        .unwrap_or_else(|err| panic!("a hidden volume through the fake helper: {err}"));
-    mount.unmount().expect("unmount");
-
-    // The default, shown, given to a helper that expects the flag: it is missing.
-    let (result, _) = scenario.mount(&hidden, Duration::from_secs(10));
-    let err = helper_error(result);
-    assert_message(&err, &["exited with code 64"]);
-    let said = fs::read_to_string(scenario.log()).unwrap();
-    assert!(said.contains("where libfuse gives"), "{said}");
-    scenario.assert_clean();
+    assert_flag_passed_only_when_asked(
+        ("FAKE_HELPER_NOBROWSE", "1"),
+        |options| options.helper.browse = false,
+        "a hidden volume",
+    );
 }
 
 /// fuse-t's `--backend` is passed, after the other flags as libfuse passes it for
@@ -537,20 +553,11 @@ fn the_fuse_t_backend_is_passed_only_when_asked_for() {
     if !fake_helper_can_run() {
         return;
     }
-    let scenario = Scenario::new();
-    let smb = scenario.fake_helper("relay", &[("FAKE_HELPER_BACKEND", "smb")]);
-    let mut options = scenario.options(&smb, Duration::from_secs(10));
-    options.helper.backend = Some(markbase_fuse::FuseTBackend::Smb);
-    let mount = Mount::with_helper(Arc::clone(&scenario.vfs), &scenario.mountpoint, &options)
-        .unwrap_or_else(|err| panic!("an SMB-backed mount through the fake helper: {err}"));
-    mount.unmount().expect("unmount");
-
-    let (result, _) = scenario.mount(&smb, Duration::from_secs(10));
-    let err = helper_error(result);
-    assert_message(&err, &["exited with code 64"]);
-    let said = fs::read_to_string(scenario.log()).unwrap();
-    assert!(said.contains("where libfuse gives"), "{said}");
-    scenario.assert_clean();
+    assert_flag_passed_only_when_asked(
+        ("FAKE_HELPER_BACKEND", "smb"),
+        |options| options.helper.backend = Some(markbase_fuse::FuseTBackend::Smb),
+        "an SMB-backed mount",
+    );
 }
 
 /// The helper dies while mounted: the mount reports its end, and unmounting clears
