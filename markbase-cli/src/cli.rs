@@ -380,8 +380,9 @@ pub struct MountArgs {
     pub writeback_cache: bool,
     /// Whether the kernel reads and writes files itself, at the disk's speed, without
     /// asking markbase for their bytes (Linux 6.9+ FUSE passthrough, as root): `auto`
-    /// where it can (-v says whether it did), `on` (a mount that cannot fails, saying
-    /// why), or `off`. Not with --writeback-cache.
+    /// where it can (-v says whether it did), `on` (the kernel's FUSE alone is tried,
+    /// and a mount that cannot pass through fails, saying why), or `off`. Not with
+    /// --writeback-cache.
     #[arg(long, value_enum, default_value_t = Passthrough::Auto, env = "MARKBASE_PASSTHROUGH")]
     pub passthrough: Passthrough,
     /// Let every user of the machine reach the mount, not only the one mounting it

@@ -13,7 +13,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::backend::{self, Machine, Way};
-use crate::cli::{Backend, MountArgs, UmountArgs};
+use crate::cli::{Backend, MountArgs, Passthrough, UmountArgs};
 use crate::registry::{self, Record, Registration};
 use crate::status::{Mounted, Status};
 
@@ -31,18 +31,21 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
     if let Some(protocol) = args.fuse_t_backend
         && matches!(args.backend, Backend::Fuse | Backend::Nfs)
     {
-        fn name(value: &impl clap::ValueEnum) -> String {
-            value
-                .to_possible_value()
-                .map(|value| value.get_name().to_owned())
-                .unwrap_or_default()
-        }
         bail!(
             "--fuse-t-backend {} is for mounts made through fuse-t, and --backend {} does not use it",
-            name(&protocol),
-            name(&args.backend)
+            value_name(&protocol),
+            value_name(&args.backend)
         );
     }
+    let backend = match (args.passthrough, args.backend) {
+        // Only the kernel's FUSE passes files through: asked for, it is the one way.
+        (Passthrough::On, Backend::Auto) => Backend::Fuse,
+        (Passthrough::On, Backend::FuseT | Backend::Nfs) => bail!(
+            "--passthrough on is the kernel's FUSE's (--backend fuse, Linux), and --backend {} does not pass files through",
+            value_name(&args.backend)
+        ),
+        (_, backend) => backend,
+    };
     let mut options = MountOptions {
         threads: args.threads,
         writeback_cache: args.writeback_cache,
@@ -52,7 +55,7 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
     };
     options.helper.backend = args.fuse_t_backend.map(Into::into);
     let ways = Ways {
-        backend: args.backend,
+        backend,
         fuse: options,
         nfs: NfsMountOptions {
             mount_timeout: args.mount_timeout,
@@ -67,6 +70,14 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
         None => Reporting::terminal(),
     };
     mount_as(Arc::new(vfs), &args.mountpoint, &ways, reporting)
+}
+
+/// A flag value as it is written on the command line.
+fn value_name(value: &impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|value| value.get_name().to_owned())
+        .unwrap_or_default()
 }
 
 /// Where a serving process reports, and the log it writes, if not the terminal.
