@@ -11,56 +11,21 @@ mod common;
 
 use std::fs;
 use std::net::TcpListener;
-use std::os::unix::fs::{MetadataExt, chown};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
+use common::library::Library;
 use common::{markbase, run, stderr};
 use markbase_testkit::{cannot_run, is_root, require_fuse, require_tool, skip};
 use markbase_vfs::schema::SCHEMA_SQL;
-use tempfile::TempDir;
 
 /// The lines whose status may be `warn` on a healthy machine: another test (of this
 /// file or another) may hold a default serve port for a moment, and the machine's disk,
 /// which holds the test's store, may be short of space (a warning, never a failure).
 const MAY_WARN: [&str; 3] = ["webdav port", "nfs port", "store"];
-
-/// A temp dir with an imported catalog and an empty mount point `mnt`.
-struct Library {
-    dir: TempDir,
-}
-
-impl Library {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let media = dir.path().join("media");
-        fs::create_dir(&media).unwrap();
-        fs::write(media.join("clip.mov"), b"not really a movie").unwrap();
-        fs::create_dir(dir.path().join("mnt")).unwrap();
-        let out = run(markbase()
-            .arg("--catalog")
-            .arg(dir.path().join("warren.sqlite"))
-            .arg("import")
-            .arg(&media));
-        assert!(out.status.success(), "import: {}", stderr(&out));
-        Self { dir }
-    }
-
-    fn catalog(&self) -> PathBuf {
-        self.dir.path().join("warren.sqlite")
-    }
-
-    fn mountpoint(&self) -> PathBuf {
-        self.dir.path().join("mnt")
-    }
-
-    /// `markbase --catalog C doctor ARGS...`
-    fn doctor(&self, args: &[&str]) -> Output {
-        doctor(&self.catalog(), args)
-    }
-}
 
 /// `markbase --catalog CATALOG doctor ARGS...`
 fn doctor(catalog: &Path, args: &[&str]) -> Output {
@@ -123,7 +88,7 @@ fn a_healthy_machine_passes_every_check_and_json_agrees() {
     }
     let lib = Library::new();
     let mnt = lib.mountpoint();
-    let out = lib.doctor(&[mnt.to_str().unwrap()]);
+    let out = doctor(&lib.catalog(), &[mnt.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let lines = checklist(&out);
     for (label, name, line) in &lines {
@@ -145,7 +110,7 @@ fn a_healthy_machine_passes_every_check_and_json_agrees() {
         &out,
         "catalog",
         "ok",
-        &[catalog.to_str().unwrap(), "opens", "2 nodes", "fsck: clean"],
+        &[catalog.to_str().unwrap(), "opens", "4 nodes", "fsck: clean"],
     );
     assert_check(&out, "store", "ok", &["free of"]);
     assert_check(&out, "fuse", "ok", &["/dev/fuse opens read-write"]);
@@ -159,7 +124,7 @@ fn a_healthy_machine_passes_every_check_and_json_agrees() {
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
 
     // --json says the same, as one document.
-    let json = lib.doctor(&[mnt.to_str().unwrap(), "--json"]);
+    let json = doctor(&lib.catalog(), &[mnt.to_str().unwrap(), "--json"]);
     assert_eq!(json.status.code(), Some(0), "{}", text(&json));
     let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("one JSON document");
     assert_eq!(doc["version"], env!("CARGO_PKG_VERSION"));
@@ -202,17 +167,9 @@ fn a_user_who_cannot_open_dev_fuse_is_told_the_mode_and_the_fix() {
     }
     // The library belongs to the user, so that only /dev/fuse stands in the way.
     let lib = Library::new();
-    let nobody = 65534;
-    for entry in walk(lib.dir.path()) {
-        chown(&entry, Some(nobody), Some(nobody)).unwrap();
-    }
-    let out = run(Command::new(setpriv)
-        .arg(format!("--reuid={nobody}"))
-        .arg(format!("--regid={nobody}"))
-        .arg("--clear-groups")
-        .arg(env!("CARGO_BIN_EXE_markbase"))
-        .env_remove("MARKBASE_CATALOG")
-        .env_remove("RUST_LOG")
+    lib.give_to_nobody();
+    let out = run(lib
+        .markbase_as_nobody(&setpriv)
         .arg("--catalog")
         .arg(lib.catalog())
         .arg("doctor")
@@ -234,20 +191,6 @@ fn a_user_who_cannot_open_dev_fuse_is_told_the_mode_and_the_fix() {
     assert_check(&out, "mount point", "ok", &["an empty directory"]);
     assert_check(&out, "default backend", "FAIL", &["fuse", "not ready"]);
     assert!(stderr(&out).contains("check(s) failed"), "{}", text(&out));
-}
-
-/// `dir` and everything below it.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut all = vec![dir.to_owned()];
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all.extend(walk(&path));
-        } else {
-            all.push(path);
-        }
-    }
-    all
 }
 
 #[test]
@@ -339,7 +282,7 @@ fn a_dead_mount_fails_with_the_command_that_clears_it() {
     daemon.wait_mounted();
 
     // A live markbase mount is no failure.
-    let out = lib.doctor(&[mnt_arg]);
+    let out = doctor(&lib.catalog(), &[mnt_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_check(
         &out,
@@ -353,7 +296,7 @@ fn a_dead_mount_fails_with_the_command_that_clears_it() {
     );
 
     daemon.kill();
-    let out = lib.doctor(&[mnt_arg]);
+    let out = doctor(&lib.catalog(), &[mnt_arg]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert_check(
         &out,
@@ -369,7 +312,7 @@ fn a_dead_mount_fails_with_the_command_that_clears_it() {
     // The fix clears it.
     let umount = run(markbase().args(["umount", mnt_arg]));
     assert_eq!(umount.status.code(), Some(0), "{}", stderr(&umount));
-    let out = lib.doctor(&[mnt_arg]);
+    let out = doctor(&lib.catalog(), &[mnt_arg]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_check(
         &out,
@@ -395,7 +338,7 @@ fn a_taken_serve_port_is_a_warning_with_the_fix() {
             Err(_) => break None,
         }
     };
-    let out = lib.doctor(&[]);
+    let out = doctor(&lib.catalog(), &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_check(
         &out,

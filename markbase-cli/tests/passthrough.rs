@@ -1,7 +1,8 @@
 //! FUSE passthrough through the binary (Linux 6.9+, as root): the kernel reads and
 //! writes a file itself, so its bytes never cross markbase's process, and the catalog
-//! still learns what was written; `--passthrough off` serves every byte through
-//! markbase; an alias replaced underneath is served fresh.
+//! still learns what was written; `--passthrough off`, and a user without
+//! CAP_SYS_ADMIN (through fusermount3), are served every byte through markbase; an
+//! alias replaced underneath is served fresh.
 //!
 //! Tests that mount need root and `/dev/fuse`; without them they skip, or fail under
 //! `MARKBASE_REQUIRE_ALL=1` ([`markbase_testkit::require_fuse`]).
@@ -12,13 +13,15 @@ mod common;
 
 use std::fs::{self, File};
 use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
 use common::daemon::Daemon;
 use common::library::Library;
-use common::{assert_fails_with, markbase, run};
-use markbase_testkit::{require_fuse, write_pattern_file};
+use common::{NOBODY, as_nobody, assert_fails_with, markbase, run};
+use markbase_fuse::mount_at;
+use markbase_testkit::{require_fuse, require_tool, write_pattern_file};
 
 /// The size of the file read through the mount.
 const BIG: u64 = 64 << 20;
@@ -316,4 +319,121 @@ fn the_writeback_cache_turns_passthrough_off_and_on_with_it_is_refused() {
         &out,
         "FUSE passthrough was asked for, and cannot be used: the kernel passes no file through on a mount with the writeback cache",
     );
+}
+
+/// Only the kernel's FUSE passes files through: `on` with another backend is refused,
+/// naming both flags, before anything is mounted.
+#[test]
+fn passthrough_on_with_a_backend_that_cannot_pass_through_is_refused() {
+    let lib = Library::new();
+    for backend in ["nfs", "fuse-t"] {
+        let out = lib.markbase(&[
+            "mount",
+            lib.mountpoint().to_str().unwrap(),
+            "--backend",
+            backend,
+            "--passthrough",
+            "on",
+        ]);
+        assert_fails_with(
+            &out,
+            &format!(
+                "--passthrough on is the kernel's FUSE's (--backend fuse, Linux), and --backend {backend} does not pass files through"
+            ),
+        );
+        assert_eq!(mount_at(&lib.mountpoint()).unwrap(), None);
+    }
+}
+
+/// `/dev/fuse` opened to every user while this lives; its mode is put back when it is
+/// dropped, also when the test fails.
+struct DevFuseOpenToAll {
+    mode: u32,
+}
+
+impl DevFuseOpenToAll {
+    fn new() -> Self {
+        let mode = fs::metadata(DEV_FUSE).unwrap().permissions().mode() & 0o7777;
+        fs::set_permissions(DEV_FUSE, fs::Permissions::from_mode(0o666)).unwrap();
+        Self { mode }
+    }
+}
+
+impl Drop for DevFuseOpenToAll {
+    fn drop(&mut self) {
+        fs::set_permissions(DEV_FUSE, fs::Permissions::from_mode(self.mode)).unwrap();
+    }
+}
+
+const DEV_FUSE: &str = "/dev/fuse";
+
+/// A user without CAP_SYS_ADMIN mounts through fusermount3 and is served without
+/// passthrough: `-v` says why, every byte read crosses markbase and is right, and
+/// writes reach the catalog. With `on` the mount fails saying why, and no other way
+/// is tried.
+#[test]
+fn an_unprivileged_mount_is_served_without_passthrough_and_says_why() {
+    if !require_fuse() {
+        return;
+    }
+    let (Some(setpriv), Some(_)) = (require_tool("setpriv"), require_tool("fusermount3")) else {
+        return;
+    };
+    let _open = DevFuseOpenToAll::new();
+    let lib = Library::new();
+    let big = lib.dir.path().join("media/big.bin");
+    write_pattern_file(&big, BIG, 13).unwrap();
+    let out = lib.markbase(&["import", lib.dir.path().join("media").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    lib.give_to_nobody();
+
+    let mut daemon = lib.mount_as_nobody(&setpriv, &["-v", "--passthrough", "auto"]);
+    let said = daemon.stderr();
+    assert!(
+        said.contains(
+            "files are not passed through to the kernel: registering a backing file needs CAP_SYS_ADMIN"
+        ),
+        "{said}"
+    );
+    // The kernel's record of the mount names who mounted it.
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+    let mnt = lib.mountpoint();
+    let entry = mounts
+        .lines()
+        .find(|line| line.split(' ').nth(1) == mnt.to_str())
+        .expect("mounted");
+    assert!(entry.contains(&format!("user_id={NOBODY},")), "{entry}");
+    let before = bytes_read_by(daemon.pid());
+    let mounted = lib.mountpoint().join("big.bin");
+    let out = run(as_nobody(&setpriv, "cmp").arg(&big).arg(&mounted));
+    assert!(
+        out.status.success(),
+        "bytes differ: {}",
+        common::stderr(&out)
+    );
+    let served = bytes_read_by(daemon.pid()) - before;
+    assert!(served >= BIG, "markbase read only {served} bytes of {BIG}");
+    let copy = lib.mountpoint().join("copy.bin");
+    let out = run(as_nobody(&setpriv, "cp").arg(&big).arg(&copy));
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    daemon.stop_with(libc::SIGTERM);
+    let cat = lib.markbase(&["cat", "/copy.bin"]);
+    assert!(cat.stdout == fs::read(&big).unwrap(), "the copy differs");
+
+    let out = run(lib
+        .markbase_as_nobody(&setpriv)
+        .arg("--catalog")
+        .arg(lib.catalog())
+        .args(["mount", "-f", "--passthrough", "on"])
+        .arg(lib.mountpoint()));
+    assert_fails_with(
+        &out,
+        "FUSE passthrough was asked for, and cannot be used: registering a backing file needs CAP_SYS_ADMIN",
+    );
+    assert!(
+        !common::stderr(&out).contains("nfs"),
+        "no other way is tried: {}",
+        common::stderr(&out)
+    );
+    assert_eq!(mount_at(&lib.mountpoint()).unwrap(), None);
 }

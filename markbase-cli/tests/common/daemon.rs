@@ -4,7 +4,7 @@
 use std::fs::{self, File};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,10 +41,22 @@ impl Daemon {
     /// Starts `markbase --catalog CATALOG mount MOUNTPOINT EXTRA...`, its stderr going
     /// to a new file in `log_dir`.
     pub fn start(catalog: &Path, mountpoint: &Path, log_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with(markbase(), catalog, mountpoint, log_dir, extra)
+    }
+
+    /// As [`Daemon::start`], with `markbase` the command that runs the binary (as
+    /// another user, say).
+    pub fn start_with(
+        mut markbase: Command,
+        catalog: &Path,
+        mountpoint: &Path,
+        log_dir: &Path,
+        extra: &[&str],
+    ) -> Self {
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let stderr_file = log_dir.join(format!("daemon-{n}.stderr"));
-        let child = markbase()
+        let child = markbase
             .arg("--catalog")
             .arg(catalog)
             .arg("mount")
@@ -69,13 +81,18 @@ impl Daemon {
         fs::read_to_string(&self.stderr_file).unwrap_or_default()
     }
 
-    /// Waits until the daemon says it mounted and its mount answers.
+    /// Waits until the daemon says it mounted and its mount answers. Another user's
+    /// mount refuses our stat without asking its server; markbase checked that its
+    /// mount answers before it said so.
     pub fn wait_mounted(&self) {
         let deadline = Instant::now() + MOUNT_LIMIT;
         loop {
             if self.stderr().contains(" mounted on ")
                 && matches!(mount_at(&self.mountpoint), Ok(Some(entry)) if entry.fstype == "fuse.markbase")
-                && fs::metadata(&self.mountpoint).is_ok()
+                && fs::metadata(&self.mountpoint).map_or_else(
+                    |err| err.kind() == std::io::ErrorKind::PermissionDenied,
+                    |_| true,
+                )
             {
                 return;
             }

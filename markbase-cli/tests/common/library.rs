@@ -2,14 +2,15 @@
 //! files that mount it through the binary (Linux).
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::Output;
+use std::os::unix::fs::chown;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use markbase_testkit::write_pattern_file;
 use tempfile::TempDir;
 
 use super::daemon::Daemon;
-use super::{markbase, run, stderr};
+use super::{NOBODY, as_nobody, markbase, run, stderr};
 
 /// A temp dir with a catalog of a few files and an empty mount point `mnt`.
 pub struct Library {
@@ -55,6 +56,51 @@ impl Library {
         daemon.wait_mounted();
         daemon
     }
+
+    /// Gives the whole library (catalog, files, mount point) to [`NOBODY`].
+    pub fn give_to_nobody(&self) {
+        for entry in walk(self.dir.path()) {
+            chown(&entry, Some(NOBODY), Some(NOBODY)).unwrap();
+        }
+    }
+
+    /// `markbase` run as [`NOBODY`] through `setpriv`, with a data directory in the
+    /// library (which [`Library::give_to_nobody`] makes theirs).
+    pub fn markbase_as_nobody(&self, setpriv: &Path) -> Command {
+        let mut cmd = as_nobody(setpriv, env!("CARGO_BIN_EXE_markbase"));
+        cmd.env_remove("MARKBASE_CATALOG")
+            .env_remove("RUST_LOG")
+            .env("XDG_DATA_HOME", self.dir.path().join("data"));
+        cmd
+    }
+
+    /// Starts `markbase mount` on `mnt` as [`NOBODY`] (a library given to them), and
+    /// waits until it is mounted.
+    pub fn mount_as_nobody(&self, setpriv: &Path, extra: &[&str]) -> Daemon {
+        let daemon = Daemon::start_with(
+            self.markbase_as_nobody(setpriv),
+            &self.catalog(),
+            &self.mountpoint(),
+            self.dir.path(),
+            extra,
+        );
+        daemon.wait_mounted();
+        daemon
+    }
+}
+
+/// `dir` and everything below it.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut all = vec![dir.to_owned()];
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all.extend(walk(&path));
+        } else {
+            all.push(path);
+        }
+    }
+    all
 }
 
 /// Reads and writes through a running mount: the mount is really in use.

@@ -28,6 +28,20 @@ pub fn markbase() -> Command {
     cmd
 }
 
+/// `nobody`'s user and group id (Debian), whom tests run commands as.
+pub const NOBODY: u32 = 65534;
+
+/// `program` run as [`NOBODY`] through `setpriv` (found by
+/// [`markbase_testkit::require_tool`]), which execs it: the child's pid is its pid.
+pub fn as_nobody(setpriv: &std::path::Path, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(setpriv);
+    cmd.arg(format!("--reuid={NOBODY}"))
+        .arg(format!("--regid={NOBODY}"))
+        .arg("--clear-groups")
+        .arg(program);
+    cmd
+}
+
 /// The `XDG_DATA_HOME` every `markbase` of the tests gets (under the target
 /// directory, so that nothing lands in the home of whoever runs them).
 pub fn data_home() -> std::path::PathBuf {
