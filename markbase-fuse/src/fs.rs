@@ -217,7 +217,10 @@ fn wanted_options(cache: CachePolicy) -> FsOptions {
             | FsOptions::PARALLEL_DIROPS
             | FsOptions::AUTO_INVAL_DATA
             | FsOptions::DO_READDIRPLUS
-            | FsOptions::READDIRPLUS_AUTO;
+            | FsOptions::READDIRPLUS_AUTO
+            // An O_DIRECT read or write larger than one request is sent as several
+            // requests at once, which the request threads serve together.
+            | FsOptions::ASYNC_DIO;
         if cache.writeback {
             want |= FsOptions::WRITEBACK_CACHE;
         }

@@ -2,7 +2,9 @@
 //! handle's file, opened `O_DIRECT`, through which every aligned read and write goes
 //! past the page cache, as the program asked; an unaligned one falls back to the
 //! handle's ordinary descriptor. Adapters' buffers are not aligned (FUSE's data follow
-//! its headers), so the bytes pass through an aligned buffer of the handle's own.
+//! its headers), so the bytes pass through aligned buffers of the handle's own, one
+//! per request in flight: a kernel that splits one large read into several requests
+//! sends them together, and they reach the disk together.
 
 use std::fs::File;
 use std::io;
@@ -16,11 +18,12 @@ use crate::handles::ReadSink;
 /// which is at least any disk's logical block.
 const ALIGN: usize = 4096;
 
-/// An `O_DIRECT` descriptor of a handle's file, and its aligned buffer.
+/// An `O_DIRECT` descriptor of a handle's file, and its aligned buffers.
 #[derive(Debug)]
 pub(crate) struct DirectIo {
     file: File,
-    buffer: Mutex<Vec<u8>>,
+    /// The buffers no request is using: at most as many as were ever in flight at once.
+    idle: Mutex<Vec<Vec<u8>>>,
 }
 
 impl DirectIo {
@@ -37,7 +40,7 @@ impl DirectIo {
             .open(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
         Ok(Self {
             file,
-            buffer: Mutex::new(Vec::new()),
+            idle: Mutex::new(Vec::new()),
         })
     }
 
@@ -54,15 +57,15 @@ impl DirectIo {
         len: usize,
         sink: &mut S,
     ) -> io::Result<usize> {
-        let mut buffer = self.buffer.lock();
-        let room = aligned(&mut buffer, len);
-        let read = loop {
-            match self.file.read_at(room, offset) {
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
-        sink.take(&room[..read])
+        self.with_buffer(len, |room| {
+            let read = loop {
+                match self.file.read_at(room, offset) {
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            sink.take(&room[..read])
+        })
     }
 
     /// Writes `len` bytes at `offset` (aligned) past the page cache, `fill` putting them
@@ -75,15 +78,24 @@ impl DirectIo {
         fill: impl FnOnce(&mut [u8]) -> io::Result<usize>,
         fallback: &File,
     ) -> io::Result<usize> {
-        let mut buffer = self.buffer.lock();
-        let room = aligned(&mut buffer, len);
-        let got = fill(room)?;
-        if Self::takes(offset, got) {
-            self.file.write_all_at(&room[..got], offset)?;
-        } else {
-            fallback.write_all_at(&room[..got], offset)?;
-        }
-        Ok(got)
+        self.with_buffer(len, |room| {
+            let got = fill(room)?;
+            if Self::takes(offset, got) {
+                self.file.write_all_at(&room[..got], offset)?;
+            } else {
+                fallback.write_all_at(&room[..got], offset)?;
+            }
+            Ok(got)
+        })
+    }
+
+    /// Runs `work` on `len` aligned bytes of an idle buffer (a new one when every
+    /// buffer is in use), which is idle again afterwards.
+    fn with_buffer<T>(&self, len: usize, work: impl FnOnce(&mut [u8]) -> T) -> T {
+        let mut buffer = self.idle.lock().pop().unwrap_or_default();
+        let done = work(aligned(&mut buffer, len));
+        self.idle.lock().push(buffer);
+        done
     }
 }
 
