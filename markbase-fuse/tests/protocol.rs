@@ -283,6 +283,7 @@ fn wanted() -> FsOptions {
         | FsOptions::AUTO_INVAL_DATA
         | FsOptions::DO_READDIRPLUS
         | FsOptions::READDIRPLUS_AUTO
+        | FsOptions::ASYNC_DIO
 }
 
 fn enabled(flags: u32, flags2: u32) -> FsOptions {
