@@ -38,10 +38,13 @@ pub fn mount(vfs: Vfs, args: &MountArgs) -> anyhow::Result<()> {
         );
     }
     let backend = match (args.passthrough, args.backend) {
+        (Passthrough::On, _) if cfg!(target_os = "macos") => {
+            bail!("--passthrough on is Linux's FUSE passthrough, which macOS does not have")
+        }
         // Only the kernel's FUSE passes files through: asked for, it is the one way.
         (Passthrough::On, Backend::Auto) => Backend::Fuse,
         (Passthrough::On, Backend::FuseT | Backend::Nfs) => bail!(
-            "--passthrough on is the kernel's FUSE's (--backend fuse, Linux), and --backend {} does not pass files through",
+            "--passthrough on needs the kernel's FUSE (--backend fuse, Linux), and --backend {} does not pass files through",
             value_name(&args.backend)
         ),
         (_, backend) => backend,

@@ -376,7 +376,7 @@ fn passthrough_on_with_a_backend_that_cannot_pass_through_is_refused() {
         assert_fails_with(
             &out,
             &format!(
-                "--passthrough on is the kernel's FUSE's (--backend fuse, Linux), and --backend {backend} does not pass files through"
+                "--passthrough on needs the kernel's FUSE (--backend fuse, Linux), and --backend {backend} does not pass files through"
             ),
         );
         assert_eq!(mount_at(&lib.mountpoint()).unwrap(), None);
