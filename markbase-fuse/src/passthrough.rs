@@ -262,3 +262,47 @@ impl Passthrough {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file to register as a backing.
+    fn probe() -> File {
+        tempfile::tempfile().unwrap()
+    }
+
+    #[test]
+    fn a_kernel_that_did_not_offer_it_at_init_leaves_it_off_saying_why() {
+        let passthrough = Passthrough::new(PassthroughMode::Auto);
+        assert!(passthrough.wanted());
+        passthrough.offered(false);
+        let why = passthrough.activate(&probe()).unwrap_err();
+        assert!(
+            why.contains("the kernel did not offer FUSE passthrough at INIT"),
+            "{why}"
+        );
+        assert!(!passthrough.is_active());
+    }
+
+    #[test]
+    fn a_device_that_refuses_backings_leaves_it_off_saying_why() {
+        let passthrough = Passthrough::new(PassthroughMode::On);
+        passthrough.offered(true);
+        let why = passthrough.activate(&probe()).unwrap_err();
+        assert!(why.contains("the FUSE device is not attached"), "{why}");
+        // Not /dev/fuse: the ioctl is unknown to it.
+        passthrough.attach(File::open("/dev/null").unwrap());
+        let why = passthrough.activate(&probe()).unwrap_err();
+        assert!(
+            why.starts_with("the kernel refused a backing file: "),
+            "{why}"
+        );
+        assert!(!passthrough.is_active());
+    }
+
+    #[test]
+    fn off_never_asks_the_kernel() {
+        assert!(!Passthrough::new(PassthroughMode::Off).wanted());
+    }
+}
