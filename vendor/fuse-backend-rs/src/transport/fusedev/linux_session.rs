@@ -286,7 +286,30 @@ pub struct FuseChannel {
     file: File,
     poll: Poll,
     waker: Arc<Waker>,
-    buf: Vec<u8>,
+    buf: ChannelBuf,
+}
+
+/// A channel's buffer, placed so that a reply's data, which follows its `OutHeader`,
+/// starts on a page boundary: a filesystem can read a file opened `O_DIRECT` straight
+/// into a READ reply.
+struct ChannelBuf {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl ChannelBuf {
+    fn new(len: usize) -> Self {
+        let page = pagesize();
+        let mem = vec![0x0u8; len + page];
+        let data = mem.as_ptr() as usize + std::mem::size_of::<crate::abi::fuse_abi::OutHeader>();
+        let start = (page - data % page) % page;
+        ChannelBuf { mem, start, len }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.mem[self.start..self.start + self.len]
+    }
 }
 
 impl FuseChannel {
@@ -313,7 +336,7 @@ impl FuseChannel {
             file,
             poll,
             waker,
-            buf: vec![0x0u8; bufsize],
+            buf: ChannelBuf::new(bufsize),
         })
     }
 
@@ -365,8 +388,9 @@ impl FuseChannel {
             }
             if fusereq_available {
                 let fd = self.file.as_raw_fd();
-                match read(fd, &mut self.buf) {
+                match read(fd, self.buf.as_mut_slice()) {
                     Ok(len) => {
+                        let channel_buf = self.buf.as_mut_slice();
                         // ###############################################
                         // Note: it's a heavy hack to reuse the same underlying data
                         // buffer for both Reader and Writer, in order to reduce memory
@@ -374,11 +398,15 @@ impl FuseChannel {
                         // we start to write to the Writer. To get rid of this hack,
                         // just allocate a dedicated data buffer for Writer.
                         let buf = unsafe {
-                            std::slice::from_raw_parts_mut(self.buf.as_mut_ptr(), self.buf.len())
+                            std::slice::from_raw_parts_mut(
+                                channel_buf.as_mut_ptr(),
+                                channel_buf.len(),
+                            )
                         };
                         // Reader::new() and Writer::new() should always return success.
                         let reader =
-                            Reader::from_fuse_buffer(FuseBuf::new(&mut self.buf[..len])).unwrap();
+                            Reader::from_fuse_buffer(FuseBuf::new(&mut channel_buf[..len]))
+                                .unwrap();
                         let writer = FuseDevWriter::new(fd, buf).unwrap();
                         return Ok(Some((reader, writer)));
                     }
@@ -667,6 +695,17 @@ mod tests {
     use std::os::unix::io::FromRawFd;
     use std::path::Path;
     use vmm_sys_util::tempdir::TempDir;
+
+    #[test]
+    fn test_channel_buf_places_reply_data_on_a_page() {
+        let header = std::mem::size_of::<crate::abi::fuse_abi::OutHeader>();
+        for len in [4096, (1 << 20) + 4096, 12345] {
+            let mut buf = ChannelBuf::new(len);
+            let slice = buf.as_mut_slice();
+            assert_eq!(slice.len(), len);
+            assert_eq!((slice.as_ptr() as usize + header) % pagesize(), 0);
+        }
+    }
 
     #[test]
     fn test_new_session() {
