@@ -4,7 +4,8 @@
 //! handle's ordinary descriptor. Adapters' buffers are not aligned (FUSE's data follow
 //! its headers), so the bytes pass through aligned buffers of the handle's own, one
 //! per request in flight: a kernel that splits one large read into several requests
-//! sends them together, and they reach the disk together.
+//! sends them together, and they reach the disk together. A read goes straight into
+//! the adapter's memory where the disk takes it (a FUSE reply's data starts on a page).
 
 use std::fs::File;
 use std::io;
@@ -50,13 +51,22 @@ impl DirectIo {
     }
 
     /// Reads up to `len` bytes at `offset` (aligned: [`DirectIo::takes`]) past the page
-    /// cache and hands them to `sink`.
+    /// cache into `sink`: straight into its room where the disk takes that memory (a
+    /// FUSE reply's data is page-aligned), through an aligned buffer where it refuses it.
     pub fn read<S: ReadSink + ?Sized>(
         &self,
         offset: u64,
         len: usize,
         sink: &mut S,
     ) -> io::Result<usize> {
+        loop {
+            match sink.read_from(&self.file, offset, len) {
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                // The sink's memory is not aligned as the disk needs: nothing was read.
+                Err(err) if err.raw_os_error() == Some(libc::EINVAL) => break,
+                read => return read,
+            }
+        }
         self.with_buffer(len, |room| {
             let read = loop {
                 match self.file.read_at(room, offset) {

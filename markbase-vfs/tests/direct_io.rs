@@ -5,9 +5,13 @@
 
 mod common;
 
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::Command;
 
+use markbase_vfs::handles::ReadSink;
 use markbase_vfs::{NodeId, OpenFlags};
 
 /// The bytes of `file` in the page cache (`fincore`, util-linux).
@@ -66,4 +70,74 @@ fn aligned_direct_io_skips_the_page_cache_and_unaligned_io_still_lands() {
     );
     vfs.release(opened.handle).unwrap();
     assert_eq!(vfs.getattr(id).unwrap().size, (8 << 20) + 4);
+}
+
+/// A sink whose room starts `skew` bytes past a 4 KiB boundary, and which says whether
+/// the core handed it bytes it had read itself ([`ReadSink::take`]).
+struct Room {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+    took: bool,
+}
+
+impl Room {
+    fn new(len: usize, skew: usize) -> Self {
+        let mem = vec![0u8; len + 8192];
+        let start = mem.as_ptr().align_offset(4096) + skew;
+        Self {
+            mem,
+            start,
+            len,
+            took: false,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+}
+
+impl ReadSink for Room {
+    fn read_from(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
+        let len = len.min(self.len);
+        file.read_at(&mut self.mem[self.start..self.start + len], offset)
+    }
+
+    fn take(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.took = true;
+        let len = bytes.len().min(self.len);
+        self.mem[self.start..self.start + len].copy_from_slice(&bytes[..len]);
+        Ok(len)
+    }
+}
+
+/// An aligned direct read lands straight in an adapter's aligned memory, with no copy
+/// through the handle's buffer; into unaligned memory, which a disk may refuse, it
+/// still lands whole.
+#[test]
+fn a_direct_read_lands_straight_in_aligned_memory_and_whole_in_any() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let vfs = common::empty_vfs(dir.path());
+    let frame: Vec<u8> = (0..1u32 << 20).map(|i| (i % 241) as u8).collect();
+    let id = common::write_file(&vfs, NodeId::ROOT, "frame.bin", &frame);
+    let opened = vfs
+        .open_node(id, OpenFlags::from_libc(libc::O_RDONLY | libc::O_DIRECT))
+        .unwrap();
+    for skew in [0, 16] {
+        let mut room = Room::new(256 << 10, skew);
+        assert_eq!(
+            vfs.read(opened.handle, 512 << 10, 256 << 10, &mut room)
+                .unwrap(),
+            256 << 10
+        );
+        assert!(
+            room.bytes() == &frame[512 << 10..768 << 10],
+            "skew {skew}: bytes differ"
+        );
+        if skew == 0 {
+            assert!(!room.took, "an aligned sink was handed a copy");
+        }
+    }
+    vfs.release(opened.handle).unwrap();
 }
