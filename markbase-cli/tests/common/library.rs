@@ -59,8 +59,8 @@ impl Library {
 
     /// Gives the whole library (catalog, files, mount point) to [`NOBODY`].
     pub fn give_to_nobody(&self) {
-        for entry in walk(self.dir.path()) {
-            chown(&entry, Some(NOBODY), Some(NOBODY)).unwrap();
+        for entry in walkdir::WalkDir::new(self.dir.path()) {
+            chown(entry.unwrap().path(), Some(NOBODY), Some(NOBODY)).unwrap();
         }
     }
 
@@ -87,20 +87,6 @@ impl Library {
         daemon.wait_mounted();
         daemon
     }
-}
-
-/// `dir` and everything below it.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut all = vec![dir.to_owned()];
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all.extend(walk(&path));
-        } else {
-            all.push(path);
-        }
-    }
-    all
 }
 
 /// Reads and writes through a running mount: the mount is really in use.
