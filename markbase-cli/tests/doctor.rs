@@ -11,14 +11,14 @@ mod common;
 
 use std::fs;
 use std::net::TcpListener;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use common::daemon::Daemon;
 use common::library::Library;
-use common::{markbase, run, stderr};
+use common::{NOBODY, assert_fails_with, markbase, run, stderr};
 use markbase_testkit::{cannot_run, is_root, require_fuse, require_tool, skip};
 use markbase_vfs::schema::SCHEMA_SQL;
 
@@ -191,6 +191,63 @@ fn a_user_who_cannot_open_dev_fuse_is_told_the_mode_and_the_fix() {
     assert_check(&out, "mount point", "ok", &["an empty directory"]);
     assert_check(&out, "default backend", "FAIL", &["fuse", "not ready"]);
     assert!(stderr(&out).contains("check(s) failed"), "{}", text(&out));
+}
+
+/// A catalog in WAL mode, in a directory the user may read but not write, cannot be
+/// opened by them (SQLite must create its `-shm` file there): a command says so, naming
+/// the directory, doctor fails with the fix, and with the directory theirs it opens.
+#[test]
+fn a_catalog_in_a_directory_the_user_cannot_write_is_refused_naming_the_directory() {
+    if !is_root() {
+        cannot_run("running markbase as another user needs root");
+        return;
+    }
+    let Some(setpriv) = require_tool("setpriv") else {
+        return;
+    };
+    let lib = Library::new();
+    let dir = lib.dir.path().canonicalize().unwrap();
+    let catalog = dir.join("warren.sqlite");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = fs::remove_file(format!("{}{suffix}", catalog.display()));
+    }
+    let ls = || {
+        run(lib
+            .markbase_as_nobody(&setpriv)
+            .arg("--catalog")
+            .arg(&catalog)
+            .args(["ls", "/"]))
+    };
+    assert_fails_with(
+        &ls(),
+        &format!(
+            "catalog {0} cannot be opened by this user: it is in WAL mode, and SQLite must create {0}-shm beside it, in {1}, which this user may not write",
+            catalog.display(),
+            dir.display()
+        ),
+    );
+    let out = run(lib
+        .markbase_as_nobody(&setpriv)
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("doctor"));
+    assert_check(
+        &out,
+        "catalog",
+        "FAIL",
+        &[
+            "cannot be opened by user nobody",
+            "WAL mode",
+            "mode 0755 root:root",
+            &format!("`sudo chown nobody {}`", dir.display()),
+        ],
+    );
+
+    chown(&dir, Some(NOBODY), None).unwrap();
+    let out = ls();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clip.mov"));
 }
 
 #[test]

@@ -141,6 +141,21 @@ pub enum VfsError {
         reason: String,
     },
 
+    /// A catalog in WAL mode, in a directory this process may not write: SQLite must
+    /// create the catalog's shared-memory file (`-shm`) beside it before it can read it.
+    #[error(
+        "catalog {} cannot be opened by this user: it is in WAL mode, and SQLite must create {}-shm beside it, in {}, which this user may not write; let this user write that directory, or move the catalog to one they may write",
+        path.display(),
+        path.display(),
+        dir.display()
+    )]
+    CatalogDirectoryReadOnly {
+        /// The catalog file.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
+
     /// A write to a filesystem opened read-only.
     #[error("the filesystem is read-only")]
     ReadOnly,
@@ -209,6 +224,7 @@ impl VfsError {
             Self::CatalogMissing(_) | Self::NotFound(_) => libc::ENOENT,
             Self::CatalogUnreadable { cause, .. } => cause.raw_os_error().unwrap_or(libc::EIO),
             Self::CatalogBusy { .. } => libc::EBUSY,
+            Self::CatalogDirectoryReadOnly { .. } => libc::EACCES,
             Self::NotADirectory(_) => libc::ENOTDIR,
             Self::IsADirectory(_) => libc::EISDIR,
             Self::InvalidName { reason, .. } | Self::InvalidPath { reason, .. } => reason.errno(),
@@ -249,6 +265,7 @@ impl VfsError {
             | Self::ParentCycle { .. }
             | Self::NoUsableAlias { .. }
             | Self::CatalogReadOnly { .. }
+            | Self::CatalogDirectoryReadOnly { .. }
             | Self::BadHandle(_) => tracing::Level::WARN,
             Self::Io { cause, .. } => match cause.raw_os_error() {
                 Some(libc::ENOSPC | libc::EDQUOT | libc::EROFS | libc::EACCES | libc::EPERM) => {

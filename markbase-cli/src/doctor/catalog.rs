@@ -96,8 +96,29 @@ fn refused(path: &Path, err: &VfsError, user: &User) -> Check {
                     user.name
                 ),
                 format!(
-                    "let {} write it and its directory, where SQLite keeps its journal                      (`sudo chown {} {at} {}`), or run markbase as their owner",
+                    "let {} write it and its directory, where SQLite keeps its journal \
+                     (`sudo chown {} {at} {}`), or run markbase as their owner",
                     user.name,
+                    user.name,
+                    quoted(dir)
+                ),
+            )
+        }
+        VfsError::CatalogDirectoryReadOnly { dir, .. } => {
+            let owner = std::fs::metadata(dir)
+                .map(|meta| format!(" ({})", mode_and_owner(&meta)))
+                .unwrap_or_default();
+            (
+                format!(
+                    "cannot be opened by user {}: it is in WAL mode, and SQLite must create its \
+                     -shm file in {}{owner}, which they may not write",
+                    user.name,
+                    dir.display()
+                ),
+                format!(
+                    "let {} write {} (`sudo chown {} {}`), or run markbase as its owner",
+                    user.name,
+                    quoted(dir),
                     user.name,
                     quoted(dir)
                 ),

@@ -412,6 +412,12 @@ fn preflight(path: &Path) -> Result<()> {
 /// Maps a SQLite error to the error that says what it means for the catalog at `path`.
 pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Error) -> VfsError {
     let path = path.to_owned();
+    if source.sqlite_error().map(|error| error.extended_code)
+        == Some(rusqlite::ffi::SQLITE_READONLY_DIRECTORY)
+    {
+        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
+        return VfsError::CatalogDirectoryReadOnly { path, dir };
+    }
     match source.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => VfsError::CatalogBusy { path },
         Some(ErrorCode::ReadOnly) => VfsError::CatalogReadOnly {
