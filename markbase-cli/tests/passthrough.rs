@@ -37,13 +37,19 @@ fn bytes_read_by(pid: u32) -> u64 {
         .unwrap()
 }
 
-/// A library with a 64 MiB file `big.bin`, mounted in the foreground with `extra`.
-fn mounted(extra: &[&str]) -> (Library, Daemon, Vec<u8>) {
+/// A library with a 64 MiB file `media/big.bin` (imported as `/big.bin`), and that file.
+fn library_with_big_file() -> (Library, std::path::PathBuf) {
     let lib = Library::new();
     let big = lib.dir.path().join("media/big.bin");
     write_pattern_file(&big, BIG, 11).unwrap();
     let out = lib.markbase(&["import", lib.dir.path().join("media").to_str().unwrap()]);
     assert!(out.status.success(), "{}", common::stderr(&out));
+    (lib, big)
+}
+
+/// A library with a 64 MiB file `big.bin`, mounted in the foreground with `extra`.
+fn mounted(extra: &[&str]) -> (Library, Daemon, Vec<u8>) {
+    let (lib, big) = library_with_big_file();
     let expected = fs::read(&big).unwrap();
     let mut args = vec!["-v"];
     args.extend_from_slice(extra);
@@ -281,6 +287,7 @@ fn large_o_direct_requests_served_together_land_right() {
         let lib = Library::new();
         let source = lib.dir.path().join("frames.bin");
         write_pattern_file(&source, (48 << 20) + (12 << 10), 17).unwrap();
+        let expected = fs::read(&source).unwrap();
         let daemon = lib.mount(&["--passthrough", passthrough]);
         let copy = lib.mountpoint().join("frames.bin");
         let (input, output) = (
@@ -295,13 +302,13 @@ fn large_o_direct_requests_served_together_land_right() {
         );
         dd(&[&input, &output, "bs=8M", "iflag=direct"]);
         assert!(
-            fs::read(&back).unwrap() == fs::read(&source).unwrap(),
+            fs::read(&back).unwrap() == expected,
             "passthrough {passthrough}: bytes read back differ"
         );
         drop(daemon);
         let cat = lib.markbase(&["cat", "/frames.bin"]);
         assert!(
-            cat.stdout == fs::read(&source).unwrap(),
+            cat.stdout == expected,
             "passthrough {passthrough}: the catalog's file differs"
         );
     }
@@ -418,11 +425,7 @@ fn an_unprivileged_mount_is_served_without_passthrough_and_says_why() {
         return;
     };
     let _open = DevFuseOpenToAll::new();
-    let lib = Library::new();
-    let big = lib.dir.path().join("media/big.bin");
-    write_pattern_file(&big, BIG, 13).unwrap();
-    let out = lib.markbase(&["import", lib.dir.path().join("media").to_str().unwrap()]);
-    assert!(out.status.success(), "{}", common::stderr(&out));
+    let (lib, big) = library_with_big_file();
     lib.give_to_nobody();
 
     let mut daemon = lib.mount_as_nobody(&setpriv, &["-v", "--passthrough", "auto"]);
