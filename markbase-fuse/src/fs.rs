@@ -93,7 +93,6 @@ impl MarkbaseFs {
                 Served::Kernel(id) => Ok((OpenOptions::PASSTHROUGH, Some(id))),
                 Served::Cached => Ok((options, None)),
                 Served::Stale => {
-                    passthrough.release(handle);
                     self.vfs.release(handle).map_err(errno)?;
                     Err(io::Error::from_raw_os_error(libc::EBUSY))
                 }
@@ -240,11 +239,10 @@ impl FileSystem for MarkbaseFs {
     fn init(&self, capable: FsOptions) -> io::Result<FsOptions> {
         #[allow(unused_mut)]
         let mut want = wanted_options(self.cache);
-        // The kernel passes nothing through on a mount that caches writes.
+        // Never beside the writeback cache: the mount's options turned that off.
         #[cfg(target_os = "linux")]
         if let Some(passthrough) = &self.passthrough
             && passthrough.wanted()
-            && !self.cache.writeback
         {
             want |= FsOptions::PASSTHROUGH;
         }

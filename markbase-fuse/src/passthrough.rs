@@ -145,13 +145,16 @@ impl Passthrough {
     }
 
     /// Decides how `handle` (just opened on node `ino`) is served, registering its file
-    /// as the node's backing when it is the node's first passed-through handle.
+    /// as the node's backing when it is the node's first passed-through handle. A
+    /// [`Served::Stale`] handle is not kept: its open fails.
     pub fn open(&self, vfs: &Vfs, ino: u64, handle: FileHandle) -> Served {
         if !self.is_active() {
             return Served::Cached;
         }
         let served = self.choose(vfs, ino, handle);
-        self.handles.lock().insert(handle.raw(), (ino, served));
+        if served != Served::Stale {
+            self.handles.lock().insert(handle.raw(), (ino, served));
+        }
         served
     }
 
