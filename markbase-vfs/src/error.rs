@@ -147,13 +147,11 @@ pub enum VfsError {
         "catalog {} cannot be opened by this user: it is in WAL mode, and SQLite must create {}-shm beside it, in {}, which this user may not write; let this user write that directory, or move the catalog to one they may write",
         path.display(),
         path.display(),
-        dir.display()
+        path.parent().unwrap_or(path).display()
     )]
     CatalogDirectoryReadOnly {
         /// The catalog file.
         path: PathBuf,
-        /// Its directory.
-        dir: PathBuf,
     },
 
     /// A write to a filesystem opened read-only.

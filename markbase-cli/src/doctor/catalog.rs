@@ -104,7 +104,9 @@ fn refused(path: &Path, err: &VfsError, user: &User) -> Check {
                 ),
             )
         }
-        VfsError::CatalogDirectoryReadOnly { dir, .. } => {
+        VfsError::CatalogDirectoryReadOnly { path: catalog } => {
+            // The error's path is canonical: its directory is never empty.
+            let dir = catalog.parent().unwrap_or(Path::new("/"));
             let owner = std::fs::metadata(dir)
                 .map(|meta| format!(" ({})", mode_and_owner(&meta)))
                 .unwrap_or_default();

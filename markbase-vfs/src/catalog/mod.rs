@@ -415,8 +415,7 @@ pub(crate) fn sql_error(path: &Path, context: &'static str, source: rusqlite::Er
     if source.sqlite_error().map(|error| error.extended_code)
         == Some(rusqlite::ffi::SQLITE_READONLY_DIRECTORY)
     {
-        let dir = path.parent().map(Path::to_owned).unwrap_or_default();
-        return VfsError::CatalogDirectoryReadOnly { path, dir };
+        return VfsError::CatalogDirectoryReadOnly { path };
     }
     match source.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => VfsError::CatalogBusy { path },

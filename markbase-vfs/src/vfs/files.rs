@@ -7,13 +7,12 @@
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-
-use crate::direct::DirectIo;
 use std::time::Instant;
 
 use crate::alias::Resolution;
 use crate::alias::{self, Backing, FileStat, SkippedAlias};
 use crate::cache::{CachedResolution, Resolved};
+use crate::direct::DirectIo;
 use crate::error::{Result, VfsError};
 use crate::handles::{FileHandle, OpenFile, ReadSink};
 use crate::node::{Content, FileAttr, Node, NodeId};
