@@ -129,17 +129,16 @@ impl VecSink {
     }
 }
 
+/// The unfilled rest of the buffer is the sink ([`ReadSink`] for `[u8]`).
 impl ReadSink for VecSink {
     fn read_from(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
-        let end = (self.filled + len).min(self.buf.len());
-        let n = file.read_at(&mut self.buf[self.filled..end], offset)?;
+        let n = ReadSink::read_from(&mut self.buf[self.filled..], file, offset, len)?;
         self.filled += n;
         Ok(n)
     }
 
     fn take(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let n = bytes.len().min(self.buf.len() - self.filled);
-        self.buf[self.filled..self.filled + n].copy_from_slice(&bytes[..n]);
+        let n = ReadSink::take(&mut self.buf[self.filled..], bytes)?;
         self.filled += n;
         Ok(n)
     }
@@ -167,16 +166,14 @@ impl VecSource {
     }
 }
 
+/// The buffer is the source ([`WriteSource`] for `[u8]`).
 impl WriteSource for VecSource {
     fn write_to(&mut self, file: &File, offset: u64, len: usize) -> io::Result<usize> {
-        let len = len.min(self.buf.len());
-        file.write_at(&self.buf[..len], offset)
+        self.buf.as_mut_slice().write_to(file, offset, len)
     }
 
     fn copy_to(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len().min(self.buf.len());
-        buf[..len].copy_from_slice(&self.buf[..len]);
-        Ok(len)
+        self.buf.as_mut_slice().copy_to(buf)
     }
 }
 
