@@ -113,7 +113,8 @@ impl Entry {
 }
 
 /// Every record, in mount point order. A file that cannot be read as a record is
-/// skipped with a warning naming it.
+/// skipped with a warning naming it; one removed since the directory was listed (its
+/// mount ended meanwhile) is simply gone.
 pub fn entries() -> Result<Vec<Entry>> {
     let dir = dir()?;
     let listing = match fs::read_dir(&dir) {
@@ -130,7 +131,8 @@ pub fn entries() -> Result<Vec<Entry>> {
             continue;
         }
         match read(&file) {
-            Ok(record) => entries.push(Entry { file, record }),
+            Ok(Some(record)) => entries.push(Entry { file, record }),
+            Ok(None) => {}
             Err(err) => tracing::warn!("skipping {}: {err:#}", file.display()),
         }
     }
@@ -145,9 +147,16 @@ pub fn find(mountpoint: &Path) -> Result<Option<Entry>> {
         .find(|entry| entry.record.mountpoint == mountpoint))
 }
 
-fn read(file: &Path) -> Result<Record> {
-    let text = fs::read_to_string(file)?;
-    serde_json::from_str(&text).context("not a mount record")
+/// The record in `file`; `None` once the file is gone.
+fn read(file: &Path) -> Result<Option<Record>> {
+    let text = match fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    serde_json::from_str(&text)
+        .map(Some)
+        .context("not a mount record")
 }
 
 /// `path` made absolute with its directory's symlinks resolved, as a mount point is
@@ -161,5 +170,20 @@ pub fn canonical(path: &Path) -> Result<PathBuf> {
             .with_context(|| format!("cannot resolve {}", path.display()))?
             .join(name)),
         _ => Ok(path),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_removed_after_the_listing_is_gone_and_a_broken_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(&dir.path().join("1.json")).unwrap().is_none());
+        let broken = dir.path().join("2.json");
+        fs::write(&broken, "{").unwrap();
+        let err = read(&broken).unwrap_err();
+        assert!(format!("{err:#}").contains("not a mount record"), "{err:#}");
     }
 }
